@@ -1,0 +1,85 @@
+# Anshim — `make run` starts a demo instance, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Django 6 needs Python >= 3.12: take the newest suitable interpreter on PATH or in pyenv.
+PYTHON ?= $(shell for c in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 \
+	$$HOME/.pyenv/versions/3.12*/bin/python3 /usr/local/bin/python3.1[23] python3; do \
+	if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' \
+	2>/dev/null; then echo $$c; break; fi; done)
+VENV := .venv
+BIN := $(VENV)/bin
+ANSHIM := $(BIN)/anshim
+PG_URL ?= postgres://root@127.0.0.1:5432/test
+# Debian packages: Chromium for browser tests, FFmpeg headers for the vpdq reference binding,
+# CJK fonts so Korean renders in screenshots and PDFs.
+APT_PACKAGES := chromium fonts-noto-cjk pkg-config libavcodec-dev libavformat-dev libavutil-dev \
+	libswscale-dev libavdevice-dev libavfilter-dev
+
+.PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
+	bench bench-fingerprint bench-match worker clean
+
+help:
+	@echo "make run    - install, migrate, load demo data, serve on http://127.0.0.1:8000"
+	@echo "make test   - install test dependencies and run the whole suite (SQLite, then PostgreSQL)"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - all benchmarks (see bench/)"
+
+$(BIN)/python:
+	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.12 is required (Django 6)." >&2; exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test system-deps
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: install
+	$(ANSHIM) migrate --noinput
+	$(ANSHIM) demo
+	@echo "Starting the task worker and the server on http://127.0.0.1:8000 (Ctrl-C stops both)"
+	@trap 'kill 0' EXIT INT TERM; \
+		$(ANSHIM) db_worker --queue-name '*' >var/worker.log 2>&1 & \
+		ANSHIM_DEBUG=1 $(ANSHIM) runserver 127.0.0.1:8000
+
+worker: install
+	$(ANSHIM) db_worker --queue-name '*'
+
+test: install-test test-sqlite test-postgres
+
+test-sqlite:
+	$(BIN)/pytest -q
+
+# The same suite against PostgreSQL when one answers (it does on the development machines and CI).
+test-postgres:
+	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
+		$(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
+		echo "== PostgreSQL: $(PG_URL)"; \
+		DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m "not browser and not engine"; \
+	else echo "== PostgreSQL not reachable on 127.0.0.1:5432: skipped"; fi
+
+lint: install-test
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
+
+bench: bench-fingerprint bench-match
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,3 @@
+from anshim.config.cli import main
+
+main()

@@ -1,0 +1,315 @@
+"""The case file: the victim, guardians, the case and everything recorded on it.
+
+Personal data (names, birth dates, phone numbers, e-mail and postal addresses, free-text
+summaries and notes) is encrypted at rest; only the minimum needed to route work (age group,
+harm types, status, risk) is kept in the clear.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from anshim.security.crypto import EncryptedDateField, EncryptedTextField
+
+
+class HarmType(models.TextChoices):
+    UNSOLICITED = "unsolicited", _("Unsolicited sexual images or messages")
+    GROOMING = "grooming", _("Grooming (persistent messages, requests to meet offline)")
+    DISTRIBUTION = "distribution", _("Distribution or threat of distribution of intimate images")
+    SOLICITATION = "solicitation", _("Solicitation of sexual images or acts for money")
+    SEXTORTION = "sextortion", _("Sextortion")
+    SYNTHETIC = "synthetic", _("Synthetic or deepfake images")
+    HIDDEN_CAMERA = "hidden_camera", _("Hidden-camera footage")
+    OTHER = "other", _("Other")
+
+
+class AgeGroup(models.TextChoices):
+    UNDER_14 = "under14", _("Under 14")
+    AGE_14_17 = "14to17", _("14–17")
+    ADULT = "adult", _("18 or older")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class ContactPreference(models.TextChoices):
+    NONE = "none", _("Do not contact me")
+    PHONE = "phone", _("Phone call")
+    SMS = "sms", _("Text message")
+    EMAIL = "email", _("E-mail")
+    PORTAL = "portal", _("Only through the portal")
+
+
+class Person(models.Model):
+    """The victim. Every identifying field is optional: anonymous reports are welcome."""
+
+    name = EncryptedTextField(_("name"), blank=True)
+    birth_date = EncryptedDateField(_("birth date"), blank=True, null=True)
+    phone = EncryptedTextField(_("phone"), blank=True)
+    email = EncryptedTextField(_("e-mail"), blank=True)
+    address = EncryptedTextField(_("address"), blank=True)
+    age_group = models.CharField(
+        _("age group"), max_length=8, choices=AgeGroup.choices, default=AgeGroup.UNKNOWN
+    )
+    contact_preference = models.CharField(
+        _("how we may contact"), max_length=8, choices=ContactPreference.choices,
+        default=ContactPreference.PORTAL,
+    )
+    preferred_language = models.CharField(_("language"), max_length=8, default="ko")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("person")
+
+    def __str__(self) -> str:
+        return f"Person #{self.pk}"
+
+
+class Guardian(models.Model):
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="guardians")
+    name = EncryptedTextField(_("name"), blank=True)
+    phone = EncryptedTextField(_("phone"), blank=True)
+    email = EncryptedTextField(_("e-mail"), blank=True)
+    relationship = models.CharField(_("relationship"), max_length=40, blank=True)
+    is_legal_guardian = models.BooleanField(_("legal guardian"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Guardian #{self.pk}"
+
+
+class CaseStatus(models.TextChoices):
+    NEW = "new", _("New")
+    TRIAGED = "triaged", _("Triaged")
+    ACTIVE = "active", _("In progress")
+    ON_HOLD = "on_hold", _("On hold")
+    CLOSED = "closed", _("Closed")
+
+
+class RiskLevel(models.TextChoices):
+    URGENT = "urgent", _("Urgent")
+    HIGH = "high", _("High")
+    MEDIUM = "medium", _("Medium")
+    LOW = "low", _("Low")
+    UNASSESSED = "unassessed", _("Not assessed")
+
+
+class Channel(models.TextChoices):
+    PHONE = "phone", _("Phone")
+    CHAT = "chat", _("Chat")
+    WEB = "web", _("Web")
+    WALK_IN = "walk_in", _("Walk-in")
+    EMAIL = "email", _("E-mail")
+    PORTAL = "portal", _("Victim portal")
+
+
+class Case(models.Model):
+    code = models.CharField(_("case code"), max_length=16, unique=True)
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="cases")
+    status = models.CharField(
+        _("status"), max_length=10, choices=CaseStatus.choices, default=CaseStatus.NEW
+    )
+    risk_level = models.CharField(
+        _("risk"), max_length=10, choices=RiskLevel.choices, default=RiskLevel.UNASSESSED
+    )
+    response_due = models.DateTimeField(_("respond by"), null=True, blank=True)
+    channel = models.CharField(_("first contact"), max_length=10, choices=Channel.choices)
+    summary = EncryptedTextField(_("what happened"), blank=True)
+    lead_counselor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="led_cases", verbose_name=_("lead counselor"),
+    )
+    counselors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="counseled_cases",
+        verbose_name=_("assigned counselors"),
+    )
+    erasure_specialists = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="erasure_cases",
+        verbose_name=_("assigned erasure specialists"),
+    )
+    # Victim portal access: the passphrase is stored only as an Argon2 hash.
+    portal_passphrase_hash = models.CharField(max_length=200, blank=True)
+    # Optimistic locking: every save through the services bumps it; a stale form is refused.
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "risk_level"]), models.Index(fields=["response_due"])]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def harm_types(self) -> list[str]:
+        return [h.harm_type for h in self.harms.all()]
+
+
+class CaseHarm(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="harms")
+    harm_type = models.CharField(max_length=16, choices=HarmType.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "harm_type"], name="unique_harm_per_case")
+        ]
+
+
+class Contact(models.Model):
+    """One entry of the hotline log."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="contacts")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    started_at = models.DateTimeField(_("time"))
+    duration_minutes = models.PositiveIntegerField(_("duration (minutes)"), default=0)
+    counselor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    summary = EncryptedTextField(_("summary"), blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+
+
+class TriageAssessment(models.Model):
+    """A risk assessment: the rule result with its reasons, and an optional supervisor override."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assessments")
+    created_at = models.DateTimeField(auto_now_add=True)
+    assessed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    factors = models.JSONField(default=dict)
+    computed_level = models.CharField(max_length=10, choices=RiskLevel.choices)
+    reasons = models.JSONField(default=list)
+    deadline = models.DateTimeField(null=True, blank=True)
+    override_level = models.CharField(max_length=10, choices=RiskLevel.choices, blank=True)
+    override_reason = models.TextField(blank=True)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    overridden_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    @property
+    def effective_level(self) -> str:
+        return self.override_level or self.computed_level
+
+
+class ConsentScope(models.TextChoices):
+    KEEP_DATA = "keep_data", _("Keep case data")
+    REGISTER_FINGERPRINTS = "register_fingerprints", _("Register fingerprints")
+    CONTACT_PLATFORMS = "contact_platforms", _("Contact platforms for deletion")
+    SHARE_POLICE = "share_police", _("Share with police")
+
+
+class ConsentGiver(models.TextChoices):
+    VICTIM = "victim", _("Victim")
+    GUARDIAN = "guardian", _("Legal guardian")
+
+
+class Consent(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="consents")
+    scope = models.CharField(max_length=24, choices=ConsentScope.choices)
+    given_by = models.CharField(max_length=10, choices=ConsentGiver.choices)
+    guardian = models.ForeignKey(Guardian, on_delete=models.SET_NULL, null=True, blank=True)
+    method = models.CharField(
+        max_length=10,
+        choices=[("verbal", _("Verbal")), ("written", _("Written")), ("portal", _("Portal"))],
+        default="verbal",
+    )
+    granted_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["granted_at"]
+        indexes = [models.Index(fields=["case", "scope"])]
+
+
+class TimelineEvent(models.Model):
+    """Every event on the case, in order. `message` holds no personal data; details stay in
+    their own (encrypted) records."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=40)
+    message = models.CharField(max_length=300)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class NoteKind(models.TextChoices):
+    COUNSELING = "counseling", _("Counseling note")
+    CASE = "case", _("Case note")
+
+
+class Note(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=NoteKind.choices, default=NoteKind.COUNSELING)
+    body = EncryptedTextField(_("note"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class ReferralTarget(models.TextChoices):
+    POLICE = "police", _("Police")
+    HOSPITAL = "hospital", _("Hospital")
+    SHELTER = "shelter", _("Shelter")
+    SCHOOL = "school", _("School")
+    OTHER = "other", _("Other")
+
+
+class ReferralStatus(models.TextChoices):
+    PROPOSED = "proposed", _("Proposed")
+    SENT = "sent", _("Sent")
+    ACCEPTED = "accepted", _("Accepted")
+    COMPLETED = "completed", _("Completed")
+    DECLINED = "declined", _("Declined")
+
+
+class Referral(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="referrals")
+    target = models.CharField(_("to"), max_length=10, choices=ReferralTarget.choices)
+    organization = models.CharField(_("organization"), max_length=200)
+    reason = EncryptedTextField(_("reason"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ReferralStatus.choices, default=ReferralStatus.PROPOSED
+    )
+    outcome = EncryptedTextField(_("outcome"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class Notification(models.Model):
+    """An in-app message to a staff member or expert (also e-mailed by a background task)."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    message = models.CharField(max_length=300)
+    link = models.CharField(max_length=200, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,188 @@
+"""Django settings for Anshim.
+
+Everything deploy-specific comes from the environment so the same code runs the embedded
+SQLite default (`make run`) and PostgreSQL in production (`DATABASE_URL=postgres://...`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+# Runtime data (SQLite file, key ring, snapshots) lives outside the package.
+DATA_DIR = Path(os.environ.get("ANSHIM_DATA_DIR", Path.cwd() / "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+DEBUG = os.environ.get("ANSHIM_DEBUG", "0") == "1"
+SECRET_KEY = os.environ.get("ANSHIM_SECRET_KEY", "insecure-development-key-change-me-in-production")
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ANSHIM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+    if h.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "django_tasks_db",
+    "anshim.config",
+    "anshim.security",
+    "anshim.cases",
+    "anshim.experts",
+    "anshim.erasure",
+    "anshim.exchange",
+    "anshim.portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "anshim.security.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "anshim.security.middleware.ClientAddressMiddleware",
+    # Axes must be last: it turns lockouts into responses.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "anshim.config.urls"
+WSGI_APPLICATION = "anshim.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+_SQLITE_PATH = DATA_DIR / "anshim.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{_SQLITE_PATH}"), conn_max_age=0
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server and the task worker read while the other writes;
+    # IMMEDIATE transactions avoid "database is locked" upgrades under concurrent writes.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+        "PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Authentication ------------------------------------------------------------------------
+AUTH_USER_MODEL = "security.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "staff:login"
+LOGIN_REDIRECT_URL = "cases:list"
+LOGOUT_REDIRECT_URL = "staff:login"
+
+# Failed staff logins: lock the username+address pair after 5 failures for 15 minutes.
+AXES_FAILURE_LIMIT = int(os.environ.get("ANSHIM_AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "staff/locked_out.html"
+AXES_VERBOSE = False
+
+# Sessions expire after 30 minutes without activity and always when the browser closes.
+SESSION_COOKIE_AGE = int(os.environ.get("ANSHIM_SESSION_SECONDS", "1800"))
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+_HTTPS = os.environ.get("ANSHIM_HTTPS", "0") == "1"
+SESSION_COOKIE_SECURE = _HTTPS
+CSRF_COOKIE_SECURE = _HTTPS
+SECURE_HSTS_SECONDS = 31536000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Staff must confirm a TOTP code; tests and the demo may relax this explicitly.
+ANSHIM_REQUIRE_OTP = os.environ.get("ANSHIM_REQUIRE_OTP", "1") == "1"
+OTP_TOTP_ISSUER = "Anshim"
+
+# --- Encryption at rest --------------------------------------------------------------------
+# Key ring: ANSHIM_KEYS (comma-separated "id:base64key", newest first) or a key file.
+ANSHIM_KEY_FILE = Path(os.environ.get("ANSHIM_KEY_FILE", DATA_DIR / "keyring.json"))
+
+# --- Internationalisation ------------------------------------------------------------------
+LANGUAGE_CODE = "ko"
+LANGUAGES = [("ko", _("Korean")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+TIME_ZONE = os.environ.get("ANSHIM_TIME_ZONE", "Asia/Seoul")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files --------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- Background tasks ----------------------------------------------------------------------
+# A database-backed queue: no extra server is needed; `anshim db_worker` runs the jobs.
+TASKS = {"default": {"BACKEND": os.environ.get(
+    "ANSHIM_TASK_BACKEND", "django_tasks_db.DatabaseBackend")}}
+
+# --- Mail ----------------------------------------------------------------------------------
+EMAIL_HOST = os.environ.get("ANSHIM_SMTP_HOST", "127.0.0.1")
+EMAIL_PORT = int(os.environ.get("ANSHIM_SMTP_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("ANSHIM_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("ANSHIM_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("ANSHIM_SMTP_TLS", "0") == "1"
+EMAIL_BACKEND = os.environ.get(
+    "ANSHIM_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("ANSHIM_FROM_EMAIL", "anshim@localhost")
+
+# --- Logging: never log request bodies (they may contain personal data) ---------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("ANSHIM_LOG_LEVEL", "WARNING")},
+}
+
+NINJA_PAGINATION_PER_PAGE = 100

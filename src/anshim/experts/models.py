@@ -1,0 +1,161 @@
+"""External experts (lawyers, psychotherapists), their assignments to cases, and appointments.
+
+Everything is free of charge for victims: there is deliberately no billing here.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from anshim.cases.models import Case
+from anshim.security.crypto import EncryptedTextField
+
+
+class ExpertKind(models.TextChoices):
+    LEGAL = "legal", _("Legal support")
+    THERAPY = "therapy", _("Psychotherapy")
+
+
+class Specialty(models.TextChoices):
+    CRIMINAL_COMPLAINT = "criminal_complaint", _("Criminal complaint")
+    CIVIL_DAMAGES = "civil_damages", _("Civil damages")
+    COURT_ACCOMPANIMENT = "court_accompaniment", _("Court accompaniment")
+    TRAUMA = "trauma", _("Trauma therapy")
+    FAMILY = "family", _("Family therapy")
+    CHILD_ADOLESCENT = "child_adolescent", _("Child and adolescent therapy")
+    CRISIS = "crisis", _("Crisis intervention")
+
+
+SPECIALTY_KIND: dict[str, str] = {
+    Specialty.CRIMINAL_COMPLAINT: ExpertKind.LEGAL,
+    Specialty.CIVIL_DAMAGES: ExpertKind.LEGAL,
+    Specialty.COURT_ACCOMPANIMENT: ExpertKind.LEGAL,
+    Specialty.TRAUMA: ExpertKind.THERAPY,
+    Specialty.FAMILY: ExpertKind.THERAPY,
+    Specialty.CHILD_ADOLESCENT: ExpertKind.THERAPY,
+    Specialty.CRISIS: ExpertKind.THERAPY,
+}
+
+
+class Expert(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expert_profile"
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=ExpertKind.choices)
+    organization = models.CharField(_("organization"), max_length=200, blank=True)
+    specialties = models.JSONField(_("specialties"), default=list)  # list[Specialty]
+    languages = models.JSONField(_("languages"), default=list)  # ISO 639-1 codes
+    regions = models.JSONField(_("regions"), default=list)
+    weekly_capacity = models.PositiveSmallIntegerField(_("weekly capacity (sessions)"), default=5)
+    active = models.BooleanField(_("active"), default=True)
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class WeeklyAvailability(models.Model):
+    expert = models.ForeignKey(Expert, on_delete=models.CASCADE, related_name="availability")
+    weekday = models.PositiveSmallIntegerField(_("weekday"))  # 0 = Monday
+    start_time = models.TimeField(_("from"))
+    end_time = models.TimeField(_("until"))
+
+    class Meta:
+        ordering = ["weekday", "start_time"]
+
+
+class AssignmentStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    ENDED = "ended", _("Ended")
+
+
+class Assignment(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="expert_assignments")
+    expert = models.ForeignKey(Expert, on_delete=models.PROTECT, related_name="assignments")
+    specialty = models.CharField(_("need"), max_length=24, choices=Specialty.choices)
+    # What the expert needs to know; the expert sees this brief, not the whole case file.
+    brief = EncryptedTextField(_("brief for the expert"), blank=True)
+    status = models.CharField(
+        max_length=8, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "expert", "specialty"],
+                condition=models.Q(status="active"),
+                name="one_active_assignment_per_need",
+            )
+        ]
+
+
+class AppointmentStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+    NO_SHOW = "no_show", _("Did not attend")
+
+
+class AppointmentMode(models.TextChoices):
+    IN_PERSON = "in_person", _("In person")
+    VIDEO = "video", _("Video call")
+    PHONE = "phone", _("Phone")
+
+
+# Appointments are booked in slots of this many minutes; the slot table makes double booking
+# impossible at the database level on SQLite and PostgreSQL alike (a unique constraint).
+SLOT_MINUTES = 15
+
+
+class Appointment(models.Model):
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="appointments")
+    expert = models.ForeignKey(Expert, on_delete=models.PROTECT, related_name="appointments")
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    mode = models.CharField(
+        _("mode"), max_length=10, choices=AppointmentMode.choices, default=AppointmentMode.IN_PERSON
+    )
+    status = models.CharField(
+        max_length=10, choices=AppointmentStatus.choices, default=AppointmentStatus.SCHEDULED
+    )
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="appointment_ends_after_start"
+            )
+        ]
+
+
+class AppointmentSlot(models.Model):
+    """One occupied SLOT_MINUTES slot of an expert's calendar."""
+
+    expert = models.ForeignKey(Expert, on_delete=models.CASCADE, related_name="+")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="slots")
+    slot_start = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["expert", "slot_start"], name="no_double_booking")
+        ]
+
+
+class SessionLog(models.Model):
+    """The expert's record of a session (no billing: every session is free)."""
+
+    appointment = models.OneToOneField(Appointment, on_delete=models.CASCADE, related_name="log")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    summary = EncryptedTextField(_("session summary"))
+    follow_up_needed = models.BooleanField(_("follow-up needed"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,143 @@
+"""The key ring for encryption at rest.
+
+Keys come from `ANSHIM_KEYS` ("id:base64key,id:base64key", primary first) or from the key
+file (`ANSHIM_KEY_FILE`, JSON). New data is always encrypted with the primary key; old keys
+stay in the ring so existing rows can be read until `anshim keys rotate` re-encrypts them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+
+KEY_BYTES = 32  # AES-256-GCM
+
+
+class KeyRingError(Exception):
+    """The key ring is missing, malformed, or lacks a key that data was encrypted with."""
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    keys: dict[str, bytes]
+    primary_id: str
+
+    def __post_init__(self) -> None:
+        if self.primary_id not in self.keys:
+            raise KeyRingError(f"Primary key {self.primary_id!r} is not in the key ring.")
+        for key_id, key in self.keys.items():
+            if len(key) != KEY_BYTES:
+                raise KeyRingError(f"Key {key_id!r} must be {KEY_BYTES} bytes, not {len(key)}.")
+            if ":" in key_id or not key_id:
+                raise KeyRingError(f"Invalid key id {key_id!r}.")
+
+    @property
+    def primary(self) -> bytes:
+        return self.keys[self.primary_id]
+
+    def get(self, key_id: str) -> bytes:
+        try:
+            return self.keys[key_id]
+        except KeyError:
+            raise KeyRingError(
+                f"Data was encrypted with key {key_id!r}, which is not in the key ring."
+            ) from None
+
+    def with_new_primary(self) -> KeyRing:
+        new_id = f"k{secrets.token_hex(4)}"
+        return KeyRing(keys={new_id: secrets.token_bytes(KEY_BYTES), **self.keys}, primary_id=new_id)
+
+    def without(self, key_ids: set[str]) -> KeyRing:
+        return KeyRing(
+            keys={k: v for k, v in self.keys.items() if k not in key_ids}, primary_id=self.primary_id
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "primary": self.primary_id,
+                "keys": [
+                    {"id": k, "key": base64.b64encode(v).decode("ascii")}
+                    for k, v in self.keys.items()
+                ],
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> KeyRing:
+        try:
+            data = json.loads(text)
+            keys = {item["id"]: base64.b64decode(item["key"]) for item in data["keys"]}
+            return cls(keys=keys, primary_id=data["primary"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeyRingError(f"Malformed key file: {exc}") from exc
+
+    @classmethod
+    def from_env_value(cls, value: str) -> KeyRing:
+        keys: dict[str, bytes] = {}
+        try:
+            for part in value.split(","):
+                key_id, b64 = part.strip().split(":", 1)
+                keys[key_id] = base64.b64decode(b64)
+        except ValueError as exc:
+            raise KeyRingError("ANSHIM_KEYS must look like 'id:base64key,id:base64key'.") from exc
+        if not keys:
+            raise KeyRingError("ANSHIM_KEYS is empty.")
+        return cls(keys=keys, primary_id=next(iter(keys)))
+
+    @classmethod
+    def generate(cls) -> KeyRing:
+        key_id = f"k{secrets.token_hex(4)}"
+        return cls(keys={key_id: secrets.token_bytes(KEY_BYTES)}, primary_id=key_id)
+
+
+def write_key_file(ring: KeyRing, path: Path) -> None:
+    """Write atomically with owner-only permissions (never a half-written key file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(ring.to_json())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+_lock = Lock()
+_cached: KeyRing | None = None
+
+
+def get_keyring() -> KeyRing:
+    """The process-wide key ring; creates a key file on first use if none is configured."""
+    global _cached
+    with _lock:
+        if _cached is None:
+            _cached = _load()
+        return _cached
+
+
+def set_keyring(ring: KeyRing | None) -> None:
+    """Replace the cached ring (after rotation, and in tests)."""
+    global _cached
+    with _lock:
+        _cached = ring
+
+
+def _load() -> KeyRing:
+    from django.conf import settings
+
+    env = os.environ.get("ANSHIM_KEYS")
+    if env:
+        return KeyRing.from_env_value(env)
+    path = Path(settings.ANSHIM_KEY_FILE)
+    if path.exists():
+        return KeyRing.from_json(path.read_text())
+    ring = KeyRing.generate()
+    write_key_file(ring, path)
+    return ring

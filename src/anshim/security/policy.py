@@ -1,0 +1,150 @@
+"""The access policy: the one place that decides who may see and do what.
+
+Views, API operations and commands ask `can()` / `require()` or use `visible_cases()`; they
+never test roles themselves. Need-to-know rules (from the centre's data protection rules):
+
+- Counselors work the hotline: they create cases and see every case's file (triage must see
+  history), but counseling notes only on cases they are assigned to.
+- Erasure specialists see fingerprints, sightings and takedowns, and the case header needed to
+  act (code, status, risk, consent) — never personal data or counseling notes.
+- Prevention officers run school programmes; they see no case data at all.
+- External experts see only cases they hold an active assignment on, and only the assignment
+  brief, their appointments and their own session logs.
+- Supervisors see everything and may override triage and manage staff and experts.
+- Admins configure the system (Django admin); they do not read case files.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+
+from anshim.security.roles import Role
+
+if TYPE_CHECKING:
+    from anshim.cases.models import Case
+
+
+class Action(StrEnum):
+    VIEW_CASE_LIST = "view_case_list"
+    CREATE_CASE = "create_case"  # hotline intake
+    VIEW_CASE = "view_case"  # case header: code, status, risk, harm types, consent state
+    EDIT_CASE = "edit_case"
+    VIEW_PERSONAL_DATA = "view_personal_data"  # names, contact details, summary, contacts log
+    VIEW_COUNSELING_NOTES = "view_counseling_notes"
+    ADD_NOTE = "add_note"
+    TRIAGE = "triage"
+    OVERRIDE_TRIAGE = "override_triage"
+    MANAGE_CONSENT = "manage_consent"
+    MANAGE_REFERRALS = "manage_referrals"
+    ASSIGN_EXPERT = "assign_expert"
+    VIEW_ASSIGNMENT = "view_assignment"  # the expert's brief
+    MANAGE_APPOINTMENTS = "manage_appointments"
+    WRITE_SESSION_LOG = "write_session_log"
+    VIEW_SESSION_LOGS = "view_session_logs"
+    VIEW_TIMELINE = "view_timeline"
+    VIEW_FINGERPRINTS = "view_fingerprints"
+    MANAGE_ERASURE = "manage_erasure"  # banks, sightings, takedowns
+    MANAGE_EXPERTS = "manage_experts"  # the expert registry
+    VIEW_EXPERTS = "view_experts"
+    VIEW_AUDIT = "view_audit"
+    ADMIN_CONFIG = "admin_config"
+
+
+# Actions a role may take on any case (or without a case).
+_GLOBAL: dict[Role, frozenset[Action]] = {
+    Role.COUNSELOR: frozenset(
+        {
+            Action.VIEW_CASE_LIST, Action.CREATE_CASE, Action.VIEW_CASE, Action.EDIT_CASE,
+            Action.VIEW_PERSONAL_DATA, Action.ADD_NOTE, Action.TRIAGE, Action.MANAGE_CONSENT,
+            Action.MANAGE_REFERRALS, Action.ASSIGN_EXPERT, Action.MANAGE_APPOINTMENTS,
+            Action.VIEW_TIMELINE, Action.VIEW_EXPERTS, Action.VIEW_SESSION_LOGS,
+        }
+    ),
+    Role.ERASURE: frozenset(
+        {
+            Action.VIEW_CASE_LIST, Action.VIEW_CASE, Action.VIEW_TIMELINE,
+            Action.VIEW_FINGERPRINTS, Action.MANAGE_ERASURE,
+        }
+    ),
+    Role.PREVENTION: frozenset(),
+    Role.EXPERT: frozenset(),
+    Role.SUPERVISOR: frozenset(set(Action) - {Action.ADMIN_CONFIG, Action.WRITE_SESSION_LOG}),
+    Role.ADMIN: frozenset({Action.ADMIN_CONFIG, Action.VIEW_AUDIT, Action.MANAGE_EXPERTS,
+                           Action.VIEW_EXPERTS}),
+}
+
+# Counselors see counseling notes only on cases they are assigned to.
+_ASSIGNED_COUNSELOR_ONLY = frozenset({Action.VIEW_COUNSELING_NOTES})
+# What an expert may do on a case they hold an active assignment on.
+_EXPERT_ON_ASSIGNED_CASE = frozenset(
+    {Action.VIEW_CASE, Action.VIEW_ASSIGNMENT, Action.MANAGE_APPOINTMENTS,
+     Action.WRITE_SESSION_LOG}
+)
+_EXPERT_GLOBAL = frozenset({Action.VIEW_CASE_LIST})
+
+
+def role_of(user: Any) -> Role | None:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    try:
+        return Role(user.role)
+    except ValueError:
+        return None
+
+
+def can(user: Any, action: Action, case: Case | None = None) -> bool:
+    """May `user` take `action` (on `case`, when the action concerns one)?"""
+    role = role_of(user)
+    if role is None:
+        return False
+    if action in _GLOBAL[role]:
+        return True
+    if role is Role.COUNSELOR and action in _ASSIGNED_COUNSELOR_ONLY:
+        return case is not None and is_assigned_counselor(user, case)
+    if role is Role.EXPERT:
+        if action in _EXPERT_GLOBAL:
+            return True
+        if action in _EXPERT_ON_ASSIGNED_CASE:
+            return case is not None and has_active_assignment(user, case)
+    return False
+
+
+def require(user: Any, action: Action, case: Case | None = None) -> None:
+    """Raise PermissionDenied (a 403, never a 500) unless `can()`."""
+    if not can(user, action, case):
+        raise PermissionDenied(f"Not permitted: {action.value}")
+
+
+def is_assigned_counselor(user: Any, case: Case) -> bool:
+    return case.lead_counselor_id == user.pk or case.counselors.filter(pk=user.pk).exists()
+
+
+def has_active_assignment(user: Any, case: Case) -> bool:
+    from anshim.experts.models import Assignment, AssignmentStatus
+
+    return Assignment.objects.filter(
+        case=case, expert__user=user, status=AssignmentStatus.ACTIVE
+    ).exists()
+
+
+def visible_cases(user: Any) -> QuerySet[Case]:
+    """The cases that appear in `user`'s case list."""
+    from anshim.cases.models import Case
+
+    role = role_of(user)
+    if role is None or not can(user, Action.VIEW_CASE_LIST):
+        return Case.objects.none()
+    if role is Role.EXPERT:
+        return Case.objects.filter(
+            Q(expert_assignments__expert__user=user) & Q(expert_assignments__status="active")
+        ).distinct()
+    return Case.objects.all()
+
+
+def allowed_actions(user: Any, case: Case | None = None) -> frozenset[Action]:
+    """Everything `user` may do (on `case`): templates use it to show only usable controls."""
+    return frozenset(a for a in Action if can(user, a, case))

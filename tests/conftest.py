@@ -1,0 +1,59 @@
+"""Fixtures shared by the whole suite: staff users of every role, signed-in clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ENGINE_DIRS = ("fingerprint", "matching", "crawl")
+TESTS_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:
+    # Engine tests never touch the database: mark them so the PostgreSQL pass can skip them.
+    for item in items:
+        rel = Path(str(item.fspath)).relative_to(TESTS_DIR).parts
+        if rel and rel[0] in ENGINE_DIRS:
+            item.add_marker(pytest.mark.engine)
+
+
+ROLES = ("counselor", "erasure", "prevention", "expert", "supervisor", "admin")
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    from anshim.security.models import User
+
+    counter = {"n": 0}
+
+    def make(role: str, username: str | None = None, **extra: Any) -> Any:
+        counter["n"] += 1
+        username = username or f"{role}{counter['n']}"
+        return User.objects.create_user(
+            username=username, password=PASSWORD, role=role,
+            display_name=extra.pop("display_name", username), **extra,
+        )
+
+    return make
+
+
+@pytest.fixture
+def login_client(client: Any) -> Callable[[Any], Any]:
+    """Sign a user in with a confirmed TOTP device, as the real login flow leaves them."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def do_login(user: Any, c: Any = None) -> Any:
+        c = c or client
+        device, _ = TOTPDevice.objects.get_or_create(user=user, name="test", confirmed=True)
+        c.force_login(user)
+        session = c.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        return c
+
+    return do_login

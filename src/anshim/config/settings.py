@@ -168,13 +168,22 @@ TASKS = {"default": {"BACKEND": os.environ.get(
     "ANSHIM_TASK_BACKEND", "django_tasks_db.DatabaseBackend")}}
 
 # --- Mail ----------------------------------------------------------------------------------
-EMAIL_HOST = os.environ.get("ANSHIM_SMTP_HOST", "127.0.0.1")
-EMAIL_PORT = int(os.environ.get("ANSHIM_SMTP_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("ANSHIM_SMTP_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("ANSHIM_SMTP_PASSWORD", "")
-EMAIL_USE_TLS = os.environ.get("ANSHIM_SMTP_TLS", "0") == "1"
-EMAIL_BACKEND = os.environ.get(
+_EMAIL_BACKEND = os.environ.get(
     "ANSHIM_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+_SMTP_OPTIONS: dict[str, object] = {
+    "host": os.environ.get("ANSHIM_SMTP_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("ANSHIM_SMTP_PORT", "25")),
+    "username": os.environ.get("ANSHIM_SMTP_USER", ""),
+    "password": os.environ.get("ANSHIM_SMTP_PASSWORD", ""),
+    "use_tls": os.environ.get("ANSHIM_SMTP_TLS", "0") == "1",
+    "timeout": 30,
+}
+MAILERS = {
+    "default": {
+        "BACKEND": _EMAIL_BACKEND,
+        "OPTIONS": _SMTP_OPTIONS if _EMAIL_BACKEND.endswith("smtp.EmailBackend") else {},
+    }
+}
 DEFAULT_FROM_EMAIL = os.environ.get("ANSHIM_FROM_EMAIL", "anshim@localhost")
 
 # --- Logging: never log request bodies (they may contain personal data) ---------------------

@@ -83,8 +83,7 @@ class StaticServer:
         }
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        host, port = self._httpd.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def mount(self, prefix: str, directory: Path) -> None:
@@ -128,7 +127,9 @@ def static_server() -> Iterator[StaticServer]:
 def chromium_browser():  # -> playwright.sync_api.Browser
     if not (CHROMIUM_PATH.exists() or shutil.which(str(CHROMIUM_PATH))):
         pytest.skip(f"Chromium not found at {CHROMIUM_PATH} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) not installed")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright (Python) not installed"
+    )
     playwright = sync_api.sync_playwright().start()
     try:
         browser = playwright.chromium.launch(

@@ -113,6 +113,49 @@ function box1D(input, output, start, length, stride, windowSize) {
   }
 }
 
+// The same filter down every column at once: walking whole rows keeps memory
+// access sequential (a column-by-column walk is several times slower on large
+// photos). Per column, the additions and subtractions happen in the same
+// order as in box1D, so the results are identical.
+function boxAlongColumns(input, output, rows, cols, windowSize) {
+  const half = Math.floor((windowSize + 2) / 2);
+  const phase1 = half - 1;
+  const phase2 = windowSize - half + 1;
+  const phase3 = rows - windowSize;
+  const phase4 = half - 1;
+
+  const sums = new Float64Array(cols);
+  let left = 0; // offset of the next row to subtract
+  let right = 0; // offset of the next row to add
+  let out = 0;
+  let count = 0;
+
+  for (let i = 0; i < phase1; i++, right += cols) {
+    for (let j = 0; j < cols; j++) sums[j] += input[right + j];
+    count++;
+  }
+  for (let i = 0; i < phase2; i++, right += cols, out += cols) {
+    count++;
+    for (let j = 0; j < cols; j++) {
+      sums[j] += input[right + j];
+      output[out + j] = sums[j] / count;
+    }
+  }
+  for (let i = 0; i < phase3; i++, left += cols, right += cols, out += cols) {
+    for (let j = 0; j < cols; j++) {
+      sums[j] = sums[j] + input[right + j] - input[left + j];
+      output[out + j] = sums[j] / count;
+    }
+  }
+  for (let i = 0; i < phase4; i++, left += cols, out += cols) {
+    count--;
+    for (let j = 0; j < cols; j++) {
+      sums[j] -= input[left + j];
+      output[out + j] = sums[j] / count;
+    }
+  }
+}
+
 // Blur in place (result ends in buffer1; buffer2 is scratch), alternating
 // along rows and along columns.
 function jaroszFilter(buffer1, buffer2, rows, cols, windowAlongRows, windowAlongCols) {
@@ -120,9 +163,7 @@ function jaroszFilter(buffer1, buffer2, rows, cols, windowAlongRows, windowAlong
     for (let i = 0; i < rows; i++) {
       box1D(buffer1, buffer2, i * cols, cols, 1, windowAlongRows);
     }
-    for (let j = 0; j < cols; j++) {
-      box1D(buffer2, buffer1, j, rows, cols, windowAlongCols);
-    }
+    boxAlongColumns(buffer2, buffer1, rows, cols, windowAlongCols);
   }
 }
 

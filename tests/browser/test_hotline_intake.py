@@ -36,7 +36,7 @@ def test_hotline_intake_from_login_to_triaged_case(live_server: Any, en_page: An
     page.get_by_label("Code").fill(_current_totp(device))
     page.get_by_role("button", name="Verify").click()
 
-    page.goto(f"{live_server.url}/staff/cases/intake/")
+    page.goto(f"{live_server.url}/staff/cases/new/")
     page.get_by_label("Channel").select_option("phone")
     page.get_by_label("Sextortion").check()
     page.get_by_label("Age group").select_option("14to17")

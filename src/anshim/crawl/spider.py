@@ -1,0 +1,152 @@
+"""The Scrapy spider: pages → media links → media fetched in memory → fingerprints.
+
+Each result is handed to `emit` as a plain dict (see `records.py` for the shapes); the media
+bytes never leave this process and are never written to disk (no HTTP cache, no files pipeline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
+
+from anshim.crawl.config import CrawlConfig
+from anshim.crawl.extract import extract_links, is_media_url
+from anshim.crawl.state import MediaState
+
+Emit = Callable[[dict[str, Any]], None]
+_KEPT_HEADERS = ("content-type", "content-length", "etag", "last-modified", "server", "date")
+
+
+def _headers(response: Response) -> dict[str, str]:
+    out = {}
+    for name in _KEPT_HEADERS:
+        value = response.headers.get(name)
+        if value is not None:
+            out[name] = value.decode("latin-1")
+    return out
+
+
+def fingerprint_media(data: bytes, seconds_per_hash: float) -> dict[str, Any]:
+    """Fingerprint bytes with the engine; errors become a record, never an exception."""
+    from anshim.fingerprint import FingerprintError, fingerprint_bytes
+
+    try:
+        return fingerprint_bytes(data, seconds_per_hash=seconds_per_hash).to_dict()
+    except FingerprintError as exc:
+        return {"error": type(exc).__name__, "message": str(exc)}
+
+
+class MediaSpider(scrapy.Spider):
+    name = "anshim-media"
+
+    def __init__(self, config: CrawlConfig, emit: Emit, state: MediaState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.emit = emit
+        self.media_state = state  # not `state`: Scrapy keeps its own spider.state with JOBDIR
+        self.allowed_domains = list(config.domains)
+        # media URL → pages it was seen on (one download serves every page that shows it)
+        self.media_pages: dict[str, set[str]] = {}
+        self.media_results: dict[str, dict[str, Any]] = {}
+        self.pages_seen = 0
+
+    async def start(self) -> Any:  # Scrapy ≥ 2.13
+        for seed in self.config.seeds:
+            yield self._page_request(seed, depth=0)
+
+    def _page_request(self, url: str, depth: int) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self.parse_page, errback=self.on_error,
+            meta={"anshim_depth": depth, "download_maxsize": self.config.max_page_bytes},
+        )
+
+    def _media_request(self, url: str, page_url: str) -> scrapy.Request:
+        headers: dict[str, str] = {}
+        known = self.media_state.get(url)
+        if known is not None and known.fingerprint is not None:
+            if known.etag:
+                headers["If-None-Match"] = known.etag
+            if known.last_modified:
+                headers["If-Modified-Since"] = known.last_modified
+        return scrapy.Request(
+            url, callback=self.parse_media, errback=self.on_error, headers=headers,
+            meta={"page_url": page_url, "download_maxsize": self.config.max_media_bytes,
+                  "allow_offsite": True, "handle_httpstatus_list": [304, 404, 410]},
+            priority=1,  # finish media before wandering further
+        )
+
+    async def parse_page(self, response: Response) -> AsyncIterator[scrapy.Request]:
+        depth = int(response.meta.get("anshim_depth", 0))
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
+        if not content_type.startswith(("text/html", "application/xhtml")):
+            if content_type.startswith(("image/", "video/")) or is_media_url(response.url):
+                # A seed or link that points straight at a media file.
+                self.media_pages.setdefault(response.url, set()).add(response.url)
+                await self._fingerprint(response, page_url=response.url)
+            return
+        self.pages_seen += 1
+        links = extract_links(response.text, response.url)
+        self.emit({"type": "page", "url": response.url, "status": response.status,
+                   "title": links.title, "media": list(links.media), "depth": depth})
+        for media_url in links.media:
+            pages = self.media_pages.setdefault(media_url, set())
+            first_time = not pages
+            pages.add(response.url)
+            if first_time:
+                yield self._media_request(media_url, response.url)
+            elif media_url in self.media_results:
+                self._emit_media(media_url, response.url, self.media_results[media_url])
+        if depth < self.config.depth and self.pages_seen < self.config.max_pages:
+            for page_url in links.pages:
+                yield self._page_request(page_url, depth + 1)
+
+    async def parse_media(self, response: Response) -> None:
+        page_url = response.meta["page_url"]
+        if response.status == 304:
+            known = self.media_state.get(response.url)
+            result = {"unchanged": True, "http_status": 304,
+                      **((known.fingerprint if known else None) or {})}
+            self.media_results[response.url] = result
+            for page in sorted(self.media_pages.get(response.url, {page_url})):
+                self._emit_media(response.url, page, result)
+            return None
+        if response.status in (404, 410):
+            result = {"http_status": response.status, "gone": True}
+            self.media_results[response.url] = result
+            self._emit_media(response.url, page_url, result)
+            return None
+        await self._fingerprint(response, page_url)
+
+    async def _fingerprint(self, response: Response, page_url: str) -> None:
+        body = response.body
+        sha256 = hashlib.sha256(body).hexdigest()
+        headers = _headers(response)
+        # Decoding and hashing release the GIL for most of their time: a thread keeps the
+        # reactor responsive without copying the bytes to another process.
+        fp = await maybe_deferred_to_future(
+            deferToThread(fingerprint_media, body, self.config.seconds_per_hash)
+        )
+        result = {"http_status": response.status, "headers": headers, "sha256": sha256,
+                  "bytes": len(body), **fp}
+        self.media_results[response.url] = result
+        if "error" not in fp:
+            self.media_state.put(response.url, etag=headers.get("etag"),
+                           last_modified=headers.get("last-modified"), sha256=sha256,
+                           fingerprint=fp)
+        for page in sorted(self.media_pages.get(response.url, {page_url})):
+            self._emit_media(response.url, page, result)
+
+    def _emit_media(self, media_url: str, page_url: str, result: dict[str, Any]) -> None:
+        self.emit({"type": "media", "media_url": media_url, "page_url": page_url, **result})
+
+    def on_error(self, failure: Any) -> None:
+        request = failure.request
+        self.emit({"type": "error", "url": request.url,
+                   "page_url": request.meta.get("page_url"),
+                   "error": failure.type.__name__, "message": str(failure.value)[:300]})

@@ -42,7 +42,8 @@ def decrypt(stored: str, *, context: str, ring: KeyRing | None = None) -> str:
         raise DecryptionError(f"Unknown encryption format {prefix!r}.")
     try:
         raw = base64.b64decode(b64, validate=True)
-        data = AESGCM(ring.get(key_id)).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+        nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
+        data = AESGCM(ring.get(key_id)).decrypt(nonce, sealed, context.encode())
     except (InvalidTag, ValueError, KeyRingError) as exc:
         raise DecryptionError(f"Cannot decrypt value: {exc or 'authentication failed'}") from exc
     return data.decode("utf-8")
@@ -67,13 +68,16 @@ class EncryptedTextField(models.TextField):
         return self.to_python(decrypt(value, context=self._context()))
 
     def get_prep_value(self, value: Any) -> Any:
-        value = super().get_prep_value(self.serialize_plain(value))
+        # Field.get_prep_value only resolves lazy strings; TextField's would call to_python,
+        # which for the date subclass turns the ISO text back into a date.
+        value = self.serialize_plain(models.Field.get_prep_value(self, value))
         if value is None or value == "":
             return value
         return encrypt(value, context=self._context())
 
     def serialize_plain(self, value: Any) -> Any:
-        return value
+        """The plaintext to encrypt: always `str` (or None / "" for an empty value)."""
+        return value if value is None or isinstance(value, str) else str(value)
 
 
 class EncryptedDateField(EncryptedTextField):
@@ -107,7 +111,9 @@ def encrypted_fields() -> list[tuple[type[models.Model], list[str]]]:
 
     found = []
     for model in apps.get_models():
-        names = [f.attname for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        names = [
+            f.attname for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)
+        ]
         if names:
             found.append((model, names))
     return found

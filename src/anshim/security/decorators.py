@@ -14,11 +14,18 @@ from django.shortcuts import redirect
 from anshim.security.policy import Action, require
 
 
+def _is_verified(user: Any) -> bool:
+    # OTPMiddleware adds is_verified; a user object fresh from login() in the same request
+    # does not have it yet.
+    check = getattr(user, "is_verified", None)
+    return bool(check()) if callable(check) else False
+
+
 def is_fully_authenticated(request: HttpRequest) -> bool:
     user = request.user
     if not user.is_authenticated or not user.is_active:
         return False
-    if settings.ANSHIM_REQUIRE_OTP and not user.is_verified():  # type: ignore[union-attr]
+    if settings.ANSHIM_REQUIRE_OTP and not _is_verified(user):
         return False
     return True
 
@@ -37,7 +44,7 @@ def staff_required(
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if settings.ANSHIM_REQUIRE_OTP and not user.is_verified():  # type: ignore[union-attr]
+            if settings.ANSHIM_REQUIRE_OTP and not _is_verified(user):
                 return redirect("staff:otp")
             if action is not None:
                 require(user, action)

@@ -50,12 +50,19 @@ class KeyRing:
 
     def with_new_primary(self) -> KeyRing:
         new_id = f"k{secrets.token_hex(4)}"
-        return KeyRing(keys={new_id: secrets.token_bytes(KEY_BYTES), **self.keys}, primary_id=new_id)
+        keys = {new_id: secrets.token_bytes(KEY_BYTES), **self.keys}
+        return KeyRing(keys=keys, primary_id=new_id)
 
     def without(self, key_ids: set[str]) -> KeyRing:
         return KeyRing(
-            keys={k: v for k, v in self.keys.items() if k not in key_ids}, primary_id=self.primary_id
+            keys={k: v for k, v in self.keys.items() if k not in key_ids},
+            primary_id=self.primary_id,
         )
+
+    def to_env_value(self) -> str:
+        """The ring as an ANSHIM_KEYS value (primary first)."""
+        ordered = [self.primary_id, *(k for k in self.keys if k != self.primary_id)]
+        return ",".join(f"{k}:{base64.b64encode(self.keys[k]).decode('ascii')}" for k in ordered)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -73,9 +80,15 @@ class KeyRing:
     def from_json(cls, text: str) -> KeyRing:
         try:
             data = json.loads(text)
-            keys = {item["id"]: base64.b64decode(item["key"]) for item in data["keys"]}
-            return cls(keys=keys, primary_id=data["primary"])
-        except (ValueError, KeyError, TypeError) as exc:
+            keys: dict[str, bytes] = {}
+            for item in data["keys"]:
+                if item["id"] in keys:
+                    raise ValueError(f"duplicate key id {item['id']!r}")
+                keys[str(item["id"])] = base64.b64decode(item["key"], validate=True)
+            if not keys:
+                raise ValueError("no keys")
+            return cls(keys=keys, primary_id=str(data["primary"]))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise KeyRingError(f"Malformed key file: {exc}") from exc
 
     @classmethod
@@ -84,7 +97,9 @@ class KeyRing:
         try:
             for part in value.split(","):
                 key_id, b64 = part.strip().split(":", 1)
-                keys[key_id] = base64.b64decode(b64)
+                if key_id in keys:
+                    raise ValueError(f"duplicate key id {key_id!r}")
+                keys[key_id] = base64.b64decode(b64, validate=True)
         except ValueError as exc:
             raise KeyRingError("ANSHIM_KEYS must look like 'id:base64key,id:base64key'.") from exc
         if not keys:
@@ -100,7 +115,7 @@ class KeyRing:
 def write_key_file(ring: KeyRing, path: Path) -> None:
     """Write atomically with owner-only permissions (never a half-written key file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(ring.to_json())
@@ -111,33 +126,79 @@ def write_key_file(ring: KeyRing, path: Path) -> None:
 
 _lock = Lock()
 _cached: KeyRing | None = None
+# Where the cached ring came from: ("env", value), ("file", path, mtime_ns, size) or ("pinned",).
+_source: tuple[object, ...] | None = None
 
 
 def get_keyring() -> KeyRing:
-    """The process-wide key ring; creates a key file on first use if none is configured."""
-    global _cached
+    """The process-wide key ring; creates a key file on first use if none is configured.
+
+    The key file is re-read when it changes, so a web server or task worker that is running
+    while `anshim keys rotate` adds a key can read the re-encrypted rows at once, and stops
+    writing with a key that has been retired.
+    """
+    global _cached, _source
     with _lock:
-        if _cached is None:
-            _cached = _load()
+        if _cached is None or _source is None or _source != _current_source(_source):
+            _cached, _source = _load()
         return _cached
 
 
 def set_keyring(ring: KeyRing | None) -> None:
-    """Replace the cached ring (after rotation, and in tests)."""
-    global _cached
+    """Pin a ring (tests), or forget the cached one so the next use reloads it (`None`)."""
+    global _cached, _source
     with _lock:
         _cached = ring
+        _source = ("pinned",) if ring is not None else None
 
 
-def _load() -> KeyRing:
+def key_file_path() -> Path:
     from django.conf import settings
 
+    return Path(settings.ANSHIM_KEY_FILE)
+
+
+def keys_from_env() -> bool:
+    return bool(os.environ.get("ANSHIM_KEYS"))
+
+
+def _file_source(path: Path) -> tuple[object, ...]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return ("file", str(path), None, None)
+    return ("file", str(path), st.st_mtime_ns, st.st_size)
+
+
+def _current_source(previous: tuple[object, ...]) -> tuple[object, ...]:
+    if previous == ("pinned",):
+        return previous
     env = os.environ.get("ANSHIM_KEYS")
     if env:
-        return KeyRing.from_env_value(env)
-    path = Path(settings.ANSHIM_KEY_FILE)
-    if path.exists():
-        return KeyRing.from_json(path.read_text())
+        return ("env", env)
+    return _file_source(key_file_path())
+
+
+def _load() -> tuple[KeyRing, tuple[object, ...]]:
+    env = os.environ.get("ANSHIM_KEYS")
+    if env:
+        return KeyRing.from_env_value(env), ("env", env)
+    path = key_file_path()
+    if not path.exists():
+        _create_key_file(path)
+    source = _file_source(path)
+    return KeyRing.from_json(path.read_text()), source
+
+
+def _create_key_file(path: Path) -> None:
+    """Create the first key file; if another process wins the race, keep its file (two
+    processes must never encrypt with two different first keys)."""
     ring = KeyRing.generate()
-    write_key_file(ring, path)
-    return ring
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
+    write_key_file(ring, tmp)
+    try:
+        os.link(tmp, path)  # fails if the file appeared meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -33,13 +33,16 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         # HSTS is sent even over plain HTTP in development; browsers ignore it there.
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        response.headers.setdefault(
+            "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+        )
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"
         )
-        if request.path.startswith(("/staff/", "/api/")) or response.get("Content-Type", "").startswith("text/html"):
+        is_html = response.get("Content-Type", "").startswith("text/html")
+        if request.path.startswith(("/staff/", "/api/")) or is_html:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -26,3 +26,47 @@ class User(AbstractUser):
     @property
     def role_enum(self) -> Role | None:
         return Role(self.role) if self.role else None
+
+
+class AuditEntry(models.Model):
+    """One line of the append-only, hash-chained audit log.
+
+    Who, what, when, from where and why of every read and write of case data. Actor and case
+    are snapshots (plain ids and names, no foreign keys): deleting a user or a case must never
+    touch the log, and database triggers refuse every UPDATE and DELETE on this table.
+    """
+
+    seq = models.PositiveBigIntegerField(_("sequence number"), unique=True)
+    at = models.DateTimeField(_("time"))
+    actor_id = models.BigIntegerField(_("actor id"), null=True, blank=True)
+    actor_username = models.CharField(_("actor"), max_length=150, blank=True)
+    actor_role = models.CharField(_("role"), max_length=16, blank=True)
+    action = models.CharField(_("action"), max_length=64)
+    target_model = models.CharField(_("target type"), max_length=100, blank=True)
+    target_pk = models.CharField(_("target id"), max_length=64, blank=True)
+    case_id = models.BigIntegerField(_("case id"), null=True, blank=True, db_index=True)
+    case_code = models.CharField(_("case code"), max_length=16, blank=True, db_index=True)
+    client_address = models.CharField(_("client address"), max_length=64, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=200, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    entry_hash = models.CharField(_("entry hash"), max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_username or '-'}"
+
+
+class AuditHead(models.Model):
+    """The single row that holds the end of the chain; appending locks it (serialises writers)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit head")

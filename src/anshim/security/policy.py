@@ -4,7 +4,7 @@ Views, API operations and commands ask `can()` / `require()` or use `visible_cas
 never test roles themselves. Need-to-know rules (from the centre's data protection rules):
 
 - Counselors work the hotline: they create cases and see every case's file (triage must see
-  history), but counseling notes only on cases they are assigned to.
+  history), but counseling notes and experts' session logs only on cases they are assigned to.
 - Erasure specialists see fingerprints, sightings and takedowns, and the case header needed to
   act (code, status, risk, consent) — never personal data or counseling notes.
 - Prevention officers run school programmes; they see no case data at all.
@@ -61,7 +61,7 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
             Action.VIEW_CASE_LIST, Action.CREATE_CASE, Action.VIEW_CASE, Action.EDIT_CASE,
             Action.VIEW_PERSONAL_DATA, Action.ADD_NOTE, Action.TRIAGE, Action.MANAGE_CONSENT,
             Action.MANAGE_REFERRALS, Action.ASSIGN_EXPERT, Action.MANAGE_APPOINTMENTS,
-            Action.VIEW_TIMELINE, Action.VIEW_EXPERTS, Action.VIEW_SESSION_LOGS,
+            Action.VIEW_TIMELINE, Action.VIEW_EXPERTS,
         }
     ),
     Role.ERASURE: frozenset(
@@ -77,8 +77,9 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
                            Action.VIEW_EXPERTS}),
 }
 
-# Counselors see counseling notes only on cases they are assigned to.
-_ASSIGNED_COUNSELOR_ONLY = frozenset({Action.VIEW_COUNSELING_NOTES})
+# Counselors see counseling notes and the experts' session logs only on cases they are
+# assigned to.
+_ASSIGNED_COUNSELOR_ONLY = frozenset({Action.VIEW_COUNSELING_NOTES, Action.VIEW_SESSION_LOGS})
 # What an expert may do on a case they hold an active assignment on.
 _EXPERT_ON_ASSIGNED_CASE = frozenset(
     {Action.VIEW_CASE, Action.VIEW_ASSIGNMENT, Action.MANAGE_APPOINTMENTS,

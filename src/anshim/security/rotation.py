@@ -1,0 +1,223 @@
+"""Key rotation: add a new primary key, re-encrypt every encrypted column, retire old keys.
+
+Safe to interrupt and re-run: the new key is saved to the key ring *before* any row is
+re-encrypted, old keys stay in the ring until no row uses them, and each batch is its own
+transaction that re-reads its rows under lock (a concurrent edit is never overwritten with a
+stale value).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, models, transaction
+
+from anshim.security import keyring
+from anshim.security.crypto import PREFIX, decrypt, encrypted_fields, key_id_of
+from anshim.security.keyring import KeyRing, KeyRingError
+
+PLAINTEXT = "(not encrypted)"
+DEFAULT_BATCH = 500
+
+
+class RotationError(Exception):
+    """Rotation cannot proceed (e.g. the key ring comes from ANSHIM_KEYS and must be updated
+    by the operator first)."""
+
+
+@dataclass
+class RotationReport:
+    primary_id: str
+    reencrypted: int = 0
+    plaintext_encrypted: int = 0
+    retired: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def _columns(model: type[models.Model], attnames: list[str]) -> list[str]:
+    return [str(model._meta.get_field(name).column) for name in attnames]  # type: ignore[union-attr]
+
+
+def _raw_rows(
+    model: type[models.Model], attnames: list[str], *, after: object, limit: int,
+    pks: list[object] | None = None, lock: bool = False,
+) -> list[tuple[object, ...]]:
+    """(pk, raw column values...) without the field's decryption, in primary-key order."""
+    qn = connection.ops.quote_name
+    pk_col = qn(str(model._meta.pk.column))  # type: ignore[union-attr]
+    cols = ", ".join(qn(c) for c in _columns(model, attnames))
+    sql = f"SELECT {pk_col}, {cols} FROM {qn(model._meta.db_table)}"  # noqa: S608 (quoted names)
+    params: list[Any] = []
+    if pks is not None:
+        sql += f" WHERE {pk_col} IN ({', '.join(['%s'] * len(pks))})"
+        params.extend(pks)
+    elif after is not None:
+        sql += f" WHERE {pk_col} > %s"
+        params.append(after)
+    sql += f" ORDER BY {pk_col}"
+    if pks is None:
+        sql += f" LIMIT {int(limit)}"
+    if lock and connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _iter_raw(
+    model: type[models.Model], attnames: list[str], batch_size: int
+) -> Iterator[list[tuple[object, ...]]]:
+    after: object = None
+    while True:
+        rows = _raw_rows(model, attnames, after=after, limit=batch_size)
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0]
+
+
+def _needs_work(value: object, primary_id: str) -> bool:
+    if value is None or value == "":
+        return False
+    return key_id_of(str(value)) != primary_id
+
+
+def key_usage(batch_size: int = DEFAULT_BATCH) -> dict[str, Counter[str]]:
+    """For every "app.model.field": how many values each key id encrypts."""
+    usage: dict[str, Counter[str]] = {}
+    for model, attnames in encrypted_fields():
+        counters = {name: Counter[str]() for name in attnames}
+        for rows in _iter_raw(model, attnames, batch_size):
+            for row in rows:
+                for name, value in zip(attnames, row[1:], strict=True):
+                    if value is None or value == "":
+                        continue
+                    counters[name][key_id_of(str(value)) or PLAINTEXT] += 1
+        for name, counter in counters.items():
+            usage[f"{model._meta.label_lower}.{name}"] = counter
+    return usage
+
+
+def total_usage(usage: dict[str, Counter[str]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for counter in usage.values():
+        total.update(counter)
+    return total
+
+
+def _reencrypt_batch(
+    model: type[models.Model], attnames: list[str], pks: list[object], ring: KeyRing,
+    report: RotationReport,
+) -> None:
+    """Decrypt with the old key, save as plaintext through the field (which encrypts with the
+    primary key), all under a lock on the rows so a concurrent edit is not lost."""
+    contexts = {
+        name: f"{model._meta.label_lower}.{name}" for name in attnames
+    }
+    with transaction.atomic():
+        rows = _raw_rows(model, attnames, after=None, limit=0, pks=pks, lock=True)
+        objs = []
+        changed: set[str] = set()
+        for row in rows:
+            obj = model(pk=row[0])
+            for name, value in zip(attnames, row[1:], strict=True):
+                if not _needs_work(value, ring.primary_id):
+                    setattr(obj, name, None if value is None else _plain(value, contexts[name],
+                                                                          ring))
+                    continue
+                text = str(value)
+                if text.startswith(f"{PREFIX}:"):
+                    report.reencrypted += 1
+                else:
+                    report.plaintext_encrypted += 1
+                setattr(obj, name, _plain(text, contexts[name], ring))
+                changed.add(name)
+            objs.append(obj)
+        if changed:
+            # Every object carries the plaintext of every column, so a listed column is never
+            # written as empty for a row that did not itself need work.
+            model._base_manager.bulk_update(objs, sorted(changed))
+
+
+def _plain(value: object, context: str, ring: KeyRing) -> str:
+    text = str(value)
+    if not text.startswith(f"{PREFIX}:"):
+        return text  # a legacy clear value: it gets encrypted on save
+    return decrypt(text, context=context, ring=ring)
+
+
+BatchHook = Callable[[type[models.Model], int], None]
+
+
+def reencrypt_all(
+    ring: KeyRing, *, batch_size: int = DEFAULT_BATCH, on_batch: BatchHook | None = None
+) -> RotationReport:
+    """Bring every encrypted value onto `ring`'s primary key (values already there are left
+    alone, which is what makes a re-run after an interruption cheap)."""
+    report = RotationReport(primary_id=ring.primary_id)
+    for model, attnames in encrypted_fields():
+        for rows in _iter_raw(model, attnames, batch_size):
+            pks = [row[0] for row in rows
+                   if any(_needs_work(v, ring.primary_id) for v in row[1:])]
+            if pks:
+                _reencrypt_batch(model, attnames, pks, ring, report)
+            if on_batch is not None:
+                on_batch(model, len(pks))
+    return report
+
+
+def add_primary_key() -> KeyRing:
+    """Save a ring with a fresh primary key to the key file (before any row uses it)."""
+    if keyring.keys_from_env():
+        raise RotationError("The key ring comes from ANSHIM_KEYS.")
+    ring = keyring.get_keyring().with_new_primary()
+    keyring.write_key_file(ring, keyring.key_file_path())
+    keyring.set_keyring(None)  # reload from the file, as every other process will
+    return keyring.get_keyring()
+
+
+def retire_unused_keys(ring: KeyRing, usage: Counter[str]) -> tuple[KeyRing, list[str]]:
+    unused = {k for k in ring.keys if k != ring.primary_id and usage.get(k, 0) == 0}
+    return ring.without(unused), sorted(unused)
+
+
+def rotate(
+    *, new_key: bool = True, retire_old: bool = False, batch_size: int = DEFAULT_BATCH,
+    on_batch: BatchHook | None = None,
+) -> RotationReport:
+    """The whole rotation. `new_key=False` resumes an interrupted one (or finishes one after
+    the operator installed a new ANSHIM_KEYS value)."""
+    if new_key:
+        ring = add_primary_key()
+    else:
+        ring = keyring.get_keyring()
+    report = reencrypt_all(ring, batch_size=batch_size, on_batch=on_batch)
+    usage = total_usage(key_usage(batch_size))
+    if retire_old:
+        if usage.get(PLAINTEXT):
+            raise RotationError("Some values are still not encrypted; nothing was retired.")
+        smaller, retired = retire_unused_keys(ring, usage)
+        if retired and not keyring.keys_from_env():
+            keyring.write_key_file(smaller, keyring.key_file_path())
+            keyring.set_keyring(None)
+        report.retired = retired
+        ring = smaller
+    report.kept = [k for k in ring.keys if k != ring.primary_id]
+    return report
+
+
+def check_readable(batch_size: int = DEFAULT_BATCH) -> list[str]:
+    """Every key id in use that the ring lacks (such rows could not be read)."""
+    ring = keyring.get_keyring()
+    missing = []
+    for key_id in total_usage(key_usage(batch_size)):
+        if key_id == PLAINTEXT:
+            continue
+        try:
+            ring.get(key_id)
+        except KeyRingError:
+            missing.append(key_id)
+    return missing

@@ -34,7 +34,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+# vpdq (a test reference) builds against FFmpeg's headers: Debian packages come first.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python system-deps
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
@@ -80,6 +81,9 @@ lint: install-test
 	$(BIN)/mypy src
 
 bench: bench-fingerprint bench-match
+
+bench-fingerprint: install-test
+	$(BIN)/python -m bench.bench_fingerprint
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -14,6 +14,7 @@ Bits are returned in hex order: ``bits[0]`` is the most significant bit of the f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -24,6 +25,7 @@ from .types import DIHEDRAL_NAMES
 __all__ = [
     "LUMA_WEIGHTS",
     "MIN_HASHABLE_DIM",
+    "Axis",
     "bits_to_hex",
     "dct16_from_luma",
     "dihedral_dct16",
@@ -84,31 +86,99 @@ def _downsample_matrix(n: int) -> NDArray[np.float32]:
     first = np.zeros((64, n), dtype=np.float64)
     for r, i in enumerate(idx):
         first[r, lo[i] : hi[i] + 1] = 1.0 / count[i]
-    # Second pass: out[j] = sum_k v[k] * B[k, j], where output k averages input [lo[k], hi[k]].
-    # So input j receives v[k] / count[k] from every output k whose window holds j,
-    # i.e. k in [j - right, j + left].
+    # Second pass (row vector times box matrix B): input j receives first[r, k] / count[k]
+    # from every output k whose window [lo[k], hi[k]] holds j, i.e. k in [j - right, j + left].
     scaled = first / count[None, :]
     csum = np.zeros((64, n + 1), dtype=np.float64)
     np.cumsum(scaled, axis=1, out=csum[:, 1:])
     a = np.maximum(0, k - right)
     b = np.minimum(n - 1, k + left)
-    # B[k, j] is nonzero for the first-pass output k reading input j; row vector v = first[r]
-    # holds weights on *first-pass outputs*, so the composite weight on input j is
-    # sum_k first[r, k] * B[k, j] = sum_{k: lo[k] <= j <= hi[k]} first[r, k] / count[k].
     second = csum[:, b + 1] - csum[:, a]
     second.setflags(write=False)
     return second.astype(np.float32)
 
 
-def downsample_64(luma: NDArray[np.floating]) -> NDArray[np.float32]:
-    """Blur and decimate a ``(H, W)`` or ``(N, H, W)`` luma array to ``(..., 64, 64)``."""
+#: Largest number of float32 elements gathered at once by :func:`downsample_64` (32 MB).
+_GATHER_BUDGET = 8_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """How one axis of a luma array relates to the full-resolution image.
+
+    ``full`` pixels of the displayed image were decoded as ``ceil(full / scale)`` pixels (the
+    JPEG decoder averaged blocks of ``scale``); ``reversed`` says the stored axis runs the other
+    way (EXIF orientation applied after decoding).
+    """
+
+    full: int
+    scale: int = 1
+    reversed: bool = False
+
+
+@lru_cache(maxsize=128)
+def _axis_band(axis: Axis, n: int) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """Band of the 64 x n filter matrix for an axis of ``n`` stored pixels.
+
+    With ``scale > 1`` the full-resolution filter is summed over the blocks each reduced pixel
+    stands for, so the blur and the sample positions are those of the full image. Only the nonzero
+    band is kept (per output row, ``K`` input indices and weights, ``K`` about ``n / 32``): the
+    products cost O(n) per line instead of O(64 n).
+    """
+    if axis.scale <= 1:
+        dense = _downsample_matrix(n).astype(np.float64)
+    else:
+        s = axis.scale
+        full = _downsample_matrix(axis.full).astype(np.float64)
+        if axis.reversed:
+            full = full[:, ::-1]
+        padded = np.zeros((64, n * s), dtype=np.float64)
+        m = min(axis.full, n * s)
+        padded[:, :m] = full[:, :m]
+        dense = padded.reshape(64, n, s).sum(axis=2)
+        if axis.reversed:
+            dense = dense[:, ::-1]
+    nonzero = dense != 0
+    starts = np.argmax(nonzero, axis=1)
+    ends = n - np.argmax(nonzero[:, ::-1], axis=1)
+    width = int((ends - starts).max())
+    idx = starts[:, None] + np.arange(width)[None, :]
+    inside = idx < ends[:, None]
+    idx = np.minimum(idx, n - 1)
+    weights = np.where(inside, np.take_along_axis(dense, idx, axis=1), 0.0).astype(np.float32)
+    idx = idx.astype(np.intp)
+    idx.setflags(write=False)
+    weights.setflags(write=False)
+    return idx, weights
+
+
+def downsample_64(
+    luma: NDArray[np.floating], axes: tuple[Axis, Axis] | None = None
+) -> NDArray[np.float32]:
+    """Blur and decimate a ``(H, W)`` or ``(N, H, W)`` luma array to ``(..., 64, 64)``.
+
+    Equivalent to ``R @ luma @ C.T`` with the reference's filter matrices, computed on their
+    nonzero bands with ``einsum`` (no BLAS threads: predictable on busy machines). ``axes``
+    describes a reduced-scale decode (see :class:`Axis`); by default the array is full size.
+    """
     arr = np.asarray(luma, dtype=np.float32)
     h, w = arr.shape[-2:]
-    if h == 64 and w == 64:
-        return arr.copy()
-    rows = _downsample_matrix(h)
-    cols = _downsample_matrix(w)
-    return np.matmul(np.matmul(rows, arr), cols.T)
+    if axes is None:
+        if h == 64 and w == 64:
+            return arr.copy()
+        axes = (Axis(h), Axis(w))
+    ridx, rw = _axis_band(axes[0], h)
+    cidx, cw = _axis_band(axes[1], w)
+    # The gathered band holds 64 * K rows (about twice the image): do it in row chunks so that
+    # a large image needs only a bounded amount of extra memory.
+    batch = int(np.prod(arr.shape[:-2], dtype=np.int64))
+    per_row = max(1, ridx.shape[1] * w * batch)
+    step = max(1, min(64, _GATHER_BUDGET // per_row))
+    rows = np.empty((*arr.shape[:-2], 64, w), dtype=np.float32)
+    for r0 in range(0, 64, step):
+        r1 = min(64, r0 + step)
+        rows[..., r0:r1, :] = np.einsum("rk,...rkw->...rw", rw[r0:r1], arr[..., ridx[r0:r1], :])
+    return np.einsum("ck,...rck->...rc", cw, rows[..., cidx])
 
 
 def quality_64(buf64: NDArray[np.floating]) -> NDArray[np.int64]:
@@ -129,10 +199,10 @@ def dct16_from_64(buf64: NDArray[np.floating]) -> NDArray[np.float32]:
 
 
 def dct16_from_luma(
-    luma: NDArray[np.floating],
+    luma: NDArray[np.floating], axes: tuple[Axis, Axis] | None = None
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """DCT block and quality of ``(H, W)`` or ``(N, H, W)`` luma."""
-    buf = downsample_64(luma)
+    buf = downsample_64(luma, axes)
     return dct16_from_64(buf), quality_64(buf)
 
 
@@ -170,14 +240,24 @@ def _too_small(shape: tuple[int, ...]) -> bool:
 _ZERO_HASH = "0" * 64
 
 
-def pdq_from_luma(luma: ArrayLike) -> tuple[str, int]:
-    """PDQ hash (hex) and quality of one ``(H, W)`` luma array (values 0-255)."""
+def _full_shape(arr: NDArray[np.float32], axes: tuple[Axis, Axis] | None) -> tuple[int, int]:
+    if axes is None:
+        return (int(arr.shape[-2]), int(arr.shape[-1]))
+    return (axes[0].full, axes[1].full)
+
+
+def pdq_from_luma(luma: ArrayLike, axes: tuple[Axis, Axis] | None = None) -> tuple[str, int]:
+    """PDQ hash (hex) and quality of one ``(H, W)`` luma array (values 0-255).
+
+    ``axes`` describes a reduced-scale decode (see :class:`Axis`); by default the array is the
+    full image.
+    """
     arr = np.asarray(luma, dtype=np.float32)
     if arr.ndim != 2:
         raise ValueError("luma must be a 2-D array")
-    if _too_small(arr.shape):
+    if _too_small(_full_shape(arr, axes)) or _too_small(arr.shape):
         return _ZERO_HASH, 0
-    dct, quality = dct16_from_luma(arr)
+    dct, quality = dct16_from_luma(arr, axes)
     return bits_to_hex(_bits_from_dct(dct)), int(quality)
 
 
@@ -202,9 +282,9 @@ def pdq_from_64_batch(buf64: NDArray[np.float32]) -> tuple[list[str], NDArray[np
 def dihedral_dct16(dct: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
     """The DCT blocks of the 8 dihedral transforms of the image, derived from its DCT block.
 
-    A flip of the image negates odd-indexed... (see the reference): coefficient ``k`` of the
-    DCT (1-based frequency ``k + 1``) changes sign under a flip when ``k`` is even, and a
-    transpose of the image transposes the block.
+    As in Meta's ``dct16OriginalTo*``: flipping the image along an axis negates the coefficients
+    of odd frequency (even 0-based index) along that axis, and transposing the image transposes
+    the block.
     """
     i = np.arange(16)
     even = np.where(i % 2 == 0, -1.0, 1.0).astype(np.float32)  # sign under a flip of that axis
@@ -222,14 +302,16 @@ def dihedral_dct16(dct: NDArray[np.float32]) -> dict[str, NDArray[np.float32]]:
     }
 
 
-def pdq_dihedral_from_luma(luma: ArrayLike) -> tuple[dict[str, str], int]:
+def pdq_dihedral_from_luma(
+    luma: ArrayLike, axes: tuple[Axis, Axis] | None = None
+) -> tuple[dict[str, str], int]:
     """The 8 dihedral PDQ hashes (name -> hex, names in :data:`DIHEDRAL_NAMES`) and quality."""
     arr = np.asarray(luma, dtype=np.float32)
     if arr.ndim != 2:
         raise ValueError("luma must be a 2-D array")
-    if _too_small(arr.shape):
+    if _too_small(_full_shape(arr, axes)) or _too_small(arr.shape):
         return dict.fromkeys(DIHEDRAL_NAMES, _ZERO_HASH), 0
-    dct, quality = dct16_from_luma(arr)
+    dct, quality = dct16_from_luma(arr, axes)
     variants = dihedral_dct16(dct)
     return {name: bits_to_hex(_bits_from_dct(variants[name])) for name in DIHEDRAL_NAMES}, int(
         quality

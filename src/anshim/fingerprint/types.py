@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
-    "DIHEDRAL_NAMES",
     "DEFAULT_LIMITS",
+    "DIHEDRAL_NAMES",
     "ImageFingerprint",
     "Limits",
     "VideoFingerprint",

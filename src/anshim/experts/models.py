@@ -114,7 +114,9 @@ SLOT_MINUTES = 15
 
 
 class Appointment(models.Model):
-    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="appointments")
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.CASCADE, related_name="appointments"
+    )
     expert = models.ForeignKey(Expert, on_delete=models.PROTECT, related_name="appointments")
     starts_at = models.DateTimeField(_("starts"))
     ends_at = models.DateTimeField(_("ends"))
@@ -131,7 +133,8 @@ class Appointment(models.Model):
         ordering = ["starts_at"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(ends_at__gt=models.F("starts_at")), name="appointment_ends_after_start"
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="appointment_ends_after_start",
             )
         ]
 

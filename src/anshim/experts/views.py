@@ -1,0 +1,324 @@
+"""Staff and expert pages of the experts app. Thin: parse, ask the policy, call services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from anshim.cases.models import Case
+from anshim.experts import services
+from anshim.experts.forms import (
+    AppointmentForm,
+    AssignForm,
+    AvailabilityFormSet,
+    CancelForm,
+    ExpertForm,
+    OutcomeForm,
+    SessionLogForm,
+    SuggestForm,
+)
+from anshim.experts.models import (
+    Appointment,
+    AppointmentStatus,
+    Assignment,
+    AssignmentStatus,
+    Expert,
+    SessionLog,
+)
+from anshim.experts.panels import may_see_brief
+from anshim.experts.ranking import suggest_experts
+from anshim.security.decorators import staff_required
+from anshim.security.policy import Action, can, require
+
+
+def _posted(request: HttpRequest) -> Any:
+    """The POST data to bind a form to, or None on GET (an empty POST still binds)."""
+    return request.POST if request.method == "POST" else None
+
+
+def _assignment_page(assignment: Assignment) -> HttpResponseRedirect:
+    return redirect("experts:assignment", assignment.pk)
+
+
+def _may_open_assignment(user: Any, assignment: Assignment) -> bool:
+    case = assignment.case
+    if can(user, Action.ASSIGN_EXPERT, case) or can(user, Action.VIEW_SESSION_LOGS, case):
+        return True
+    # An expert opens only their own, active assignment.
+    return can(user, Action.VIEW_ASSIGNMENT, case) and assignment.expert.user_id == user.pk \
+        and assignment.status == AssignmentStatus.ACTIVE
+
+
+def _load_assignment(request: HttpRequest, pk: int) -> Assignment:
+    assignment = get_object_or_404(
+        Assignment.objects.select_related("case", "expert__user"), pk=pk)
+    if not _may_open_assignment(request.user, assignment):
+        raise PermissionDenied("Not permitted: view_assignment")
+    return assignment
+
+
+def _load_appointment(request: HttpRequest, pk: int) -> Appointment:
+    appointment = get_object_or_404(
+        Appointment.objects.select_related("assignment__case", "expert__user"), pk=pk)
+    if not _may_open_assignment(request.user, appointment.assignment):
+        raise PermissionDenied("Not permitted: view_assignment")
+    return appointment
+
+
+# --- Registry -----------------------------------------------------------------------------
+@staff_required(Action.VIEW_EXPERTS)
+def expert_list(request: HttpRequest) -> HttpResponse:
+    experts = (
+        Expert.objects.select_related("user")
+        .annotate(active_count=Count("assignments",
+                                     filter=Q(assignments__status=AssignmentStatus.ACTIVE)))
+        .order_by("-active", "kind", "user__display_name", "pk")
+    )
+    kind = request.GET.get("kind", "")
+    if kind in ("legal", "therapy"):
+        experts = experts.filter(kind=kind)
+    return render(request, "experts/list.html", {
+        "experts": experts, "kind": kind,
+        "can_manage": can(request.user, Action.MANAGE_EXPERTS),
+    })
+
+
+@staff_required(Action.VIEW_EXPERTS)
+def expert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    expert = get_object_or_404(Expert.objects.select_related("user"), pk=pk)
+    return render(request, "experts/detail.html", {
+        "expert": expert,
+        "availability": expert.availability.all(),
+        "active_count": expert.assignments.filter(status=AssignmentStatus.ACTIVE).count(),
+        "upcoming": expert.appointments.filter(
+            status=AppointmentStatus.SCHEDULED, starts_at__gte=timezone.now()).count(),
+        "can_manage": can(request.user, Action.MANAGE_EXPERTS),
+    })
+
+
+@staff_required(Action.MANAGE_EXPERTS)
+def expert_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    expert = get_object_or_404(Expert.objects.select_related("user"), pk=pk)
+    form = ExpertForm(_posted(request), instance=expert)
+    formset = AvailabilityFormSet(_posted(request), instance=expert)
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        with transaction.atomic():
+            form.save()
+            formset.save()
+        messages.success(request, _("The expert's profile was saved."))
+        return redirect("experts:detail", expert.pk)
+    return render(request, "experts/edit.html", {"expert": expert, "form": form,
+                                                 "formset": formset})
+
+
+# --- Assignment ---------------------------------------------------------------------------
+@staff_required(Action.ASSIGN_EXPERT)
+def assign(request: HttpRequest, case_code: str) -> HttpResponse:
+    case = get_object_or_404(Case.objects.select_related("person"), code=case_code.upper())
+    require(request.user, Action.ASSIGN_EXPERT, case)
+    initial = {"language": case.person.preferred_language or "ko"}
+    query = SuggestForm(request.GET or None, initial=initial)
+    suggestions: list[dict[str, Any]] = []
+    if query.is_bound and query.is_valid():
+        found = suggest_experts(case, query.cleaned_data["need"], query.cleaned_data["language"],
+                                query.cleaned_data["region"] or None, limit=5)
+        experts = Expert.objects.select_related("user").in_bulk([s.expert_id for s in found])
+        suggestions = [{"s": s, "expert": experts[s.expert_id]} for s in found]
+    form = AssignForm(_posted(request), initial={
+        "need": query.cleaned_data.get("need") if query.is_bound and query.is_valid() else None})
+    if request.method == "POST" and form.is_valid():
+        try:
+            assignment = services.assign_expert(
+                request.user, case, form.cleaned_data["expert"], form.cleaned_data["need"],
+                form.cleaned_data["brief"], request=request)
+        except services.ExpertsError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("The expert was assigned and notified."))
+            return _assignment_page(assignment)
+    return render(request, "experts/assign.html", {
+        "case": case, "query": query, "suggestions": suggestions, "form": form,
+    })
+
+
+@staff_required()
+def assignment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    assignment = _load_assignment(request, pk)
+    case = assignment.case
+    services.audit(actor=request.user, action="assignment.view", target=assignment, case=case,
+                    request=request)
+    appointments = []
+    for appt in assignment.appointments.select_related("log").order_by("starts_at"):
+        log = getattr(appt, "log", None)
+        appointments.append({
+            "a": appt,
+            "log": log if log is not None and services.can_view_log(request.user, appt) else None,
+            "can_write_log": services.can_write_log(request.user, appt)
+            and appt.status in (AppointmentStatus.SCHEDULED, AppointmentStatus.DONE),
+            "can_manage": can(request.user, Action.MANAGE_APPOINTMENTS, case)
+            and appt.status == AppointmentStatus.SCHEDULED,
+        })
+    active = assignment.status == AssignmentStatus.ACTIVE
+    return render(request, "experts/assignment.html", {
+        "assignment": assignment, "case": case,
+        "show_brief": may_see_brief(request.user, case),
+        "appointments": appointments,
+        "can_book": active and can(request.user, Action.MANAGE_APPOINTMENTS, case),
+        "can_end": active and can(request.user, Action.ASSIGN_EXPERT, case),
+        "book_form": AppointmentForm(),
+        "now": timezone.now(),
+    })
+
+
+@require_POST
+@staff_required()
+def assignment_end(request: HttpRequest, pk: int) -> HttpResponse:
+    assignment = _load_assignment(request, pk)
+    form = CancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        services.end_assignment(request.user, assignment, reason=reason, request=request)
+    except services.ExpertsError as exc:
+        messages.error(request, exc.text)
+    else:
+        messages.success(request, _("The assignment has ended."))
+    return _assignment_page(assignment)
+
+
+# --- Appointments -------------------------------------------------------------------------
+@staff_required()
+def book(request: HttpRequest, pk: int) -> HttpResponse:
+    assignment = _load_assignment(request, pk)
+    require(request.user, Action.MANAGE_APPOINTMENTS, assignment.case)
+    form = AppointmentForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.book_appointment(
+                request.user, assignment, form.starts_at(),
+                duration_minutes=form.cleaned_data["duration"], mode=form.cleaned_data["mode"],
+                request=request)
+        except services.ExpertsError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("The appointment was booked."))
+            return _assignment_page(assignment)
+    return render(request, "experts/book.html", {
+        "assignment": assignment, "form": form,
+        "availability": assignment.expert.availability.all(),
+        "title": _("Book an appointment"),
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+@staff_required()
+def reschedule(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _load_appointment(request, pk)
+    assignment = appointment.assignment
+    require(request.user, Action.MANAGE_APPOINTMENTS, assignment.case)
+    local = timezone.localtime(appointment.starts_at)
+    minutes = int((appointment.ends_at - appointment.starts_at).total_seconds() // 60)
+    form = AppointmentForm(_posted(request), initial={
+        "date": local.date(), "time": local.time(), "duration": minutes,
+        "mode": appointment.mode})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reschedule_appointment(
+                request.user, appointment, form.starts_at(),
+                duration_minutes=form.cleaned_data["duration"], mode=form.cleaned_data["mode"],
+                request=request)
+        except services.ExpertsError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("The appointment was moved."))
+            return _assignment_page(assignment)
+    return render(request, "experts/book.html", {
+        "assignment": assignment, "form": form, "appointment": appointment,
+        "availability": assignment.expert.availability.all(),
+        "title": _("Move the appointment"),
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+@require_POST
+@staff_required()
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _load_appointment(request, pk)
+    form = CancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        services.cancel_appointment(request.user, appointment, reason=reason, request=request)
+    except services.ExpertsError as exc:
+        messages.error(request, exc.text)
+    else:
+        messages.success(request, _("The appointment was cancelled."))
+    return _assignment_page(appointment.assignment)
+
+
+@require_POST
+@staff_required()
+def outcome(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _load_appointment(request, pk)
+    form = OutcomeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose done or did not attend."))
+        return _assignment_page(appointment.assignment)
+    try:
+        services.set_outcome(request.user, appointment, form.cleaned_data["status"],
+                             request=request)
+    except services.ExpertsError as exc:
+        messages.error(request, exc.text)
+    else:
+        messages.success(request, _("The appointment was updated."))
+    return _assignment_page(appointment.assignment)
+
+
+@staff_required()
+def session_log(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _load_appointment(request, pk)
+    if not services.can_write_log(request.user, appointment):
+        raise PermissionDenied("Not permitted: write_session_log")
+    existing = SessionLog.objects.filter(appointment=appointment).first()
+    initial = {"summary": existing.summary, "follow_up_needed": existing.follow_up_needed} \
+        if existing else {}
+    form = SessionLogForm(_posted(request), initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.write_session_log(
+                request.user, appointment, form.cleaned_data["summary"],
+                follow_up_needed=form.cleaned_data["follow_up_needed"], request=request)
+        except services.ExpertsError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("The session log was saved."))
+            return _assignment_page(appointment.assignment)
+    return render(request, "experts/log.html", {"appointment": appointment, "form": form},
+                  status=400 if form.is_bound and form.errors else 200)
+
+
+# --- The expert's own home ----------------------------------------------------------------
+@staff_required()
+def my_assignments(request: HttpRequest) -> HttpResponse:
+    expert: Expert | None = getattr(request.user, "expert_profile", None)
+    if expert is None:
+        raise PermissionDenied("Not an expert")
+    assignments = list(
+        expert.assignments.filter(status=AssignmentStatus.ACTIVE)
+        .select_related("case").order_by("-created_at")
+    )
+    upcoming = (
+        expert.appointments.filter(status=AppointmentStatus.SCHEDULED,
+                                   assignment__status=AssignmentStatus.ACTIVE,
+                                   ends_at__gte=timezone.now())
+        .select_related("assignment__case").order_by("starts_at")
+    )
+    return render(request, "experts/my.html", {
+        "expert": expert, "assignments": assignments, "upcoming": upcoming,
+        "notifications": request.user.notifications.filter(read_at__isnull=True)[:20],  # type: ignore[union-attr]
+    })

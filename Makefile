@@ -82,8 +82,16 @@ lint: install-test
 
 bench: bench-fingerprint bench-match
 
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-test
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
 bench-fingerprint: install-test
 	$(BIN)/python -m bench.bench_fingerprint
+
+# 1M and 10M hashes, ours and threatexchange's PDQIndex (about 9 GB at 10M) in one run.
+bench-match: install-test $(VENV)/.installed-bench
+	$(BIN)/python bench/bench_match.py --sizes 1000000,10000000 --queries 2000 --reference-queries 1000
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

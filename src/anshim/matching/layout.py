@@ -11,6 +11,7 @@ query's chunks therefore finds every entry within ``T``: the search is exact.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -45,6 +46,17 @@ class ChunkLayout:
             np.array(self.widths, dtype=np.int64),
             np.array(self.radii, dtype=np.int64),
         )
+
+    def probe_arrays(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Every probe as (table, XOR mask): the Hamming ball of each table's radius."""
+        tables: list[int] = []
+        masks: list[int] = []
+        for t, (width, radius) in enumerate(zip(self.widths, self.radii, strict=True)):
+            for k in range(radius + 1):
+                for bits in itertools.combinations(range(width), k):
+                    tables.append(t)
+                    masks.append(sum(1 << b for b in bits))
+        return np.array(tables, dtype=np.int64), np.array(masks, dtype=np.int64)
 
     def probes_per_query(self) -> int:
         """Number of bucket keys one query probes (sum of Hamming-ball sizes)."""

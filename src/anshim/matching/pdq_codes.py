@@ -23,7 +23,8 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _bad_hash_message(position: int, value: object) -> str:
-    shown = repr(value) if not isinstance(value, str) or len(value) <= 80 else repr(value[:77] + "…")
+    short = not isinstance(value, str) or len(value) <= 80
+    shown = repr(value) if short else repr(str(value)[:77] + "…")
     return f"hash #{position} is not a PDQ hash (64 hex characters): {shown}"
 
 

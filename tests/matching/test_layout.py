@@ -1,0 +1,38 @@
+import math
+
+import pytest
+
+from anshim.matching import plan_layout
+from anshim.matching.layout import ChunkLayout, chunk_bits_for
+
+
+@pytest.mark.parametrize("bits", [8, 12, 16, 19, 20, 21, 22, 24])
+@pytest.mark.parametrize("threshold", [0, 1, 10, 15, 16, 31, 32])
+def test_layout_tiles_and_is_exact(bits, threshold):
+    layout = plan_layout(threshold, bits)
+    assert sum(layout.widths) == 256
+    assert layout.starts[0] == 0
+    # pigeonhole: the radii + 1 add up to more than the threshold
+    assert sum(r + 1 for r in layout.radii) > threshold
+    assert ChunkLayout.from_json(layout.to_json()) == layout
+    tables, _masks = layout.probe_arrays()
+    assert len(tables) == layout.probes_per_query()
+
+
+def test_ten_million_layout():
+    layout = plan_layout(31, chunk_bits_for(10_000_000))
+    assert layout.tables == 12
+    assert layout.radii.count(2) == 8
+    assert layout.probes_per_query() == 8 * (1 + 21 + math.comb(21, 2)) + 4 * 23
+
+
+def test_too_wide_threshold_raises():
+    with pytest.raises(ValueError):
+        plan_layout(120, 24)
+
+
+def test_invalid_layout_json():
+    data = plan_layout(31, 16).to_json()
+    data["radii"] = [0] * 16
+    with pytest.raises(ValueError):
+        ChunkLayout.from_json(data)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,33 @@ def _clear_committed_audit(request: pytest.FixtureRequest) -> Any:
     with suspended_triggers():
         AuditEntry.objects.all().delete()
     AuditHead.objects.all().delete()
+
+
+# --- Browser ------------------------------------------------------------------------------
+# One Playwright instance and one Chromium for the whole session: Playwright's sync API cannot
+# run two instances at once in a process. Chromium is Debian's (`make test` installs it).
+CHROMIUM = Path(os.environ.get("ANSHIM_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (make test does)")
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls that tests make
+    # around it are ordinary synchronous calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        playwright.stop()

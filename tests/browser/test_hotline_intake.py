@@ -31,21 +31,21 @@ def test_hotline_intake_from_login_to_triaged_case(live_server: Any, en_page: An
     page.goto(f"{live_server.url}/staff/login/")
     page.get_by_label("Username").fill("hana")
     page.get_by_label("Password").fill("a-long-test-passphrase")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
 
-    page.get_by_label("Code").fill(_current_totp(device))
-    page.get_by_role("button", name="Verify").click()
+    page.get_by_label("6-digit code from your authenticator app").fill(_current_totp(device))
+    page.get_by_role("button", name="Confirm").click()
 
     page.goto(f"{live_server.url}/staff/cases/new/")
     page.get_by_label("Channel").select_option("phone")
-    page.get_by_label("Sextortion").check()
+    page.get_by_label("Sextortion", exact=True).check()
     page.get_by_label("Age group").select_option("14to17")
-    page.get_by_label("Sextortion under way").check()
+    page.get_by_label("Threat of spreading images, or sextortion under way").check()
     page.get_by_label("Summary").fill("Caller is being threatened with the release of a video.")
     page.get_by_label("Keep case data").first.check()
     page.get_by_role("button", name="Create case").click()
 
-    page.wait_for_url("**/staff/cases/AN-*")
+    page.wait_for_url("**/staff/cases/AN-*/")
     case = Case.objects.get()
     assert case.risk_level == RiskLevel.URGENT
     assert case.response_due is not None

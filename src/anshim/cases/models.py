@@ -27,7 +27,7 @@ class HarmType(models.TextChoices):
 
 class AgeGroup(models.TextChoices):
     UNDER_14 = "under14", _("Under 14")
-    AGE_14_17 = "14to17", _("14–17")
+    AGE_14_17 = "14to17", _("14–17")  # noqa: RUF001 - an en dash is right for a range
     ADULT = "adult", _("18 or older")
     UNKNOWN = "unknown", _("Unknown")
 
@@ -137,7 +137,9 @@ class Case(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "risk_level"]), models.Index(fields=["response_due"])]
+        indexes = [
+            models.Index(fields=["status", "risk_level"]), models.Index(fields=["response_due"])
+        ]
 
     def __str__(self) -> str:
         return self.code

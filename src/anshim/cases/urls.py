@@ -1,4 +1,18 @@
 from django.urls import path
 
+from anshim.cases import views
+
 app_name = "cases"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.case_list, name="list"),
+    path("new/", views.intake, name="intake"),
+    path("<str:code>/", views.case_detail, name="detail"),
+    path("<str:code>/edit/", views.case_edit, name="edit"),
+    path("<str:code>/contacts/", views.contact_add, name="contact_add"),
+    path("<str:code>/notes/", views.note_add, name="note_add"),
+    path("<str:code>/triage/", views.triage_reassess, name="reassess"),
+    path("<str:code>/triage/override/", views.triage_override, name="override"),
+    path("<str:code>/consent/", views.consent_change, name="consent"),
+    path("<str:code>/referrals/", views.referral_add, name="referral_add"),
+    path("<str:code>/referrals/<int:referral_id>/", views.referral_update, name="referral_update"),
+]

@@ -65,3 +65,25 @@ class ClientAddressMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.client_address = client_address(request)  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+class SameOriginNullOriginMiddleware:
+    """Let same-origin form posts through Django's CSRF origin check under no-referrer.
+
+    With `Referrer-Policy: no-referrer` (which the victim portal must send) Chromium posts forms
+    with `Origin: null`, which Django's CsrfViewMiddleware refuses. Fetch Metadata tells us what
+    the browser itself knows: when `Sec-Fetch-Site` (a header scripts cannot set) says
+    `same-origin`, the null origin is dropped so that the CSRF *token* check decides. Cross-site
+    requests keep their `null` origin and are refused as before.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            request.META.get("HTTP_ORIGIN") == "null"
+            and request.META.get("HTTP_SEC_FETCH_SITE") == "same-origin"
+        ):
+            del request.META["HTTP_ORIGIN"]
+        return self.get_response(request)

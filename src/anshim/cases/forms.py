@@ -1,0 +1,200 @@
+"""Staff forms. Labels are English msgids (Korean in the catalogue); every widget gets an id
+from Django (`id_<name>`) and a <label for>, so screen readers and browser tests find them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from anshim.cases.models import (
+    AgeGroup,
+    CaseStatus,
+    Channel,
+    ConsentGiver,
+    ConsentScope,
+    ContactPreference,
+    HarmType,
+    NoteKind,
+    ReferralStatus,
+    ReferralTarget,
+    RiskLevel,
+)
+from anshim.cases.services import GuardianData, IntakeData
+from anshim.cases.triage import FACTOR_LABELS, TriageFactors
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+TEXT_MAX = 200
+SUMMARY_MAX = 10_000
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format=DATETIME_FORMAT, **kwargs)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+CHANNELS = [(c.value, c.label) for c in Channel if c != Channel.PORTAL]
+SCOPES = ConsentScope.choices
+
+
+class IntakeForm(forms.Form):
+    """The one page a counselor fills in during a hotline call."""
+
+    channel = forms.ChoiceField(label=_("Channel"), choices=CHANNELS)
+    started_at = forms.DateTimeField(
+        label=_("Start time"), widget=DateTimeLocalInput(), input_formats=[DATETIME_FORMAT,
+                                                                          "%Y-%m-%d %H:%M"],
+    )
+    duration_minutes = forms.IntegerField(
+        label=_("Duration (minutes)"), min_value=0, max_value=24 * 60, initial=0
+    )
+    harm_types = forms.MultipleChoiceField(
+        label=_("Harm types"), choices=HarmType.choices, widget=forms.CheckboxSelectMultiple
+    )
+    factors = forms.MultipleChoiceField(
+        label=_("Risk factors"), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=list(FACTOR_LABELS.items()),
+    )
+    age_group = forms.ChoiceField(label=_("Age group"), choices=AgeGroup.choices,
+                                  initial=AgeGroup.UNKNOWN)
+    name = forms.CharField(label=_("Name"), required=False, max_length=TEXT_MAX)
+    birth_date = forms.DateField(label=_("Birth date"), required=False, widget=DateInput())
+    phone = forms.CharField(label=_("Phone"), required=False, max_length=40)
+    email = forms.EmailField(label=_("E-mail"), required=False, max_length=TEXT_MAX)
+    address = forms.CharField(label=_("Address"), required=False, max_length=500)
+    contact_preference = forms.ChoiceField(
+        label=_("Contact preference"), choices=ContactPreference.choices,
+        initial=ContactPreference.PORTAL,
+    )
+    guardian_name = forms.CharField(label=_("Guardian name"), required=False, max_length=TEXT_MAX)
+    guardian_phone = forms.CharField(label=_("Guardian phone"), required=False, max_length=40)
+    guardian_relationship = forms.CharField(
+        label=_("Relationship to the victim"), required=False, max_length=40
+    )
+    guardian_is_legal = forms.BooleanField(
+        label=_("Legal guardian"), required=False, initial=True
+    )
+    victim_consents = forms.MultipleChoiceField(
+        label=_("Consents given by the victim"), choices=SCOPES, required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    guardian_consents = forms.MultipleChoiceField(
+        label=_("Consents given by the legal guardian"), choices=SCOPES, required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    summary = forms.CharField(label=_("Summary"), widget=forms.Textarea(attrs={"rows": 6}),
+                              max_length=SUMMARY_MAX)
+
+    def clean_birth_date(self) -> Any:
+        value = self.cleaned_data.get("birth_date")
+        if value and value > timezone.localdate():
+            raise forms.ValidationError(_("The birth date is in the future."))
+        if value and value.year < 1900:
+            raise forms.ValidationError(_("Enter a valid date."))
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        has_guardian = bool(data.get("guardian_name") or data.get("guardian_phone"))
+        if data.get("guardian_consents") and not has_guardian:
+            self.add_error("guardian_consents",
+                           _("Enter the guardian before recording a guardian's consent."))
+        return data
+
+    def to_intake(self) -> IntakeData:
+        d = self.cleaned_data
+        flags = set(d.get("factors") or [])
+        guardian = None
+        if d.get("guardian_name") or d.get("guardian_phone"):
+            guardian = GuardianData(
+                name=d["guardian_name"], phone=d["guardian_phone"],
+                relationship=d["guardian_relationship"],
+                is_legal_guardian=bool(d.get("guardian_is_legal")),
+            )
+        return IntakeData(
+            channel=d["channel"], started_at=d["started_at"],
+            duration_minutes=d["duration_minutes"] or 0, harm_types=list(d["harm_types"]),
+            factors=TriageFactors.from_flags(flags), age_group=d["age_group"],
+            name=d["name"], birth_date=d.get("birth_date"), phone=d["phone"], email=d["email"],
+            address=d["address"], contact_preference=d["contact_preference"],
+            guardian=guardian, victim_consents=list(d["victim_consents"]),
+            guardian_consents=list(d["guardian_consents"]), summary=d["summary"],
+        )
+
+
+class CaseFilterForm(forms.Form):
+    status = forms.ChoiceField(label=_("Status"), required=False,
+                               choices=[("", _("All")), *CaseStatus.choices])
+    risk = forms.ChoiceField(label=_("Risk"), required=False,
+                             choices=[("", _("All")), *RiskLevel.choices])
+    mine = forms.BooleanField(label=_("Only my cases"), required=False)
+    overdue = forms.BooleanField(label=_("Only overdue"), required=False)
+    sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=[
+        ("risk", _("Risk")), ("deadline", _("Deadline")), ("newest", _("Newest")),
+    ])
+
+
+class VersionedForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class CaseEditForm(VersionedForm):
+    status = forms.ChoiceField(label=_("Status"), choices=CaseStatus.choices)
+    summary = forms.CharField(label=_("What happened"), required=False, max_length=SUMMARY_MAX,
+                              widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class ContactForm(forms.Form):
+    channel = forms.ChoiceField(label=_("Channel"), choices=CHANNELS)
+    started_at = forms.DateTimeField(label=_("Start time"), widget=DateTimeLocalInput(),
+                                     input_formats=[DATETIME_FORMAT])
+    duration_minutes = forms.IntegerField(label=_("Duration (minutes)"), min_value=0,
+                                          max_value=24 * 60, initial=0)
+    summary = forms.CharField(label=_("Summary"), required=False, max_length=SUMMARY_MAX,
+                              widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class NoteForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=NoteKind.choices)
+    body = forms.CharField(label=_("Note"), max_length=SUMMARY_MAX,
+                           widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class OverrideForm(forms.Form):
+    level = forms.ChoiceField(label=_("New risk level"), choices=[
+        c for c in RiskLevel.choices if c[0] != RiskLevel.UNASSESSED])
+    reason = forms.CharField(label=_("Reason for the override"), max_length=1000,
+                             widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReassessForm(forms.Form):
+    factors = forms.MultipleChoiceField(
+        label=_("Risk factors"), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=list(FACTOR_LABELS.items()),
+    )
+
+
+class ConsentForm(forms.Form):
+    scope = forms.ChoiceField(label=_("Scope"), choices=SCOPES)
+    given_by = forms.ChoiceField(label=_("Given by"), choices=ConsentGiver.choices)
+    action = forms.ChoiceField(choices=[("grant", "grant"), ("withdraw", "withdraw")])
+
+
+class ReferralForm(forms.Form):
+    target = forms.ChoiceField(label=_("Refer to"), choices=ReferralTarget.choices)
+    organization = forms.CharField(label=_("Organization"), max_length=TEXT_MAX)
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=SUMMARY_MAX,
+                             widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReferralStatusForm(forms.Form):
+    status = forms.ChoiceField(label=_("Status"), choices=ReferralStatus.choices)
+    outcome = forms.CharField(label=_("Outcome"), required=False, max_length=SUMMARY_MAX)

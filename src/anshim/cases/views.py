@@ -1,0 +1,328 @@
+"""Staff views for cases: thin; the policy decides, the services act."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case as CaseWhen
+from django.db.models import IntegerField, Q, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from anshim.cases import consent, services
+from anshim.cases.forms import (
+    CaseEditForm,
+    CaseFilterForm,
+    ConsentForm,
+    ContactForm,
+    IntakeForm,
+    NoteForm,
+    OverrideForm,
+    ReassessForm,
+    ReferralForm,
+    ReferralStatusForm,
+)
+from anshim.cases.models import Case, CaseStatus, Referral, RiskLevel
+from anshim.cases.triage import TriageFactors, reason_messages
+from anshim.security.decorators import staff_required
+from anshim.security.policy import Action, allowed_actions, require, visible_cases
+
+RISK_ORDER = CaseWhen(
+    When(risk_level=RiskLevel.URGENT, then=Value(0)),
+    When(risk_level=RiskLevel.HIGH, then=Value(1)),
+    When(risk_level=RiskLevel.MEDIUM, then=Value(2)),
+    When(risk_level=RiskLevel.LOW, then=Value(3)),
+    default=Value(4), output_field=IntegerField(),
+)
+LIST_LIMIT = 200
+
+
+def filter_cases(user: Any, params: dict[str, Any]) -> QuerySet[Case]:
+    qs = visible_cases(user).annotate(risk_rank=RISK_ORDER)
+    if params.get("status"):
+        qs = qs.filter(status=params["status"])
+    if params.get("risk"):
+        qs = qs.filter(risk_level=params["risk"])
+    if params.get("mine"):
+        qs = qs.filter(Q(lead_counselor=user) | Q(counselors=user) | Q(erasure_specialists=user))
+    if params.get("overdue"):
+        qs = qs.filter(response_due__lt=timezone.now()).exclude(status=CaseStatus.CLOSED)
+    order = {
+        "deadline": ["response_due", "risk_rank"],
+        "newest": ["-created_at"],
+    }.get(params.get("sort") or "risk", ["risk_rank", "response_due"])
+    return qs.distinct().order_by(*order, "-created_at").prefetch_related("harms")
+
+
+@staff_required(Action.VIEW_CASE_LIST)
+def case_list(request: HttpRequest) -> HttpResponse:
+    form = CaseFilterForm(request.GET or None)
+    params = form.cleaned_data if form.is_valid() else {}
+    cases = list(filter_cases(request.user, params)[:LIST_LIMIT])
+    now = timezone.now()
+    rows = [{"case": c, "overdue": services.is_overdue(c, now)} for c in cases]
+    services.audit(actor=request.user, action="case.list", request=request)
+    return render(request, "cases/list.html", {
+        "form": form, "rows": rows,
+        "can_create": Action.CREATE_CASE in allowed_actions(request.user),
+    })
+
+
+def _get_case(request: HttpRequest, code: str, action: Action = Action.VIEW_CASE) -> Case:
+    case = get_object_or_404(Case.objects.select_related("person", "lead_counselor"),
+                             code=code.upper())
+    require(request.user, action, case)
+    return case
+
+
+def _experts_panel(user: Any, case: Case) -> dict[str, Any] | None:
+    try:
+        from anshim.experts.panels import case_panel_context
+    except ImportError:
+        return None
+    return case_panel_context(user, case)
+
+
+def _erasure_summary(case: Case) -> Any:
+    try:
+        from anshim.erasure.summary import case_summary
+    except ImportError:
+        return None
+    return case_summary(case)
+
+
+def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, Any]:
+    user = request.user
+    allowed = allowed_actions(user, case)
+    ctx: dict[str, Any] = {"case": case, "allowed": {a.value for a in allowed}}
+    assessments = list(case.assessments.select_related("assessed_by", "overridden_by"))
+    ctx["assessments"] = [
+        {"a": a, "reasons": reason_messages(a.reasons)} for a in reversed(assessments)
+    ]
+    ctx["current_reasons"] = ctx["assessments"][0]["reasons"] if assessments else []
+    ctx["overdue"] = services.is_overdue(case)
+    ctx["harms"] = case.harms.all()
+    ctx["consents"] = consent.consent_state(case)
+    ctx["needs_guardian"] = consent.needs_guardian_consent(case)
+    if Action.VIEW_PERSONAL_DATA in allowed:
+        ctx["person"] = case.person
+        ctx["guardians"] = list(case.person.guardians.all())
+        ctx["contacts"] = list(case.contacts.select_related("counselor"))
+        services.audit(actor=user, action="case.view_personal_data", target=case.person,
+                       case=case, request=request)
+    ctx["notes"] = services.visible_notes(user, case, request)
+    if Action.VIEW_TIMELINE in allowed:
+        ctx["timeline"] = list(case.timeline.select_related("actor"))
+    if Action.VIEW_PERSONAL_DATA in allowed or Action.MANAGE_REFERRALS in allowed:
+        referrals = list(case.referrals.all())
+        ctx["referrals"] = [
+            {"r": r, "form": ReferralStatusForm(prefix=f"ref{r.pk}",
+                                                initial={"status": r.status})}
+            for r in referrals
+        ]
+    panel = _experts_panel(user, case)
+    ctx["has_experts_panel"] = panel is not None
+    if panel is not None:
+        # The experts app's include reads its own names; ours win on a clash.
+        ctx = {**panel, **ctx}
+    ctx["erasure_summary"] = _erasure_summary(case)
+    ctx["edit_form"] = forms.get("edit_form") or CaseEditForm(
+        prefix="edit", initial={"version": case.version, "status": case.status,
+                                "summary": case.summary if "person" in ctx else ""})
+    ctx["contact_form"] = forms.get("contact_form") or ContactForm(
+        prefix="contact", initial={"started_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M")})
+    ctx["note_form"] = forms.get("note_form") or NoteForm(prefix="note")
+    ctx["override_form"] = forms.get("override_form") or OverrideForm(prefix="override")
+    ctx["reassess_form"] = forms.get("reassess_form") or ReassessForm(
+        prefix="reassess",
+        initial={"factors": [f for f in TriageFactors.flag_names()
+                             if assessments and assessments[-1].factors.get(f)]})
+    ctx["referral_form"] = forms.get("referral_form") or ReferralForm(prefix="referral")
+    ctx["consent_error"] = forms.get("consent_error")
+    services.audit(actor=user, action="case.view", target=case, case=case, request=request)
+    return ctx
+
+
+def _render_detail(request: HttpRequest, case: Case, status: int = 200,
+                   **forms: Any) -> HttpResponse:
+    return render(request, "cases/detail.html", _detail_context(request, case, **forms),
+                  status=status)
+
+
+@staff_required()
+def case_detail(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code)
+    return _render_detail(request, case)
+
+
+def _back(case: Case) -> HttpResponse:
+    return redirect("cases:detail", code=case.code)
+
+
+def _add_errors(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for name, errs in exc.error_dict.items():
+            form.add_error(name if name in form.fields else None, errs)
+    else:
+        form.add_error(None, exc)
+
+
+@staff_required()
+@require_POST
+def case_edit(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code, Action.EDIT_CASE)
+    form = CaseEditForm(request.POST, prefix="edit")
+    if not form.is_valid():
+        return _render_detail(request, case, 400, edit_form=form)
+    changes: dict[str, Any] = {"status": form.cleaned_data["status"]}
+    if Action.VIEW_PERSONAL_DATA in allowed_actions(request.user, case):
+        changes["summary"] = form.cleaned_data["summary"]
+    try:
+        services.update_case(request.user, case, form.cleaned_data["version"], changes, request)
+    except services.StaleEdit as exc:
+        # Keep what the user typed; tell them what happened; they reload to merge.
+        form.add_error(None, exc.text)
+        return _render_detail(request, case, 409, edit_form=form)
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return _render_detail(request, case, 400, edit_form=form)
+    messages.success(request, _("The case was saved."))
+    return _back(case)
+
+
+@staff_required()
+@require_POST
+def contact_add(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code, Action.EDIT_CASE)
+    form = ContactForm(request.POST, prefix="contact")
+    if form.is_valid():
+        try:
+            services.add_contact(request.user, case, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("The contact was logged."))
+            return _back(case)
+    return _render_detail(request, case, 400, contact_form=form)
+
+
+@staff_required()
+@require_POST
+def note_add(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code, Action.ADD_NOTE)
+    form = NoteForm(request.POST, prefix="note")
+    if form.is_valid():
+        try:
+            services.add_note(request.user, case, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("The note was added."))
+            return _back(case)
+    return _render_detail(request, case, 400, note_form=form)
+
+
+@staff_required()
+@require_POST
+def triage_reassess(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code, Action.TRIAGE)
+    form = ReassessForm(request.POST, prefix="reassess")
+    if not form.is_valid():
+        return _render_detail(request, case, 400, reassess_form=form)
+    factors = TriageFactors.from_flags(form.cleaned_data["factors"])
+    services.reassess(request.user, case, factors, request)
+    messages.success(request, _("The risk was assessed again."))
+    return _back(case)
+
+
+@staff_required()
+@require_POST
+def triage_override(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code, Action.OVERRIDE_TRIAGE)
+    form = OverrideForm(request.POST, prefix="override")
+    if form.is_valid():
+        try:
+            services.override_triage(request.user, case, form.cleaned_data["level"],
+                                     form.cleaned_data["reason"], request)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("The risk level was overridden."))
+            return _back(case)
+    return _render_detail(request, case, 400, override_form=form)
+
+
+@staff_required()
+@require_POST
+def consent_change(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code, Action.MANAGE_CONSENT)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, case, 400,
+                              consent_error=_("Choose a consent scope and who gives it."))
+    d = form.cleaned_data
+    try:
+        if d["action"] == "grant":
+            services.grant_consent(request.user, case, d["scope"], d["given_by"], request=request)
+            messages.success(request, _("The consent was recorded."))
+        else:
+            services.withdraw_consent(request.user, case, d["scope"], d["given_by"],
+                                      request=request)
+            messages.success(request, _("The consent was withdrawn."))
+    except ValidationError as exc:
+        return _render_detail(request, case, 400, consent_error=" ".join(exc.messages))
+    return _back(case)
+
+
+@staff_required()
+@require_POST
+def referral_add(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code, Action.MANAGE_REFERRALS)
+    form = ReferralForm(request.POST, prefix="referral")
+    if form.is_valid():
+        try:
+            services.create_referral(request.user, case, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("The referral was created."))
+            return _back(case)
+    return _render_detail(request, case, 400, referral_form=form)
+
+
+@staff_required()
+@require_POST
+def referral_update(request: HttpRequest, code: str, referral_id: int) -> HttpResponse:
+    case = _get_case(request, code, Action.MANAGE_REFERRALS)
+    referral = get_object_or_404(Referral, pk=referral_id, case=case)
+    form = ReferralStatusForm(request.POST, prefix=f"ref{referral.pk}")
+    if not form.is_valid():
+        messages.error(request, _("Choose a valid referral status."))
+        return _back(case)
+    services.update_referral(request.user, referral, request=request, **form.cleaned_data)
+    messages.success(request, _("The referral was updated."))
+    return _back(case)
+
+
+@staff_required(Action.CREATE_CASE)
+def intake(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = IntakeForm(request.POST)
+        if form.is_valid():
+            try:
+                case = services.intake(request.user, form.to_intake(), request)
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            except PermissionDenied:
+                raise
+            else:
+                messages.success(request, _("Case %(code)s was opened.") % {"code": case.code})
+                return _back(case)
+        return render(request, "cases/intake.html", {"form": form}, status=400)
+    form = IntakeForm(initial={"started_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M")})
+    return render(request, "cases/intake.html", {"form": form})

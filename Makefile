@@ -13,7 +13,7 @@ ANSHIM := $(BIN)/anshim
 PG_URL ?= postgres://root@127.0.0.1:5432/test
 # Debian packages: Chromium for browser tests, FFmpeg headers for the vpdq reference binding,
 # CJK fonts so Korean renders in screenshots and PDFs.
-APT_PACKAGES := chromium fonts-noto-cjk pkg-config libavcodec-dev libavformat-dev libavutil-dev \
+APT_PACKAGES := chromium fonts-noto-cjk nodejs npm pkg-config libavcodec-dev libavformat-dev libavutil-dev \
 	libswscale-dev libavdevice-dev libavfilter-dev
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
@@ -40,7 +40,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python system-deps
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test system-deps
+install-test: $(VENV)/.installed-test system-deps tests/portal/axe/node_modules
+
+# axe-core (accessibility checks in the portal tests), pinned by its package-lock.json.
+tests/portal/axe/node_modules: tests/portal/axe/package-lock.json | system-deps
+	npm ci --prefix tests/portal/axe --no-audit --no-fund --silent
+	touch $@
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \

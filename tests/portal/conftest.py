@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.server
 import os
 import posixpath
-import shutil
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -123,21 +122,68 @@ def static_server() -> Iterator[StaticServer]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def chromium_browser():  # -> playwright.sync_api.Browser
-    if not (CHROMIUM_PATH.exists() or shutil.which(str(CHROMIUM_PATH))):
-        pytest.skip(f"Chromium not found at {CHROMIUM_PATH} (apt-get install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright (Python) not installed"
+# `chromium_browser` (one Playwright and one Chromium per session) lives in tests/conftest.py.
+
+
+# ---------------------------------------------------------------- portal pages (live server)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFORMANCE_DIR = Path(
+    os.environ.get("ANSHIM_CONFORMANCE_DIR", REPO_ROOT.parent / "shared" / "conformance")
+)
+
+
+@pytest.fixture
+def browser_context(chromium_browser):  # -> playwright.sync_api.BrowserContext
+    """A fresh browser profile (cookies, history) for one test; nothing leaves 127.0.0.1:
+    any other host is answered locally with an empty neutral page."""
+    context = chromium_browser.new_context(locale="ko-KR")
+
+    def neutral(route):  # the quick exit's target, or anything else off this machine
+        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>n</title>")
+
+    local = ("http://127.0.0.1", "http://localhost")
+    context.route(
+        lambda url: url.startswith(("http:", "https:")) and not url.startswith(local), neutral
     )
-    playwright = sync_api.sync_playwright().start()
     try:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield context
     finally:
-        playwright.stop()
+        context.close()
+
+
+@pytest.fixture
+def flushable_audit_log(transactional_db):
+    """Empty the append-only audit table before the transactional test's flush.
+
+    On SQLite the flush DELETEs every table, and the audit triggers refuse that; the rows are
+    removed here with the triggers suspended (an empty table is flushed without a trigger firing).
+    PostgreSQL flushes with TRUNCATE, which the row triggers do not see.
+    """
+    yield
+    from anshim.security.audit_triggers import suspended_triggers
+    from anshim.security.models import AuditEntry
+
+    with suspended_triggers():
+        AuditEntry.objects.all().delete()
+
+
+@pytest.fixture
+def portal_case(db):
+    """A case opened through the portal: (case, passphrase)."""
+    from anshim.portal import services
+
+    new = services.submit_report({
+        "harm_types": ["distribution"], "in_danger": "no", "age_group": "14to17",
+        "contact_preference": "portal", "consent_keep_data": True, "urls": [],
+    })
+    return new.case, new.passphrase
+
+
+@pytest.fixture
+def signed_in_client(client, portal_case):
+    """A test client signed in to `portal_case`'s status pages."""
+    case, passphrase = portal_case
+    response = client.post("/status/sign-in/", {"code": case.code, "passphrase": passphrase})
+    assert response.status_code == 302, response.content[:500]
+    return client

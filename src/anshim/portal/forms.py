@@ -1,5 +1,8 @@
+"""Portal forms: every field says plainly what it is for, and bad input gets a clear message."""
+
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from anshim.cases.models import AgeGroup, ContactPreference, HarmType
 
 MAX_URLS = 20
+_PHONE = re.compile(r"\A\+?[0-9 ()-]{7,20}\Z")
 
 
 class ReportForm(forms.Form):
@@ -64,7 +68,9 @@ class ReportForm(forms.Form):
     def clean_urls(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["urls"].splitlines() if line.strip()]
         if len(lines) > MAX_URLS:
-            raise forms.ValidationError(_("Please give at most %(n)d addresses."), params={"n": MAX_URLS})
+            raise forms.ValidationError(
+                _("Please give at most %(n)d addresses."), params={"n": MAX_URLS}
+            )
         for line in lines:
             parts = urlsplit(line)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -78,21 +84,35 @@ class ReportForm(forms.Form):
         data = super().clean() or {}
         pref = data.get("contact_preference")
         detail = (data.get("contact_detail") or "").strip()
-        if pref in (ContactPreference.PHONE, ContactPreference.SMS, ContactPreference.EMAIL) and not detail:
-            self.add_error("contact_detail", _("Give a phone number or e-mail, or choose another way."))
+        needs_detail = (ContactPreference.PHONE, ContactPreference.SMS, ContactPreference.EMAIL)
+        if pref in needs_detail and not detail:
+            self.add_error(
+                "contact_detail", _("Give a phone number or e-mail, or choose another way.")
+            )
         if pref == ContactPreference.EMAIL and detail and "@" not in detail:
             self.add_error("contact_detail", _("This does not look like an e-mail address."))
+        if pref in (ContactPreference.PHONE, ContactPreference.SMS) and detail \
+                and not _PHONE.match(detail):
+            self.add_error("contact_detail", _("This does not look like a phone number."))
         return data
 
 
 class SignInForm(forms.Form):
-    code = forms.CharField(label=_("Case code"), max_length=20)
+    # autocomplete off: a shared phone must not remember a child's case code or passphrase.
+    code = forms.CharField(
+        label=_("Case code"), max_length=20,
+        help_text=_("It looks like AN-XXXX-XX."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters",
+                                      "spellcheck": "false"}),
+    )
     passphrase = forms.CharField(
-        label=_("Passphrase"), max_length=40, widget=forms.PasswordInput(render_value=False)
+        label=_("Passphrase"), max_length=40,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
     )
 
 
 class MessageForm(forms.Form):
     body = forms.CharField(
-        label=_("Message to your counselor"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
+        label=_("Message to your counselor"), max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
     )

@@ -1,31 +1,42 @@
 """What the portal does, as plain functions: reports, sign-in, progress, registration, withdrawal.
 
 The portal acts on behalf of an anonymous victim, so the audit actor is None and the reason says
-"victim portal". Registration and withdrawal go through the erasure app's bank services so that
-consent checks, tombstones, the partner feed and running matchers all see the same thing.
+"victim portal". Registration and withdrawal go through the erasure app's bank services
+(`anshim.erasure.services`) so that consent checks, tombstones, the partner feed and running
+matchers all see the same thing.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from anshim.cases import codes
 from anshim.cases import consent as consent_rules
 from anshim.cases.models import (
     AgeGroup,
     Case,
+    CaseHarm,
+    CaseStatus,
     Channel,
     ConsentGiver,
     ConsentScope,
+    ContactPreference,
+    HarmType,
     Notification,
     Person,
+    TriageAssessment,
 )
+from anshim.cases.triage import TriageFactors, assess
 from anshim.portal.models import PortalMessage
 from anshim.portal.passphrases import generate_passphrase, hash_passphrase, verify_passphrase
 
@@ -33,6 +44,7 @@ CENTER_HOTLINE = "1899-0000"  # fictitious; set per deployment in the center's c
 PORTAL_BANK = "victim-portal"
 MAX_ITEMS = 50  # media items in one registration
 MAX_FRAMES = 3600  # one hour of video at one PDQ a second
+MAX_VIDEO_SECONDS = 24 * 3600.0
 MAX_REGISTRATION_BYTES = 2_000_000
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _HEX32 = re.compile(r"\A[0-9a-f]{32}\Z")
@@ -42,106 +54,158 @@ REASON = "victim portal"
 def _audit(action: str, case: Case, request: HttpRequest | None, target: Any = None) -> None:
     from anshim.security import audit
 
-    audit.record(actor=None, action=action, target=target, case=case, request=request, reason=REASON)
+    audit.record(actor=None, action=action, target=target, case=case, request=request,
+                 reason=REASON)
+
+
+def _event(case: Case, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+    from anshim.cases.services import add_event
+
+    add_event(case, kind, message, None, data or {})
 
 
 # --- Reports --------------------------------------------------------------------------------
 
-def submit_report(data: dict[str, Any], *, request: HttpRequest | None = None) -> tuple[Case, str]:
-    """Create a case from an anonymous report; return it with its one-time passphrase."""
-    from anshim.cases import services as case_services
-    from anshim.cases.triage import TriageFactors
+@dataclass(frozen=True)
+class NewReport:
+    case: Case
+    passphrase: str  # shown once, never stored in the clear
 
-    passphrase = generate_passphrase()
+
+def _factors(data: dict[str, Any]) -> TriageFactors:
     danger = data.get("in_danger") in ("yes", "unsure")
-    factors = TriageFactors(
+    return TriageFactors(
         threat_to_spread=bool(data.get("threatened")),
         content_spreading=bool(data.get("content_spreading")),
+        # "In danger now" is treated like a self-harm risk: both call for the 2-hour response.
         self_harm_risk=danger,
         offline_meeting_planned=bool(data.get("meeting_planned")),
         age_group=data.get("age_group") or AgeGroup.UNKNOWN,
-        harm_types=tuple(data.get("harm_types") or ()),
+        harm_types=tuple(h for h in data.get("harm_types") or () if h in HarmType.values),
     )
-    details = [data.get("summary") or ""]
+
+
+def _summary(data: dict[str, Any]) -> str:
+    # Stored in the encrypted case summary, in English labels so any counselor can read it.
+    parts = [data.get("summary") or ""]
     if data.get("urls"):
-        details.append(_("Where:") + "\n" + "\n".join(data["urls"]))
+        parts.append("Where:\n" + "\n".join(data["urls"]))
     if data.get("platforms"):
-        details.append(_("Apps or sites:") + " " + data["platforms"])
-    if danger:
-        details.append(_("The victim said they may be in danger now."))
-    detail = (data.get("contact_detail") or "").strip()
+        parts.append("Apps or sites: " + data["platforms"])
+    if data.get("in_danger") in ("yes", "unsure"):
+        parts.append(f"In danger now: {data['in_danger']}")
+    return "\n\n".join(p for p in parts if p)
+
+
+def _triage(case: Case, factors: TriageFactors) -> TriageAssessment:
+    """Intake triage with the case app's rules (the same as hotline intake, no assessor)."""
+    result = assess(factors)
+    assessment = TriageAssessment.objects.create(
+        case=case, assessed_by=None, factors=factors.to_json(), computed_level=result.level,
+        reasons=result.reason_codes, deadline=result.deadline,
+    )
+    Case.objects.filter(pk=case.pk).update(
+        risk_level=result.level, response_due=result.deadline, status=CaseStatus.TRIAGED,
+        version=F("version") + 1, updated_at=timezone.now(),
+    )
+    case.refresh_from_db()
+    _event(case, "triage.assessed", gettext_noop("Risk assessed"),
+           {"level": result.level, "reasons": result.reason_codes})
+    return assessment
+
+
+def submit_report(data: dict[str, Any], *, request: HttpRequest | None = None) -> NewReport:
+    """Create a case from an anonymous report (cleaned ReportForm data), triaged at once."""
+    for attempt in range(3):
+        try:
+            return _submit_once(data, request)
+        except IntegrityError:
+            if attempt == 2:  # only a case-code collision is worth a retry
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _submit_once(data: dict[str, Any], request: HttpRequest | None) -> NewReport:
+    passphrase = generate_passphrase()
+    factors = _factors(data)
+    preference = data.get("contact_preference") or ContactPreference.PORTAL
+    detail = (data.get("contact_detail") or "").strip() if preference in (
+        ContactPreference.PHONE, ContactPreference.SMS, ContactPreference.EMAIL) else ""
+    language = (getattr(request, "LANGUAGE_CODE", "") or "ko")[:8]
     with transaction.atomic():
         person = Person.objects.create(
-            age_group=factors.age_group,
-            contact_preference=data.get("contact_preference") or "portal",
-            phone=detail if "@" not in detail else "",
-            email=detail if "@" in detail else "",
-            preferred_language=(getattr(request, "LANGUAGE_CODE", "ko") or "ko")[:8],
+            age_group=factors.age_group, contact_preference=preference,
+            phone=detail if preference != ContactPreference.EMAIL else "",
+            email=detail if preference == ContactPreference.EMAIL else "",
+            preferred_language=language,
         )
-        case = case_services.open_case(
-            person=person,
-            channel=Channel.PORTAL,
-            harm_types=list(factors.harm_types),
-            summary="\n\n".join(d for d in details if d),
-            factors=factors,
-            actor=None,
-            request=request,
+        case = Case.objects.create(
+            code=codes.new_unique_code(), person=person, channel=Channel.PORTAL,
+            summary=_summary(data), status=CaseStatus.NEW,
+            portal_passphrase_hash=hash_passphrase(passphrase),
         )
-        case.portal_passphrase_hash = hash_passphrase(passphrase)
-        case.save(update_fields=["portal_passphrase_hash"])
+        CaseHarm.objects.bulk_create(
+            [CaseHarm(case=case, harm_type=h) for h in dict.fromkeys(factors.harm_types)]
+        )
+        _event(case, "case.created", gettext_noop("Case opened from an anonymous portal report"),
+               {"channel": Channel.PORTAL, "harm_types": list(factors.harm_types)})
+        _triage(case, factors)
         scopes = [ConsentScope.KEEP_DATA]
         if data.get("consent_contact_platforms"):
             scopes.append(ConsentScope.CONTACT_PLATFORMS)
         for scope in scopes:
-            consent_rules.grant(case, scope, ConsentGiver.VICTIM, recorded_by=None, method="portal")
-        case_services.add_event(case, "portal.report", _("Anonymous report through the portal"),
-                                actor=None)
-    return case, passphrase
+            consent_rules.grant(case, scope, ConsentGiver.VICTIM, recorded_by=None,
+                                method="portal")
+            _event(case, "consent.granted", gettext_noop("Consent granted"),
+                   {"scope": scope, "given_by": ConsentGiver.VICTIM})
+        _audit("case.create", case, request, case)
+    return NewReport(case=case, passphrase=passphrase)
 
 
-def authenticate(code: str, passphrase: str) -> Case | None:
-    from anshim.cases.codes import normalize
+# --- Sign-in --------------------------------------------------------------------------------
 
-    try:
-        normalized = normalize(code)
-    except (ValueError, ValidationError):
-        normalized = ""
-    case = Case.objects.filter(code=normalized).first() if normalized else None
+def authenticate(code: str, passphrase: str, *, request: HttpRequest | None = None
+                 ) -> Case | None:
+    """The case for this code and passphrase, or None. Costs one Argon2 check either way, so
+    the time taken does not tell whether the code exists."""
+    normalized = codes.normalize(code)
+    case = Case.objects.filter(code=normalized).first() if codes.is_valid(normalized) else None
     stored = case.portal_passphrase_hash if case is not None else None
     if verify_passphrase(passphrase, stored) and case is not None:
-        _audit("portal.sign_in", case, None)
+        _audit("portal.sign_in", case, request, case)
         return case
     return None
 
 
 # --- Status -----------------------------------------------------------------------------------
 
-def case_progress(case: Case) -> dict[str, Any]:
+def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str, Any]:
     """What the victim sees: counts only, no staff names or notes."""
     from anshim.erasure.models import BankEntry
+    from anshim.experts.models import Appointment, AppointmentStatus
 
     progress: dict[str, Any] = {
         "status": case.get_status_display(),
+        "status_code": case.status,
         "registered": BankEntry.objects.filter(case=case).count(),
         "found": None, "requests_sent": None, "removed": None, "reuploads": None,
         "next_appointment": None,
     }
-    try:
-        from anshim.erasure.summary import case_summary  # the erasure workflow fills these
+    try:  # the erasure workflow (sightings, takedowns) fills these when it is installed
+        from anshim.erasure.summary import case_summary  # type: ignore[import-not-found]
     except ImportError:
         pass
     else:
         summary = case_summary(case) or {}
         for key in ("found", "requests_sent", "removed", "reuploads"):
             progress[key] = summary.get(key)
-    from anshim.experts.models import Appointment, AppointmentStatus
-
     nxt = (Appointment.objects.filter(assignment__case=case, status=AppointmentStatus.SCHEDULED,
                                       starts_at__gte=timezone.now())
-           .order_by("starts_at").first())
+           .select_related("expert").order_by("starts_at").first())
     if nxt is not None:
         progress["next_appointment"] = {"starts_at": nxt.starts_at, "mode": nxt.get_mode_display(),
                                         "kind": nxt.expert.get_kind_display()}
+    _audit("portal.status.view", case, request)
     return progress
 
 
@@ -150,131 +214,240 @@ def messages_for(case: Case) -> list[PortalMessage]:
 
 
 def send_message(case: Case, body: str, *, request: HttpRequest | None = None) -> PortalMessage:
-    from anshim.cases import services as case_services
-
     with transaction.atomic():
         msg = PortalMessage.objects.create(case=case, body=body)
-        case_services.add_event(case, "portal.message", _("Message from the victim"), actor=None)
-        recipients = {u for u in [case.lead_counselor, *case.counselors.all()] if u is not None}
-        for user in recipients:
-            Notification.objects.create(recipient=user, message=_("New message on case %(c)s")
-                                        % {"c": case.code}, link=f"/staff/cases/{case.code}/")
+        _event(case, "portal.message", gettext_noop("Message from the victim through the portal"),
+               {"message": msg.pk})
+        _notify_counselors(case, gettext_noop("New portal message on case %(code)s"))
         _audit("portal.message", case, request, msg)
     return msg
+
+
+def _notify_counselors(case: Case, message: str) -> None:
+    recipients = {u for u in [case.lead_counselor, *case.counselors.all()] if u is not None}
+    for user in recipients:
+        Notification.objects.create(recipient=user, message=message % {"code": case.code},
+                                    link=f"/staff/cases/{case.code}/")
 
 
 # --- On-device fingerprints -------------------------------------------------------------------
 
 def registration_blocker(case: Case) -> str | None:
-    """Why fingerprints cannot be registered yet (None when they can)."""
-    if case.person.age_group == AgeGroup.UNDER_14:
-        if not consent_rules.has_consent(case, ConsentScope.REGISTER_FINGERPRINTS):
-            return _("Because you are under 14, a parent or legal guardian must also agree. "
-                     "Your counselor will help you with this.")
+    """Why fingerprints cannot be registered from the portal (None when they can)."""
+    if consent_rules.needs_guardian_consent(case) and ConsentGiver.GUARDIAN in (
+            consent_rules.missing_givers(case, ConsentScope.REGISTER_FINGERPRINTS)):
+        return _("Because you are under 14, a parent or legal guardian must also agree. "
+                 "Your counselor will help you with this.")
     return None
 
 
-def _validate_items(payload: Any) -> list[dict[str, Any]]:
+def _hex(value: Any, pattern: re.Pattern[str]) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.lower()
+    return value if pattern.match(value) else None
+
+
+def _quality(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        return None
+    return value
+
+
+def _timestamp(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if 0 <= value <= MAX_VIDEO_SECONDS else None  # rejects nan and inf too
+
+
+def validate_registration(payload: Any) -> list[dict[str, Any]]:
+    """The items of a registration request, checked; ValidationError with a clear message."""
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
-        raise ValidationError(_("The request must contain a list of items."))
+        raise ValidationError(_("The request must contain a list of items."), code="no_items")
     if payload.get("consent") is not True:
-        raise ValidationError(_("Please confirm that we may use these fingerprints to find copies."))
+        raise ValidationError(
+            _("Please confirm that we may use these fingerprints to find copies."),
+            code="no_consent")
     items = payload["items"]
     if not 1 <= len(items) <= MAX_ITEMS:
-        raise ValidationError(_("Send between 1 and %(n)d items at once.") % {"n": MAX_ITEMS})
+        raise ValidationError(_("Send between 1 and %(n)d items at once.") % {"n": MAX_ITEMS},
+                              code="item_count")
     clean: list[dict[str, Any]] = []
     for i, item in enumerate(items, start=1):
-        where = _("item %(i)d") % {"i": i}
+        where = _("Item %(i)d") % {"i": i}
         if not isinstance(item, dict) or item.get("kind") not in ("image", "video"):
-            raise ValidationError(_("%(w)s: unknown kind.") % {"w": where})
-        md5 = str(item.get("md5", "")).lower()
-        if not _HEX32.match(md5):
-            raise ValidationError(_("%(w)s: the MD5 is not 32 hexadecimal characters.") % {"w": where})
+            raise ValidationError(_("%(w)s: unknown kind.") % {"w": where}, code="bad_kind")
+        md5 = _hex(item.get("md5"), _HEX32)
+        if md5 is None:
+            raise ValidationError(_("%(w)s: the MD5 is not 32 hexadecimal characters.")
+                                  % {"w": where}, code="bad_md5")
         if item["kind"] == "image":
-            pdq = str(item.get("pdq", "")).lower()
-            quality = item.get("quality")
-            if not _HEX64.match(pdq):
+            pdq = _hex(item.get("pdq"), _HEX64)
+            quality = _quality(item.get("quality"))
+            if pdq is None:
                 raise ValidationError(_("%(w)s: the PDQ hash is not 64 hexadecimal characters.")
-                                      % {"w": where})
-            if not isinstance(quality, int) or not 0 <= quality <= 100:
-                raise ValidationError(_("%(w)s: quality must be 0–100.") % {"w": where})
+                                      % {"w": where}, code="bad_pdq")
+            if quality is None:
+                raise ValidationError(_("%(w)s: quality must be a whole number from 0 to 100.")
+                                      % {"w": where}, code="bad_quality")
             clean.append({"kind": "image", "md5": md5, "pdq": pdq, "quality": quality})
-        else:
-            frames = item.get("frames")
-            if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
-                raise ValidationError(_("%(w)s: a video needs 1 to %(n)d frames.")
-                                      % {"w": where, "n": MAX_FRAMES})
-            out = []
-            for f in frames:
-                pdq = str(f.get("pdq", "") if isinstance(f, dict) else "").lower()
-                q = f.get("quality") if isinstance(f, dict) else None
-                ts = f.get("timestamp") if isinstance(f, dict) else None
-                if not _HEX64.match(pdq) or not isinstance(q, int) or not 0 <= q <= 100 \
-                        or not isinstance(ts, int | float) or ts < 0:
-                    raise ValidationError(_("%(w)s: a video frame is malformed.") % {"w": where})
-                out.append({"pdq": pdq, "quality": q, "timestamp": float(ts)})
-            clean.append({"kind": "video", "md5": md5, "frames": out})
+            continue
+        frames = item.get("frames")
+        if not isinstance(frames, list) or not 1 <= len(frames) <= MAX_FRAMES:
+            raise ValidationError(_("%(w)s: a video needs 1 to %(n)d frames.")
+                                  % {"w": where, "n": MAX_FRAMES}, code="frame_count")
+        out = []
+        for f in frames:
+            frame = f if isinstance(f, dict) else {}
+            pdq = _hex(frame.get("pdq"), _HEX64)
+            quality = _quality(frame.get("quality"))
+            ts = _timestamp(frame.get("timestamp"))
+            if pdq is None or quality is None or ts is None:
+                raise ValidationError(_("%(w)s: a video frame is malformed.") % {"w": where},
+                                      code="bad_frame")
+            out.append({"pdq": pdq, "quality": quality, "timestamp": ts})
+        clean.append({"kind": "video", "md5": md5, "frames": out})
     return clean
+
+
+def _hash_values(item: dict[str, Any]) -> list[Any]:
+    from anshim.erasure.models import FingerprintKind
+    from anshim.erasure.services import HashValue
+
+    rows = [HashValue(FingerprintKind.MD5, item["md5"])]
+    if item["kind"] == "image":
+        rows.append(HashValue(FingerprintKind.PDQ, item["pdq"], quality=item["quality"]))
+    else:
+        rows.extend(
+            HashValue(FingerprintKind.VPDQ, f["pdq"], quality=f["quality"], frame_number=n,
+                      timestamp=f["timestamp"])
+            for n, f in enumerate(item["frames"])
+        )
+    return rows
+
+
+def portal_bank() -> Any:
+    """The bank that portal registrations go into (created on first use)."""
+    from anshim.erasure import services as bank_services
+    from anshim.erasure.models import Bank, BankPurpose
+
+    bank = Bank.objects.filter(name=PORTAL_BANK).first()
+    if bank is not None:
+        return bank
+    try:
+        with transaction.atomic():
+            return bank_services.create_bank(PORTAL_BANK, purpose=BankPurpose.VICTIM_IMAGES,
+                                             actor=None)
+    except (IntegrityError, ValidationError):  # created concurrently
+        return Bank.objects.get(name=PORTAL_BANK)
+
+
+def registered_md5s(case: Case) -> set[str]:
+    from anshim.erasure.models import Fingerprint, FingerprintKind
+
+    return set(Fingerprint.objects.filter(entry__case=case, kind=FingerprintKind.MD5)
+               .values_list("value", flat=True))
 
 
 def register_from_device(case: Case, payload: Any, *, request: HttpRequest | None = None
                          ) -> dict[str, Any]:
-    """Register fingerprints computed on the victim's device into the portal bank."""
-    from anshim.erasure import banks
+    """Register fingerprints computed on the victim's device into the portal bank.
 
-    items = _validate_items(payload)
+    A file already registered on this case (same MD5) is skipped, so sending twice is harmless.
+    """
+    from anshim.erasure import services as bank_services
+    from anshim.erasure.models import EntrySource
+
+    items = validate_registration(payload)
     blocker = registration_blocker(case)
     if blocker:
-        raise ValidationError(blocker)
+        raise ValidationError(blocker, code="guardian_needed")
     with transaction.atomic():
         # Ticking the box on the page is the victim's consent to register fingerprints.
         consent_rules.grant(case, ConsentScope.REGISTER_FINGERPRINTS, ConsentGiver.VICTIM,
                             recorded_by=None, method="portal")
-        bank = banks.portal_bank()
-        entry_ids = [
-            banks.register_device_item(bank, case=case, item=item, request=request).pk
-            for item in items
-        ]
-    return {"registered": len(entry_ids), "entries": entry_ids}
+        bank = portal_bank()
+        known = registered_md5s(case)
+        entry_ids: list[int] = []
+        skipped = 0
+        for item in items:
+            if item["md5"] in known:
+                skipped += 1
+                continue
+            known.add(item["md5"])
+            entry = bank_services.register_fingerprints(
+                bank, case=case, fingerprints=_hash_values(item),
+                source=EntrySource.VICTIM_PORTAL, actor=None,
+                label=f"portal {item['kind']}",  # labels travel with exports: no personal data
+            )
+            entry_ids.append(entry.pk)
+        _audit("portal.fingerprints.register", case, request)
+    return {"registered": len(entry_ids), "skipped": skipped, "entries": entry_ids,
+            "total": len(known)}
 
 
-def entries_for(case: Case) -> list[Any]:
+def entries_for(case: Case, *, request: HttpRequest | None = None) -> list[Any]:
+    """The case's registered items (hashes only) for the withdrawal page."""
     from anshim.erasure.models import BankEntry
 
-    return list(BankEntry.objects.filter(case=case).order_by("added_at"))
+    entries = list(BankEntry.objects.filter(case=case).order_by("added_at", "pk")
+                   .prefetch_related("fingerprints"))
+    _audit("portal.fingerprints.view", case, request)
+    return entries
 
 
 def active_consents(case: Case) -> list[str]:
-    return sorted({c.scope for c in case.consents.filter(withdrawn_at__isnull=True,
-                                                          given_by=ConsentGiver.VICTIM)})
+    """The scopes the victim has granted and not withdrawn."""
+    return sorted(set(case.consents.filter(withdrawn_at__isnull=True, given_by=ConsentGiver.VICTIM)
+                      .values_list("scope", flat=True)))
 
 
-def withdraw(case: Case, *, entry_ids: list[int], scopes: list[str], everything: bool,
-             request: HttpRequest | None = None) -> dict[str, int]:
-    """Withdraw fingerprints and/or consents; fingerprints leave matching at once."""
-    from anshim.erasure import banks
+def active_consent_choices(case: Case) -> list[tuple[str, str]]:
+    """(scope, label) of the victim's active consents, for the withdrawal form."""
+    return [(scope, str(ConsentScope(scope).label)) for scope in active_consents(case)]
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    fingerprints: int
+    consents: int
+
+
+def withdraw(case: Case, *, entry_ids: list[int], scopes: list[str], everything: bool = False,
+             request: HttpRequest | None = None) -> Withdrawn:
+    """Withdraw fingerprints and/or consents; withdrawn fingerprints leave matching at once.
+
+    Withdrawing the fingerprint consent withdraws every fingerprint of the case with it.
+    """
+    from anshim.erasure import services as bank_services
     from anshim.erasure.models import BankEntry
 
     if everything:
         entry_ids = list(BankEntry.objects.filter(case=case).values_list("pk", flat=True))
         scopes = active_consents(case)
-    unknown = set(scopes) - set(ConsentScope.values)
-    if unknown:
-        raise ValidationError(_("Unknown permission."))
+    if set(scopes) - set(ConsentScope.values):
+        raise ValidationError(_("Unknown permission."), code="bad_scope")
+    if not entry_ids and not scopes:
+        raise ValidationError(_("Choose what you want to withdraw."), code="nothing")
     own = set(BankEntry.objects.filter(case=case, pk__in=entry_ids).values_list("pk", flat=True))
     if own != set(entry_ids):
-        raise ValidationError(_("Some of these fingerprints do not belong to your case."))
-    withdrawn_consents = 0
+        raise ValidationError(_("Some of these fingerprints do not belong to your case."),
+                              code="not_own")
+    if ConsentScope.REGISTER_FINGERPRINTS in scopes:
+        own |= set(BankEntry.objects.filter(case=case).values_list("pk", flat=True))
+    consents = 0
     with transaction.atomic():
-        for entry_id in sorted(own):
-            banks.withdraw_entry(entry_id, reason=REASON, actor=None, request=request)
+        if own:
+            bank_services.withdraw_entries(sorted(own), actor=None, reason=REASON)
         for scope in scopes:
-            withdrawn_consents += consent_rules.withdraw(case, scope, ConsentGiver.VICTIM)
-        if own and ConsentScope.REGISTER_FINGERPRINTS in scopes:
-            pass  # entries above were already withdrawn with the consent
-        elif ConsentScope.REGISTER_FINGERPRINTS in scopes:
-            for entry_id in BankEntry.objects.filter(case=case).values_list("pk", flat=True):
-                banks.withdraw_entry(entry_id, reason=REASON, actor=None, request=request)
-                own.add(entry_id)
+            # Only the victim's own consents: a guardian withdraws through the counselor.
+            n = consent_rules.withdraw(case, scope, ConsentGiver.VICTIM)
+            if n:
+                consents += n
+                _event(case, "consent.withdrawn", gettext_noop("Consent withdrawn"),
+                       {"scope": scope, "given_by": ConsentGiver.VICTIM})
+        if scopes:
+            _notify_counselors(case, gettext_noop("The victim withdrew consent on case %(code)s"))
         _audit("portal.withdraw", case, request)
-    return {"n": len(own), "c": withdrawn_consents}
+    return Withdrawn(fingerprints=len(own), consents=consents)

@@ -6,7 +6,6 @@ app_name = "portal"
 urlpatterns = [
     path("", views.start, name="start"),
     path("report/", views.report, name="report"),
-    path("report/done/", views.report_done, name="report_done"),
     path("status/sign-in/", views.sign_in, name="sign_in"),
     path("status/sign-out/", views.sign_out, name="sign_out"),
     path("status/", views.status, name="status"),

@@ -1,9 +1,14 @@
-"""Victim-facing pages. Thin: forms in forms.py, work in services.py, throttling in throttle.py."""
+"""Victim-facing pages. Thin: forms in forms.py, work in services.py, throttling in throttle.py.
+
+Victims have no accounts. A report or a successful sign-in (case code + passphrase) puts the
+case id in the session for PORTAL_IDLE; every page that shows case data needs it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from typing import Any
 
 from django.contrib import messages
@@ -12,7 +17,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from anshim.cases.models import Case
 from anshim.portal import services, throttle
@@ -21,20 +28,26 @@ from anshim.security.middleware import client_address
 
 SESSION_CASE = "portal_case_id"
 SESSION_SEEN = "portal_seen_at"
-SESSION_NEW = "portal_new_case"
+SESSION_REPORT_TOKEN = "portal_report_token"  # noqa: S105 - a session key name
 PORTAL_IDLE = dt.timedelta(minutes=15)
 
 
 def _portal_case(request: HttpRequest) -> Case | None:
+    """The signed-in case, or None (never signed in, or idle for longer than PORTAL_IDLE)."""
     case_id = request.session.get(SESSION_CASE)
     seen = request.session.get(SESSION_SEEN)
     if not case_id or not seen:
         return None
-    if timezone.now() - dt.datetime.fromisoformat(seen) > PORTAL_IDLE:
+    try:
+        idle = timezone.now() - dt.datetime.fromisoformat(seen)
+    except (TypeError, ValueError):
+        idle = PORTAL_IDLE * 2
+    if idle > PORTAL_IDLE:
         request.session.pop(SESSION_CASE, None)
+        request.session.pop(SESSION_SEEN, None)
         return None
     request.session[SESSION_SEEN] = timezone.now().isoformat()
-    return Case.objects.filter(pk=case_id).first()
+    return Case.objects.select_related("person").filter(pk=case_id).first()
 
 
 def _sign_in(request: HttpRequest, case: Case) -> None:
@@ -43,57 +56,74 @@ def _sign_in(request: HttpRequest, case: Case) -> None:
     request.session[SESSION_SEEN] = timezone.now().isoformat()
 
 
+def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    return {"hotline": services.CENTER_HOTLINE,
+            "signed_in": bool(request.session.get(SESSION_CASE)), **extra}
+
+
+@require_GET
 def start(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/start.html", {"hotline": services.CENTER_HOTLINE})
+    return render(request, "portal/start.html", _context(request))
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
+    """The anonymous report. On success the code and passphrase are shown in this response
+    and nowhere else: they are never stored in the session, and a reload cannot resend."""
     form = ReportForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        case, passphrase = services.submit_report(form.cleaned_data, request=request)
-        _sign_in(request, case)
-        request.session[SESSION_NEW] = {"code": case.code, "passphrase": passphrase}
-        return redirect("portal:report_done")
-    return render(request, "portal/report.html", {"form": form})
+    if request.method == "POST":
+        expected = request.session.get(SESSION_REPORT_TOKEN)
+        sent = request.POST.get("report_token", "")
+        if not expected or not secrets.compare_digest(str(expected).encode(), sent.encode()):
+            if request.session.get(SESSION_CASE):
+                return redirect("portal:status")  # a reload of the page that showed the code
+            form = ReportForm(request.POST)
+            form.is_valid()
+            form.add_error(None, _("This form had expired. Please check it and send it again."))
+        elif form.is_valid():
+            request.session.pop(SESSION_REPORT_TOKEN, None)
+            new = services.submit_report(form.cleaned_data, request=request)
+            _sign_in(request, new.case)
+            danger = form.cleaned_data.get("in_danger") in ("yes", "unsure")
+            return render(request, "portal/report_done.html", _context(
+                request, code=new.case.code, passphrase=new.passphrase, danger=danger))
+    token = secrets.token_urlsafe(16)
+    request.session[SESSION_REPORT_TOKEN] = token
+    status = 400 if request.method == "POST" else 200
+    return render(request, "portal/report.html", _context(request, form=form, token=token),
+                  status=status)
 
 
-def report_done(request: HttpRequest) -> HttpResponse:
-    # The passphrase is shown exactly once: it leaves the session as it is displayed.
-    new = request.session.pop(SESSION_NEW, None)
-    if not new:
-        return redirect("portal:status")
-    return render(request, "portal/report_done.html", {"new": new, "hotline": services.CENTER_HOTLINE})
-
-
+@never_cache
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     form = SignInForm(request.POST or None)
-    status = 200
-    if request.method == "POST" and form.is_valid():
-        code = form.cleaned_data["code"].strip().upper()
-        code_key = throttle.key_for("code", code)
-        keys = [code_key, throttle.key_for("addr", client_address(request))]
-        state = throttle.check(keys)
-        if not state.allowed:
-            form.add_error(None, _("Too many attempts. Please wait %(s)d seconds and try again.")
-                           % {"s": state.retry_after_seconds})
-            status = 429
-        else:
-            case = services.authenticate(code, form.cleaned_data["passphrase"])
-            if case is None:
-                throttle.record_failure(keys)
-                # The same words whether the code exists or not.
-                form.add_error(None, _("The case code or passphrase is not correct."))
-                status = 400
-            else:
-                throttle.record_success(code_key)
-                _sign_in(request, case)
-                return redirect("portal:status")
-    response = render(request, "portal/sign_in.html", {"form": form}, status=status)
-    if status == 429:
-        response["Retry-After"] = str(throttle.check([]).retry_after_seconds or 1)
-    return response
+    if request.method != "POST":
+        return render(request, "portal/sign_in.html", _context(request, form=form))
+    if not form.is_valid():
+        return render(request, "portal/sign_in.html", _context(request, form=form), status=400)
+    code = form.cleaned_data["code"].strip().upper().replace(" ", "")
+    code_key = throttle.code_key(code)
+    keys = [code_key, throttle.address_key(client_address(request))]
+    state = throttle.check(keys)
+    if not state.allowed:
+        error = _("Too many attempts. Please wait %(s)d seconds and try again.") % {
+            "s": state.retry_after_seconds}
+        response = render(request, "portal/sign_in.html",
+                          _context(request, form=SignInForm(), error=error), status=429)
+        response["Retry-After"] = str(state.retry_after_seconds)
+        return response
+    case = services.authenticate(code, form.cleaned_data["passphrase"], request=request)
+    if case is None:
+        throttle.record_failure(keys)
+        # The same words and the same (empty) form whether the code exists or not.
+        error = _("The case code or passphrase is not correct.")
+        return render(request, "portal/sign_in.html",
+                      _context(request, form=SignInForm(), error=error), status=400)
+    throttle.record_success(code_key)
+    _sign_in(request, case)
+    return redirect("portal:status")
 
 
 @require_POST
@@ -102,16 +132,15 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     return redirect("portal:start")
 
 
+@never_cache
+@require_GET
 def status(request: HttpRequest) -> HttpResponse:
     case = _portal_case(request)
     if case is None:
         return redirect("portal:sign_in")
-    return render(request, "portal/status.html", {
-        "case": case,
-        "progress": services.case_progress(case),
-        "message_form": MessageForm(),
-        "messages_sent": services.messages_for(case),
-    })
+    return render(request, "portal/status.html", _context(
+        request, case=case, progress=services.case_progress(case, request=request),
+        message_form=MessageForm(), messages_sent=services.messages_for(case)))
 
 
 @require_POST
@@ -129,15 +158,41 @@ def send_message(request: HttpRequest) -> HttpResponse:
     return redirect("portal:status")
 
 
+@never_cache
+@ensure_csrf_cookie
+@require_GET
 def fingerprint(request: HttpRequest) -> HttpResponse:
     case = _portal_case(request)
     if case is None:
         return redirect("portal:sign_in")
-    return render(request, "portal/fingerprint.html", {
-        "case": case,
-        "can_register": services.registration_blocker(case) is None,
-        "blocker": services.registration_blocker(case),
-    })
+    return render(request, "portal/fingerprint.html", _context(
+        request, case=case, blocker=services.registration_blocker(case),
+        max_items=services.MAX_ITEMS, max_frames=services.MAX_FRAMES,
+        strings=_fingerprint_page_strings()))
+
+
+def _fingerprint_page_strings() -> dict[str, str]:
+    """Messages the page script shows, translated here (the script holds no text)."""
+    return {
+        "working": _("Computing the fingerprint…"),
+        "done": _("Fingerprint ready"),
+        "failed": _("This file could not be read on this phone."),
+        "unsupported": _("This is not a photo or video this phone can open."),
+        "image": _("Photo"),
+        "video": _("Video"),
+        "seconds": _("%(n)s seconds of video"),
+        "too_many": _("Please choose at most %(n)s files at once."),
+        "none_ready": _("Choose at least one photo or video first."),
+        "consent": _("Please tick the box to agree first."),
+        "sending": _("Sending the fingerprints (not the photos)…"),
+        "registered": _("Registered: %(n)s. Nothing else was sent."),
+        "network": _("The fingerprints could not be sent. Check your connection and try again."),
+        "preview": _("Preview, shown only on this phone"),
+    }
+
+
+def _json_error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message}, status=status)
 
 
 @require_POST
@@ -145,39 +200,55 @@ def register_fingerprints(request: HttpRequest) -> JsonResponse:
     """JSON from the on-device fingerprinting page: hashes only, never media."""
     case = _portal_case(request)
     if case is None:
-        return JsonResponse({"error": "signed_out", "message": _("Please sign in again.")}, status=401)
-    if len(request.body) > services.MAX_REGISTRATION_BYTES:
-        return JsonResponse({"error": "too_large", "message": _("Too many items at once.")}, status=413)
+        return _json_error("signed_out", _("Please sign in again."), 401)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = services.MAX_REGISTRATION_BYTES + 1
+    if length > services.MAX_REGISTRATION_BYTES:
+        return _json_error("too_large", _("Too many items at once."), 413)
     try:
         payload: Any = json.loads(request.body)
+    except (ValueError, RecursionError):
+        return _json_error("invalid_json", _("The request was not valid."), 400)
+    try:
         result = services.register_from_device(case, payload, request=request)
-    except (ValueError, TypeError):
-        return JsonResponse({"error": "invalid_json", "message": _("The request was not valid.")}, status=400)
     except ValidationError as exc:
-        return JsonResponse({"error": "invalid", "message": " ".join(exc.messages)}, status=422)
+        return _json_error(exc.code or "invalid", " ".join(exc.messages), 422)
     return JsonResponse(result, status=201)
 
 
+def _ids(values: list[str]) -> list[int] | None:
+    """Entry ids from the form; None when one is not a plain number."""
+    out = []
+    for v in values:
+        if not (v.isascii() and v.isdigit()) or len(v) > 18:
+            return None
+        out.append(int(v))
+    return out
+
+
+@never_cache
 @require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest) -> HttpResponse:
     case = _portal_case(request)
     if case is None:
         return redirect("portal:sign_in")
     if request.method == "POST":
-        entry_ids = [int(v) for v in request.POST.getlist("entry") if v.isdigit()]
-        scopes = request.POST.getlist("consent")
-        everything = request.POST.get("everything") == "1"
+        entry_ids = _ids(request.POST.getlist("entry"))
         try:
-            done = services.withdraw(case, entry_ids=entry_ids, scopes=scopes, everything=everything,
-                                     request=request)
+            if entry_ids is None:
+                raise ValidationError(_("Some of these fingerprints do not belong to your case."))
+            done = services.withdraw(
+                case, entry_ids=entry_ids, scopes=request.POST.getlist("consent"),
+                everything=request.POST.get("everything") == "1", request=request)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, _("Withdrawn: %(n)d fingerprints, %(c)d permissions. "
-                                        "They are no longer used.") % done)
+            messages.success(request, _(
+                "Withdrawn: %(n)d fingerprints and %(c)d permissions. They are no longer used."
+            ) % {"n": done.fingerprints, "c": done.consents})
         return redirect("portal:withdraw")
-    return render(request, "portal/withdraw.html", {
-        "case": case,
-        "entries": services.entries_for(case),
-        "consents": services.active_consents(case),
-    })
+    return render(request, "portal/withdraw.html", _context(
+        request, case=case, entries=services.entries_for(case, request=request),
+        consents=services.active_consent_choices(case)))

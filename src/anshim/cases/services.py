@@ -27,6 +27,7 @@ from anshim.cases.models import (
     CaseStatus,
     Channel,
     ConsentGiver,
+    ConsentScope,
     Contact,
     ContactPreference,
     Guardian,
@@ -412,6 +413,14 @@ def withdraw_consent(actor: Any, case: Case, scope: str, given_by: str | None = 
         add_event(case, "consent.withdrawn", gettext_noop("Consent withdrawn"), actor,
                   {"scope": scope, "given_by": given_by or "all"})
         audit(actor=actor, action="consent.withdraw", case=case, request=request)
+        if scope == ConsentScope.REGISTER_FINGERPRINTS and not consent.has_consent(case, scope):
+            # Without this consent the case's fingerprints may not be used: they leave every
+            # bank (tombstones tell partners to delete them too).
+            from anshim.erasure.services import withdraw_case_entries
+
+            # The system acts here (the withdrawal above is audited with the staff member):
+            # counselors record consent but do not manage banks.
+            withdraw_case_entries(case, actor=None, reason="consent withdrawn")
     return count
 
 

@@ -1,4 +1,6 @@
-from django.urls import path
+"""Staff pages of the erasure app (none yet: banks are managed through commands and admin)."""
+
+from django.urls import URLPattern
 
 app_name = "erasure"
-urlpatterns: list = []
+urlpatterns: list[URLPattern] = []

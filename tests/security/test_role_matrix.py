@@ -1,4 +1,4 @@
-"""The role matrix: every staff view and every staff API operation × every role (and the
+"""The role matrix: every staff view and every staff API operation x every role (and the
 assigned/unassigned variants that need-to-know depends on) → allowed or denied, exactly as
 `anshim.security.policy` says.
 

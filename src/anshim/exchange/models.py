@@ -1,1 +1,177 @@
+"""Partner platforms: who they are, how they authenticate, which banks they see, what they told us.
 
+Partners never see case data: the exchange only ever reads banks, entries, fingerprints and the
+change log of the erasure app, and only for the banks shared with the partner (`BankShare`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from anshim.security.crypto import EncryptedTextField
+
+
+class Scope(models.TextChoices):
+    READ = "read", _("Read the fingerprint feed")
+    LOOKUP = "lookup", _("Look up hashes")
+    FEEDBACK = "feedback", _("Report removals")
+
+
+ALL_SCOPES = tuple(Scope.values)
+
+
+class Partner(models.Model):
+    """A platform (or a hash-sharing programme) that receives our fingerprints."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    # Comma-separated `Scope` values; a handful of fixed words, so no join table.
+    scopes = models.CharField(_("scopes"), max_length=100, default=",".join(ALL_SCOPES))
+    active = models.BooleanField(_("active"), default=True)
+    # Token bucket: `rate_per_minute` tokens flow in per minute, at most `burst` are kept.
+    rate_per_minute = models.PositiveIntegerField(_("requests per minute"), default=600)
+    burst = models.PositiveIntegerField(_("burst"), default=60)
+    webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
+    # The HMAC key must be usable, so it is encrypted (not hashed) at rest.
+    webhook_secret = EncryptedTextField(_("webhook secret"), blank=True)
+    # Highest change-log seq already announced to this partner's webhook.
+    webhook_seq = models.BigIntegerField(default=0)
+    # Bumped whenever a bank is shared or unshared: cursors issued before no longer describe
+    # the partner's view, so the feed asks for a full resync instead of silently diverging.
+    share_epoch = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("partner platform")
+        verbose_name_plural = _("partner platforms")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scope_set
+
+
+class PartnerToken(models.Model):
+    """An API token. Only its SHA-256 digest is stored; the token itself is shown once.
+
+    A fast unsalted hash is right here (unlike passwords): tokens carry 256 random bits, so
+    brute force and precomputed tables are hopeless, and a constant-time-per-request lookup by
+    digest keeps authentication cheap on every API call.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="tokens")
+    prefix = models.CharField(_("prefix"), max_length=16, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("partner token")
+        verbose_name_plural = _("partner tokens")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…"
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class RateBucket(models.Model):
+    """Per-partner token bucket, in the database so every server process shares it."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, primary_key=True)
+    tokens = models.FloatField()
+    # Unix time of the last refill (float seconds: sub-second precision matters here).
+    updated = models.FloatField()
+
+
+class BankShare(models.Model):
+    """A bank made visible to a partner (feed, lookup, webhooks)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="shares")
+    bank = models.ForeignKey("erasure.Bank", on_delete=models.PROTECT, related_name="shares")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("bank share")
+        verbose_name_plural = _("bank shares")
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "bank"], name="bankshare_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_id} → {self.partner_id}"
+
+
+class FeedbackAction(models.TextChoices):
+    REMOVED = "removed", _("Removed")
+    NOT_FOUND = "not_found", _("Not found")
+    REFUSED = "refused", _("Refused")
+
+
+class PartnerFeedback(models.Model):
+    """What a partner reports it did about a URL or one of our entries.
+
+    `apply_feedback` (anshim.exchange.feedback) connects it to takedown requests and sightings;
+    `applied_at` records when that happened.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="feedback")
+    action = models.CharField(_("action"), max_length=16, choices=FeedbackAction.choices)
+    url = models.URLField(_("URL"), max_length=2000, blank=True)
+    entry_id = models.BigIntegerField(_("entry id"), null=True, blank=True)
+    # The partner's own identifier for the item (a post id), for their support staff and ours.
+    reference = models.CharField(_("partner reference"), max_length=200, blank=True)
+    acted_at = models.DateTimeField(_("acted at"))
+    received_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("partner feedback")
+        verbose_name_plural = _("partner feedback")
+        indexes = [models.Index(fields=["entry_id"]), models.Index(fields=["url"])]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}: {self.action}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class WebhookDelivery(models.Model):
+    """One signed POST to a partner's webhook, retried with exponential backoff."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="deliveries")
+    body = models.TextField()
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} to {self.partner_id}: {self.status}"

@@ -17,7 +17,7 @@ APT_PACKAGES := chromium fonts-noto-cjk nodejs npm pkg-config libavcodec-dev lib
 	libswscale-dev libavdevice-dev libavfilter-dev
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
-	bench bench-fingerprint bench-match worker clean
+	bench bench-fingerprint bench-match bench-exchange worker clean
 
 help:
 	@echo "make run    - install, migrate, load demo data, serve on http://127.0.0.1:8000"
@@ -85,7 +85,7 @@ lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
-bench: bench-fingerprint bench-match
+bench: bench-fingerprint bench-match bench-exchange
 
 $(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
@@ -100,3 +100,7 @@ bench-match: install-test $(VENV)/.installed-bench
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
+
+# 1M fingerprints in a throwaway PostgreSQL database, gunicorn, concurrent 100-hash lookups.
+bench-exchange: install-test
+	$(BIN)/python bench/bench_exchange.py

@@ -86,7 +86,10 @@ TEMPLATES = [
 _SQLITE_PATH = DATA_DIR / "anshim.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{_SQLITE_PATH}"), conn_max_age=0
+        os.environ.get("DATABASE_URL", f"sqlite:///{_SQLITE_PATH}"),
+        # Seconds a server process keeps its PostgreSQL connection (0 = one per request).
+        conn_max_age=int(os.environ.get("ANSHIM_DB_CONN_MAX_AGE", "0")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -1,0 +1,152 @@
+"""POST /lookup: up to 1,000 PDQ or MD5 hashes against the shared banks."""
+
+from __future__ import annotations
+
+import pytest
+
+from exchange.conftest import flip, random_md5, random_pdq
+
+pytestmark = pytest.mark.django_db
+
+
+def hashes(*pairs):
+    return {"hashes": [{"kind": k, "value": v} for k, v in pairs]}
+
+
+def test_pdq_near_match_gives_entry_and_distance(
+        make_bank, add_entry, make_partner, partner_client, rng):
+    bank = make_bank(threshold=31)
+    base = random_pdq(rng)
+    entry = add_entry(bank, pdq=base)
+    add_entry(bank)
+    _, token = make_partner(bank)
+    near, far = flip(base, 10, rng), flip(base, 40, rng)
+    response = partner_client(token).post("/lookup", hashes(("pdq", near), ("pdq", far)))
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert results[0] == {"kind": "pdq", "value": near,
+                          "matches": [{"entry_id": entry.pk, "bank": bank.name, "distance": 10}]}
+    assert results[1]["matches"] == []
+
+
+def test_md5_exact_match(make_bank, add_entry, make_partner, partner_client, rng):
+    bank = make_bank()
+    md5 = random_md5(rng)
+    entry = add_entry(bank, md5=md5)
+    _, token = make_partner(bank)
+    response = partner_client(token).post(
+        "/lookup", hashes(("md5", md5.upper()), ("md5", random_md5(rng))))
+    results = response.json()["results"]
+    assert results[0]["value"] == md5
+    assert results[0]["matches"] == [{"entry_id": entry.pk, "bank": bank.name, "distance": 0}]
+    assert results[1]["matches"] == []
+
+
+def test_answers_only_hold_ids_and_distances(
+        make_bank, add_entry, make_partner, partner_client, rng):
+    bank = make_bank()
+    base = random_pdq(rng)
+    add_entry(bank, pdq=base)
+    _, token = make_partner(bank)
+    body = partner_client(token).post("/lookup", hashes(("pdq", base))).json()
+    assert set(body) == {"results"}
+    assert set(body["results"][0]["matches"][0]) == {"entry_id", "bank", "distance"}
+
+
+def test_unshared_and_disabled_banks_never_match(
+        make_bank, add_entry, make_partner, partner_client, rng):
+    from anshim.erasure.services import update_bank
+
+    shared, private, off = make_bank("shared"), make_bank("private"), make_bank("off")
+    value = random_pdq(rng)
+    in_private = add_entry(private, pdq=value)
+    in_off = add_entry(off, pdq=value)
+    in_shared = add_entry(shared, pdq=value)
+    _, token = make_partner(shared, off)
+    update_bank(off, enabled=False)
+    matches = partner_client(token).post("/lookup", hashes(("pdq", value))).json()
+    ids = [m["entry_id"] for m in matches["results"][0]["matches"]]
+    assert ids == [in_shared.pk]
+    assert in_private.pk not in ids and in_off.pk not in ids
+
+
+def test_each_bank_threshold_and_max_distance_apply(
+        make_bank, add_entry, make_partner, partner_client, rng):
+    strict, loose = make_bank("strict", threshold=8), make_bank("loose", threshold=31)
+    base = random_pdq(rng)
+    a, b = add_entry(strict, pdq=base), add_entry(loose, pdq=base)
+    _, token = make_partner(strict, loose)
+    api = partner_client(token)
+    query = flip(base, 12, rng)
+    found = api.post("/lookup", hashes(("pdq", query))).json()["results"][0]["matches"]
+    assert [m["entry_id"] for m in found] == [b.pk]
+    found = api.post("/lookup", {**hashes(("pdq", query)), "max_distance": 11}).json()
+    assert found["results"][0]["matches"] == []
+    found = api.post("/lookup", hashes(("pdq", flip(base, 5, rng)))).json()
+    assert sorted(m["entry_id"] for m in found["results"][0]["matches"]) == sorted([a.pk, b.pk])
+
+
+def test_withdrawn_entries_stop_matching(
+        make_bank, add_entry, withdraw, make_partner, partner_client, rng):
+    bank = make_bank()
+    base, md5 = random_pdq(rng), random_md5(rng)
+    entry = add_entry(bank, pdq=base, md5=md5)
+    _, token = make_partner(bank)
+    api = partner_client(token)
+    assert api.post("/lookup", hashes(("pdq", base))).json()["results"][0]["matches"]
+    withdraw(entry)
+    body = api.post("/lookup", hashes(("pdq", base), ("md5", md5))).json()
+    assert all(r["matches"] == [] for r in body["results"])
+
+
+def test_allow_listed_hashes_match_nothing(
+        make_bank, add_entry, make_partner, partner_client, rng):
+    bank, allow = make_bank("victims"), make_bank("allow", purpose="allow_list", threshold=4)
+    meme, md5 = random_pdq(rng), random_md5(rng)
+    add_entry(bank, pdq=meme, md5=md5)
+    add_entry(allow, pdq=meme, md5=md5)
+    _, token = make_partner(bank)
+    body = partner_client(token).post("/lookup", hashes(("pdq", meme), ("md5", md5))).json()
+    assert all(r["matches"] == [] for r in body["results"])
+
+
+def test_batch_of_1000_is_accepted(make_bank, make_partner, partner_client, rng):
+    _, token = make_partner(make_bank())
+    batch = [("pdq", random_pdq(rng)) for _ in range(500)] + [
+        ("md5", random_md5(rng)) for _ in range(500)]
+    response = partner_client(token).post("/lookup", hashes(*batch))
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1000
+
+
+@pytest.mark.parametrize("body", [
+    {"hashes": []},
+    {"hashes": [{"kind": "pdq", "value": "z" * 64}]},
+    {"hashes": [{"kind": "pdq", "value": "a" * 63}]},
+    {"hashes": [{"kind": "md5", "value": "a" * 64}]},
+    {"hashes": [{"kind": "sha1", "value": "a" * 40}]},
+    {"hashes": [{"kind": "pdq"}]},
+    {"hashes": "a" * 64},
+    {"hashes": [{"kind": "pdq", "value": "a" * 64}], "max_distance": 65},
+    {},
+])
+def test_malformed_input_is_422(make_bank, make_partner, partner_client, body):
+    _, token = make_partner(make_bank())
+    response = partner_client(token).post("/lookup", body)
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_oversized_batch_is_422(make_bank, make_partner, partner_client):
+    _, token = make_partner(make_bank())
+    body = {"hashes": [{"kind": "md5", "value": "a" * 32}] * 1001}
+    response = partner_client(token).post("/lookup", body)
+    assert response.status_code == 422
+
+
+def test_not_json_is_4xx(make_bank, make_partner, partner_client):
+    _, token = make_partner(make_bank())
+    api = partner_client(token)
+    response = api.client.post("/api/v1/exchange/lookup", "{not json",
+                               content_type="application/json", headers=api._headers())
+    assert 400 <= response.status_code < 500

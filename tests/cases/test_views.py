@@ -374,3 +374,37 @@ def test_case_page_ids_unique_and_no_inline_code(login_client: Any, make_case: A
     for target in re.findall(r'<label for="([^"]+)"', body):
         assert target in ids, target
     assert "<script" not in body and " style=" not in body
+
+
+def test_assigning_staff_from_the_case_page(make_user: Any, login_client: Any,
+                                            make_case: Any) -> None:
+    from anshim.security.models import User
+
+    supervisor = make_user("supervisor")
+    lead = make_user("counselor")
+    other = make_user("counselor")
+    eraser = make_user("erasure")
+    case = make_case()
+    client = login_client(supervisor)
+    url = f"/staff/cases/{case.code}/edit/"
+    response = client.post(url, {
+        "edit-version": case.version, "edit-status": case.status, "edit-staff_fields": "1",
+        "edit-lead_counselor": lead.pk, "edit-counselors": [other.pk],
+        "edit-erasure_specialists": [eraser.pk],
+    })
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.lead_counselor == lead
+    assert list(case.counselors.all()) == [other]
+    assert list(case.erasure_specialists.all()) == [eraser]
+    # A status-only post (no staff fields shown) leaves the assignments alone.
+    client.post(url, {"edit-version": case.version, "edit-status": "active"})
+    case.refresh_from_db()
+    assert case.status == "active" and list(case.counselors.all()) == [other]
+    # Someone in the wrong role cannot be put on the case.
+    response = client.post(url, {
+        "edit-version": case.version, "edit-status": case.status, "edit-staff_fields": "1",
+        "edit-erasure_specialists": [lead.pk],
+    })
+    assert response.status_code == 400
+    assert User.objects.get(pk=lead.pk).erasure_cases.count() == 0

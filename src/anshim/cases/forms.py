@@ -146,10 +146,32 @@ class VersionedForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
 
+def _staff(*roles: str) -> Any:
+    from anshim.security.models import User
+
+    return User.objects.filter(role__in=roles, is_active=True).order_by("display_name", "username")
+
+
 class CaseEditForm(VersionedForm):
     status = forms.ChoiceField(label=_("Status"), choices=CaseStatus.choices)
     summary = forms.CharField(label=_("What happened"), required=False, max_length=SUMMARY_MAX,
                               widget=forms.Textarea(attrs={"rows": 4}))
+    lead_counselor = forms.ModelChoiceField(label=_("Lead counselor"), required=False,
+                                            queryset=_staff("counselor", "supervisor"))
+    counselors = forms.ModelMultipleChoiceField(
+        label=_("Assigned counselors"), required=False, queryset=_staff("counselor", "supervisor"),
+        widget=forms.CheckboxSelectMultiple)
+    erasure_specialists = forms.ModelMultipleChoiceField(
+        label=_("Assigned erasure specialists"), required=False,
+        queryset=_staff("erasure", "supervisor"), widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Querysets are evaluated per form, so new staff appear without a restart.
+        for name, roles in (("lead_counselor", ("counselor", "supervisor")),
+                            ("counselors", ("counselor", "supervisor")),
+                            ("erasure_specialists", ("erasure", "supervisor"))):
+            self.fields[name].queryset = _staff(*roles)  # type: ignore[attr-defined]
 
 
 class ContactForm(forms.Form):

@@ -278,7 +278,24 @@ def override_triage(actor: Any, case: Case, level: str, reason: str,
 
 # --- Case edits (optimistic locking) --------------------------------------------------------
 
-EDITABLE_FIELDS = ("status", "summary", "lead_counselor")
+EDITABLE_FIELDS = ("status", "summary", "lead_counselor", "counselors", "erasure_specialists")
+# Who may be put on a case in each capacity (need-to-know follows these assignments).
+_STAFF_ROLES = {
+    "lead_counselor": ("counselor", "supervisor"),
+    "counselors": ("counselor", "supervisor"),
+    "erasure_specialists": ("erasure", "supervisor"),
+}
+
+
+def _check_staff(changes: dict[str, Any]) -> None:
+    for field, roles in _STAFF_ROLES.items():
+        if field not in changes or changes[field] is None:
+            continue
+        people = changes[field] if isinstance(changes[field], list) else [changes[field]]
+        for person in people:
+            if getattr(person, "role", None) not in roles or not person.is_active:
+                raise ValidationError({field: [_("%(user)s cannot be assigned in this role.")
+                                               % {"user": person}]})
 
 
 def update_case(actor: Any, case: Case, expected_version: int, changes: dict[str, Any],
@@ -295,8 +312,10 @@ def update_case(actor: Any, case: Case, expected_version: int, changes: dict[str
                               params={"fields": ", ".join(sorted(unknown))})
     if "status" in changes and changes["status"] not in CaseStatus.values:
         raise ValidationError({"status": [_("Choose a status.")]})
+    _check_staff(changes)
+    many = ("summary", "counselors", "erasure_specialists")
     with transaction.atomic():
-        values: dict[str, Any] = {k: v for k, v in changes.items() if k != "summary"}
+        values: dict[str, Any] = {k: v for k, v in changes.items() if k not in many}
         now = timezone.now()
         if values.get("status") == CaseStatus.CLOSED:
             values["closed_at"] = now
@@ -313,6 +332,10 @@ def update_case(actor: Any, case: Case, expected_version: int, changes: dict[str
             fresh = Case.objects.select_for_update().get(pk=case.pk)
             fresh.summary = changes["summary"]
             fresh.save(update_fields=["summary"])
+        if "counselors" in changes:
+            case.counselors.set(changes["counselors"])
+        if "erasure_specialists" in changes:
+            case.erasure_specialists.set(changes["erasure_specialists"])
         case.refresh_from_db()
         add_event(case, "case.updated", gettext_noop("Case updated"), actor,
                   {"fields": sorted(changes)})

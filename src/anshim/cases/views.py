@@ -133,7 +133,11 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     ctx["erasure_summary"] = _erasure_summary(case)
     ctx["edit_form"] = forms.get("edit_form") or CaseEditForm(
         prefix="edit", initial={"version": case.version, "status": case.status,
-                                "summary": case.summary if "person" in ctx else ""})
+                                "summary": case.summary if "person" in ctx else "",
+                                "lead_counselor": case.lead_counselor_id,
+                                "counselors": list(case.counselors.values_list("pk", flat=True)),
+                                "erasure_specialists": list(
+                                    case.erasure_specialists.values_list("pk", flat=True))})
     ctx["contact_form"] = forms.get("contact_form") or ContactForm(
         prefix="contact", initial={"started_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M")})
     ctx["note_form"] = forms.get("note_form") or NoteForm(prefix="note")
@@ -180,6 +184,14 @@ def case_edit(request: HttpRequest, code: str) -> HttpResponse:
     if not form.is_valid():
         return _render_detail(request, case, 400, edit_form=form)
     changes: dict[str, Any] = {"status": form.cleaned_data["status"]}
+    if request.POST.get("edit-staff_fields") == "1":
+        # Only a form that showed the staff fields may change them: an empty checkbox list
+        # must mean "nobody", never "not sent".
+        changes |= {
+            "lead_counselor": form.cleaned_data["lead_counselor"],
+            "counselors": list(form.cleaned_data["counselors"]),
+            "erasure_specialists": list(form.cleaned_data["erasure_specialists"]),
+        }
     if Action.VIEW_PERSONAL_DATA in allowed_actions(request.user, case):
         changes["summary"] = form.cleaned_data["summary"]
     try:

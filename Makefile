@@ -17,7 +17,7 @@ APT_PACKAGES := chromium fonts-noto-cjk nodejs npm pkg-config libavcodec-dev lib
 	libswscale-dev libavdevice-dev libavfilter-dev
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
-	bench bench-fingerprint bench-match bench-exchange worker clean
+	bench bench-fingerprint bench-match bench-exchange bench-scan worker clean
 
 help:
 	@echo "make run    - install, migrate, load demo data, serve on http://127.0.0.1:8000"
@@ -85,7 +85,7 @@ lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
-bench: bench-fingerprint bench-match bench-exchange
+bench: bench-fingerprint bench-match bench-exchange bench-scan
 
 $(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
@@ -104,3 +104,7 @@ clean:
 # 1M fingerprints in a throwaway PostgreSQL database, gunicorn, concurrent 100-hash lookups.
 bench-exchange: install-test
 	$(BIN)/python bench/bench_exchange.py
+
+# A generated local site of 5,000 images: crawl + fingerprint + match vs fingerprinting alone.
+bench-scan: install-test
+	$(BIN)/python bench/bench_scan.py

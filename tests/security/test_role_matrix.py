@@ -36,6 +36,8 @@ class World:
     assignment: Any
     appointment: Any
     expert_profile: Any
+    sighting: Any = None
+    takedown: Any = None
 
     def kwargs(self, names: tuple[str, ...]) -> dict[str, Any]:
         values = {"code": self.case.code, "case_code": self.case.code,
@@ -81,7 +83,17 @@ def build_world() -> World:
         ends_at=start + dt.timedelta(hours=1))
     SessionLog.objects.create(appointment=appointment, author=users["expert_assigned"],
                               summary="matrix session")
-    return World(users, case, referral, assignment, appointment, profiles["expert_assigned"])
+    from anshim.erasure.models import Platform, Sighting, TakedownRequest
+
+    platform = Platform.objects.create(name="Matrix Social", domains="social.test")
+    now = timezone.now()
+    sighting = Sighting.objects.create(
+        page_url="http://127.0.0.1:9/page", media_url="http://127.0.0.1:9/a.png",
+        platform=platform, entry_id=1, bank_name="victims", case=case, match_kind="pdq",
+        distance=4, first_seen=now, last_seen=now)
+    takedown = TakedownRequest.objects.create(case=case, platform=platform, subject="s", body="b")
+    return World(users, case, referral, assignment, appointment, profiles["expert_assigned"],
+                 sighting, takedown)
 
 
 # --- The rules -------------------------------------------------------------------------------
@@ -172,6 +184,20 @@ VIEWS = [
         opens_assignment_and(Action.MANAGE_APPOINTMENTS)),
     Row("experts:outcome", "POST", lambda w: reverse("experts:outcome", args=[w.appointment.pk]),
         opens_assignment_and(Action.MANAGE_APPOINTMENTS)),
+    view("erasure:index", "GET", globally(Action.MANAGE_ERASURE)),
+    view("erasure:draft", "POST", on_case(Action.MANAGE_ERASURE), "code"),
+    Row("erasure:review", "POST", lambda w: reverse("erasure:review", args=[w.sighting.pk]),
+        on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:preview", "GET", lambda w: reverse("erasure:preview", args=[w.sighting.pk]),
+        on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:unblur", "POST", lambda w: reverse("erasure:unblur", args=[w.sighting.pk]),
+        on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:request", "GET", lambda w: reverse("erasure:request", args=[w.takedown.pk]),
+        on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:approve", "POST", lambda w: reverse("erasure:approve", args=[w.takedown.pk]),
+        on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:respond", "POST", lambda w: reverse("erasure:respond", args=[w.takedown.pk]),
+        on_case(Action.MANAGE_ERASURE)),
     Row("experts:log", "GET", lambda w: reverse("experts:log", args=[w.appointment.pk]),
         lambda u, w: opens_assignment(u, w) and own_session_log(u, w)),
 ]

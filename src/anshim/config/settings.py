@@ -154,6 +154,13 @@ OTP_TOTP_ISSUER = "Anshim"
 # Key ring: ANSHIM_KEYS (comma-separated "id:base64key", newest first) or a key file.
 ANSHIM_KEY_FILE = Path(os.environ.get("ANSHIM_KEY_FILE", DATA_DIR / "keyring.json"))
 
+# Ed25519 key that signs evidence packages for police and courts (created on first use, 0600).
+ANSHIM_EVIDENCE_KEY_FILE = Path(
+    os.environ.get("ANSHIM_EVIDENCE_KEY_FILE", DATA_DIR / "evidence-ed25519.pem"))
+# Seconds a bank matcher may answer from its index before polling the change log again
+# (withdrawn hits are re-checked against the database on every query regardless).
+ANSHIM_MATCHER_POLL_SECONDS = float(os.environ.get("ANSHIM_MATCHER_POLL_SECONDS", "0"))
+
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "ko"
 LANGUAGES = [("ko", _("Korean")), ("en", _("English"))]

@@ -21,3 +21,4 @@ class BankAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+from anshim.erasure import workflow_admin  # noqa: E402, F401  (platforms and sources)

@@ -20,6 +20,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from anshim.security.crypto import EncryptedTextField
+
 #: PDQ hashes are 256 bits; a distance of 31 or less is Meta's recommended match threshold.
 DEFAULT_THRESHOLD = 31
 MAX_THRESHOLD = 64
@@ -207,3 +209,258 @@ class Tombstone(models.Model):
 
     def __str__(self) -> str:
         return f"tombstone {self.entry_id}"
+
+
+# --- The erasure workflow: platforms, sightings, evidence, takedown requests ------------------
+
+
+class PlatformKind(models.TextChoices):
+    SOCIAL = "social", _("Social media")
+    WEBHARD = "webhard", _("Webhard")
+    FORUM = "forum", _("Forum")
+    ADULT = "adult", _("Adult site")
+    SEARCH = "search", _("Search engine")
+    MESSENGER = "messenger", _("Messenger")
+    OTHER = "other", _("Other")
+
+
+class Jurisdiction(models.TextChoices):
+    DOMESTIC = "domestic", _("Domestic")
+    OVERSEAS = "overseas", _("Overseas")
+
+
+class TakedownChannel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    WEB_FORM = "web_form", _("Web form (manual)")
+    PARTNER_API = "partner_api", _("Partner API (webhook)")
+
+
+class NoticeLanguage(models.TextChoices):
+    KO = "ko", "한국어"
+    EN = "en", "English"
+    JA = "ja", "日本語"
+    ZH = "zh", "中文"
+
+
+class Platform(models.Model):
+    """A site or service the center sends takedown notices to."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    #: Host names (lowercase), one per line; a sighting's host matches a domain or a subdomain.
+    domains = models.TextField(_("domains"), help_text=_("One host name per line."))
+    kind = models.CharField(_("kind"), max_length=12, choices=PlatformKind.choices,
+                            default=PlatformKind.OTHER)
+    jurisdiction = models.CharField(_("jurisdiction"), max_length=10,
+                                    choices=Jurisdiction.choices, default=Jurisdiction.DOMESTIC)
+    channel = models.CharField(_("takedown channel"), max_length=12,
+                               choices=TakedownChannel.choices, default=TakedownChannel.EMAIL)
+    contact_email = models.EmailField(_("takedown e-mail"), blank=True)
+    form_url = models.URLField(_("takedown web form"), blank=True)
+    webhook_url = models.URLField(_("partner webhook"), blank=True)
+    legal_basis = models.TextField(_("legal basis"), blank=True)
+    notice_language = models.CharField(_("notice language"), max_length=2,
+                                       choices=NoticeLanguage.choices, default=NoticeLanguage.KO)
+    #: Optional overrides of the built-in notice templates (string.Template syntax).
+    notice_template_ko = models.TextField(_("notice template (Korean)"), blank=True)
+    notice_template_en = models.TextField(_("notice template (English)"), blank=True)
+    expected_response_hours = models.PositiveIntegerField(_("expected response (hours)"),
+                                                          default=72)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("platform")
+        verbose_name_plural = _("platforms")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def domain_list(self) -> list[str]:
+        return [d.strip().lower().lstrip(".") for d in self.domains.split() if d.strip()]
+
+
+class MonitoredSource(models.Model):
+    """Where scheduled monitoring crawls: seeds, scope, depth, schedule and politeness."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    seeds = models.TextField(_("seed URLs"), help_text=_("One URL per line."))
+    allowed_domains = models.TextField(_("allowed domains"), blank=True)
+    depth = models.PositiveSmallIntegerField(_("depth"), default=1)
+    every_minutes = models.PositiveIntegerField(_("run every (minutes)"), default=24 * 60)
+    per_host_rate = models.FloatField(_("requests per second per host"), default=2.0)
+    per_host_concurrency = models.PositiveSmallIntegerField(_("concurrency per host"), default=2)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("monitored source")
+        verbose_name_plural = _("monitored sources")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SightingStatus(models.TextChoices):
+    NEW = "new", _("To review")
+    CONFIRMED = "confirmed", _("Confirmed")
+    REJECTED = "rejected", _("Rejected")
+    REMOVED = "removed", _("Removed")
+
+
+class Sighting(models.Model):
+    """A banked item found at a URL. The media itself is never stored."""
+
+    page_url = models.URLField(_("page"), max_length=2000)
+    media_url = models.URLField(_("media"), max_length=2000)
+    platform = models.ForeignKey(Platform, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="sightings")
+    # The entry id, not a foreign key: the entry may be withdrawn while its sightings stay.
+    entry_id = models.BigIntegerField(_("entry"))
+    bank_name = models.CharField(max_length=100)
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="sightings")
+    match_kind = models.CharField(max_length=8)
+    distance = models.PositiveSmallIntegerField(_("distance"))
+    media_sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=SightingStatus.choices,
+                              default=SightingStatus.NEW)
+    is_reupload = models.BooleanField(_("re-upload"), default=False)
+    first_seen = models.DateTimeField(_("first seen"))
+    last_seen = models.DateTimeField(_("last seen"))
+    last_checked = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                    null=True, blank=True, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-is_reupload", "first_seen", "id"]
+        verbose_name = _("sighting")
+        verbose_name_plural = _("sightings")
+        constraints = [models.UniqueConstraint(fields=["page_url", "media_url", "entry_id"],
+                                               name="sighting_unique_per_entry")]
+        indexes = [models.Index(fields=["status", "is_reupload"]),
+                   models.Index(fields=["entry_id", "status"])]
+
+    def __str__(self) -> str:
+        return f"sighting {self.pk} ({self.status})"
+
+    @property
+    def hours_to_removal(self) -> float | None:
+        if self.removed_at is None:
+            return None
+        return (self.removed_at - self.first_seen).total_seconds() / 3600
+
+
+class Evidence(models.Model):
+    """What was seen, when, and how it matched; signed with the center's Ed25519 key.
+
+    Holds the page's HTML text (encrypted at rest), never the media.
+    """
+
+    sighting = models.ForeignKey(Sighting, on_delete=models.CASCADE, related_name="evidence")
+    captured_at = models.DateTimeField()
+    page_url = models.URLField(max_length=2000)
+    media_url = models.URLField(max_length=2000)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    media_sha256 = models.CharField(max_length=64, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    distance = models.PositiveSmallIntegerField()
+    page_html = EncryptedTextField(blank=True)
+    #: Ed25519 signature (hex) over `evidence.canonical_bytes(self)`.
+    signature = models.CharField(max_length=128, blank=True)
+    key_id = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["captured_at", "id"]
+        verbose_name = _("evidence record")
+        verbose_name_plural = _("evidence records")
+
+    def __str__(self) -> str:
+        return f"evidence {self.pk}"
+
+    @property
+    def reference(self) -> str:
+        return f"EV-{self.pk:06d}"
+
+
+class TakedownState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SENT = "sent", _("Sent")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    REMOVED = "removed", _("Removed")
+    REFUSED = "refused", _("Refused")
+    NO_RESPONSE = "no_response", _("No response")
+    ESCALATED = "escalated", _("Escalated")
+
+
+class EscalationTarget(models.TextChoices):
+    REGULATOR = "regulator", _("Deletion request to the communications standards regulator")
+    POLICE = "police", _("Referral to police")
+
+
+class TakedownRequest(models.Model):
+    """One notice to one platform about one case's confirmed sightings (batched)."""
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE,
+                             related_name="takedown_requests")
+    platform = models.ForeignKey(Platform, on_delete=models.PROTECT,
+                                 related_name="takedown_requests")
+    state = models.CharField(_("state"), max_length=12, choices=TakedownState.choices,
+                             default=TakedownState.DRAFT)
+    language = models.CharField(max_length=2, choices=NoticeLanguage.choices,
+                                default=NoticeLanguage.KO)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    recipient = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                    null=True, blank=True, related_name="+")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    send_count = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(_("respond by"), null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    escalation = models.CharField(max_length=10, choices=EscalationTarget.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("takedown request")
+        verbose_name_plural = _("takedown requests")
+        indexes = [models.Index(fields=["state", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"TR-{self.pk:06d}"
+
+    @property
+    def reference(self) -> str:
+        return f"TR-{self.pk:06d}"
+
+
+class TakedownItem(models.Model):
+    request = models.ForeignKey(TakedownRequest, on_delete=models.CASCADE, related_name="items")
+    sighting = models.ForeignKey(Sighting, on_delete=models.CASCADE, related_name="requests")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "sighting"],
+                                               name="takedown_item_unique")]
+
+
+class TakedownEvent(models.Model):
+    """Every state change of a request (also copied to the case timeline)."""
+
+    request = models.ForeignKey(TakedownRequest, on_delete=models.CASCADE, related_name="events")
+    from_state = models.CharField(max_length=12, blank=True)
+    to_state = models.CharField(max_length=12)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              blank=True, related_name="+")
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]

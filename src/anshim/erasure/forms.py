@@ -1,0 +1,27 @@
+"""Forms of the erasure staff pages."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from anshim.erasure.models import NoticeLanguage, TakedownState
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("confirm", _("Confirm")), ("reject", _("Reject"))])
+
+
+class DraftForm(forms.Form):
+    language = forms.ChoiceField(label=_("Notice language"), required=False,
+                                 choices=[("", _("Platform default")), *NoticeLanguage.choices])
+
+
+class ResponseForm(forms.Form):
+    state = forms.ChoiceField(label=_("Platform answer"), choices=[
+        (TakedownState.ACKNOWLEDGED, TakedownState.ACKNOWLEDGED.label),
+        (TakedownState.REMOVED, TakedownState.REMOVED.label),
+        (TakedownState.REFUSED, TakedownState.REFUSED.label),
+        (TakedownState.ESCALATED, TakedownState.ESCALATED.label),
+    ])
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)

@@ -1,0 +1,160 @@
+"""Staff pages of the erasure workflow: thin; the policy decides, the services act."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from anshim.cases.models import Case
+from anshim.cases.services import audit
+from anshim.erasure import sightings as sighting_services
+from anshim.erasure import takedowns
+from anshim.erasure.forms import DraftForm, ResponseForm, ReviewForm
+from anshim.erasure.models import Sighting, TakedownRequest, TakedownState
+from anshim.erasure.preview import PreviewUnavailable, preview_png
+from anshim.erasure.summary import platform_metrics
+from anshim.security.decorators import staff_required
+from anshim.security.policy import Action, require
+
+
+def _errors(request: HttpRequest, exc: ValidationError) -> None:
+    for msg in exc.messages:
+        messages.error(request, msg)
+
+
+@staff_required(Action.MANAGE_ERASURE)
+def index(request: HttpRequest) -> HttpResponse:
+    """The review queue (re-uploads first), requests in progress, platform metrics."""
+    audit(actor=request.user, action="erasure.queue.view", request=request)
+    return render(request, "erasure/index.html", {
+        "queue": sighting_services.review_queue()[:200],
+        "drafts": TakedownRequest.objects.filter(state=TakedownState.DRAFT)
+        .select_related("platform", "case"),
+        "open_requests": TakedownRequest.objects.filter(state__in=takedowns.OPEN_STATES)
+        .select_related("platform", "case").order_by("due_at"),
+        "metrics": platform_metrics(),
+        "review_form": ReviewForm(),
+    })
+
+
+@require_POST
+@staff_required(Action.MANAGE_ERASURE)
+def review(request: HttpRequest, pk: int) -> HttpResponse:
+    sighting = get_object_or_404(Sighting, pk=pk)
+    if sighting.case is not None:
+        require(request.user, Action.MANAGE_ERASURE, sighting.case)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose confirm or reject."))
+        return redirect("erasure:index")
+    try:
+        sighting_services.review_sighting(sighting, confirm=form.cleaned_data["decision"]
+                                          == "confirm", actor=request.user, request=request)
+    except ValidationError as exc:
+        _errors(request, exc)
+    return redirect("erasure:index")
+
+
+def _image_response(data: bytes) -> HttpResponse:
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@staff_required(Action.MANAGE_ERASURE)
+def preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """A blurred preview, made in memory and never stored."""
+    sighting = get_object_or_404(Sighting, pk=pk)
+    try:
+        data = preview_png(sighting.media_url, blurred=True)
+    except PreviewUnavailable:
+        return HttpResponse(_("The media could not be fetched."), status=410,
+                            content_type="text/plain; charset=utf-8")
+    audit(actor=request.user, action="sighting.preview", target=sighting, case=sighting.case,
+          request=request)
+    return _image_response(data)
+
+
+@require_POST
+@staff_required(Action.MANAGE_ERASURE)
+def unblur(request: HttpRequest, pk: int) -> HttpResponse:
+    """The unblurred picture: an explicit action (a POST), audited before anything is shown."""
+    sighting = get_object_or_404(Sighting, pk=pk)
+    if sighting.case is not None:
+        require(request.user, Action.MANAGE_ERASURE, sighting.case)
+    audit(actor=request.user, action="sighting.unblur", target=sighting, case=sighting.case,
+          request=request, reason=request.POST.get("reason", "")[:200])
+    try:
+        data = preview_png(sighting.media_url, blurred=False)
+    except PreviewUnavailable:
+        return HttpResponse(_("The media could not be fetched."), status=410,
+                            content_type="text/plain; charset=utf-8")
+    return _image_response(data)
+
+
+@require_POST
+@staff_required(Action.MANAGE_ERASURE)
+def draft(request: HttpRequest, code: str) -> HttpResponse:
+    case = get_object_or_404(Case, code=code)
+    require(request.user, Action.MANAGE_ERASURE, case)
+    form = DraftForm(request.POST)
+    language = form.cleaned_data["language"] if form.is_valid() else ""
+    try:
+        drafts = takedowns.draft_requests(case, actor=request.user, language=language or None)
+    except ValidationError as exc:
+        _errors(request, exc)
+        return redirect("erasure:index")
+    if not drafts:
+        messages.info(request, _("No confirmed sightings are waiting for a request."))
+    else:
+        messages.success(request, _("%(n)d request(s) drafted.") % {"n": len(drafts)})
+    return redirect("erasure:index")
+
+
+@staff_required(Action.MANAGE_ERASURE)
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    req = get_object_or_404(TakedownRequest.objects.select_related("platform", "case"), pk=pk)
+    require(request.user, Action.MANAGE_ERASURE, req.case)
+    audit(actor=request.user, action="takedown.view", target=req, case=req.case,
+          request=request)
+    return render(request, "erasure/request_detail.html", {
+        "req": req, "items": req.items.select_related("sighting"),
+        "events": req.events.all(), "response_form": ResponseForm(),
+    })
+
+
+@require_POST
+@staff_required(Action.MANAGE_ERASURE)
+def approve(request: HttpRequest, pk: int) -> HttpResponse:
+    req = get_object_or_404(TakedownRequest, pk=pk)
+    require(request.user, Action.MANAGE_ERASURE, req.case)
+    try:
+        takedowns.approve_and_send(req, actor=request.user, request=request)
+    except ValidationError as exc:
+        _errors(request, exc)
+    except (takedowns.DeliveryFailed, OSError) as exc:
+        messages.error(request, _("Sending failed: %(error)s") % {"error": exc})
+    else:
+        messages.success(request, _("Request approved and sent."))
+    return redirect("erasure:request", pk=req.pk)
+
+
+@require_POST
+@staff_required(Action.MANAGE_ERASURE)
+def respond(request: HttpRequest, pk: int) -> HttpResponse:
+    req = get_object_or_404(TakedownRequest, pk=pk)
+    require(request.user, Action.MANAGE_ERASURE, req.case)
+    form = ResponseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose the platform's answer."))
+        return redirect("erasure:request", pk=req.pk)
+    try:
+        takedowns.record_response(req, form.cleaned_data["state"], actor=request.user,
+                                  note=form.cleaned_data["note"], request=request)
+    except ValidationError as exc:
+        _errors(request, exc)
+    return redirect("erasure:request", pk=req.pk)

@@ -17,7 +17,8 @@ APT_PACKAGES := chromium fonts-noto-cjk nodejs npm pkg-config libavcodec-dev lib
 	libswscale-dev libavdevice-dev libavfilter-dev
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
-	bench bench-fingerprint bench-match bench-exchange bench-scan worker clean
+	bench bench-fingerprint bench-match bench-exchange bench-scan bench-robustness \
+	worker clean
 
 help:
 	@echo "make run    - install, migrate, load demo data, serve on http://127.0.0.1:8000"
@@ -85,7 +86,7 @@ lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
 
-bench: bench-fingerprint bench-match bench-exchange bench-scan
+bench: bench-fingerprint bench-match bench-exchange bench-scan bench-robustness
 
 $(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
@@ -108,3 +109,9 @@ bench-exchange: install-test
 # A generated local site of 5,000 images: crawl + fingerprint + match vs fingerprinting alone.
 bench-scan: install-test
 	$(BIN)/python bench/bench_scan.py
+
+# Benign photos from Debian's wallpaper packages, scikit-image's images and conformance videos.
+BENCH_APT_PACKAGES := desktop-base sway-backgrounds mypaint-data-extras lomiri-wallpapers
+bench-robustness: install-test $(VENV)/.installed-bench
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
+	$(BIN)/python -m bench.bench_robustness

@@ -13,7 +13,7 @@ ANSHIM := $(BIN)/anshim
 PG_URL ?= postgres://root@127.0.0.1:5432/test
 # Debian packages: Chromium for browser tests, FFmpeg headers for the vpdq reference binding,
 # CJK fonts so Korean renders in screenshots and PDFs.
-APT_PACKAGES := chromium fonts-noto-cjk nodejs npm pkg-config libavcodec-dev libavformat-dev libavutil-dev \
+APT_PACKAGES := chromium fonts-noto-cjk nodejs pkg-config libavcodec-dev libavformat-dev libavutil-dev \
 	libswscale-dev libavdevice-dev libavfilter-dev
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
@@ -57,6 +57,9 @@ system-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# NodeSource's nodejs ships npm itself; Debian's nodejs needs the separate npm package.
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm >/dev/null; }
 
 run: install
 	$(ANSHIM) migrate --noinput

@@ -297,3 +297,32 @@ def test_korean_by_default_and_english_on_request(client):
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     html = client.get("/").content.decode()
     assert '<html lang="en">' in html and "Quick exit" in html
+
+
+def test_status_shows_the_erasure_progress(signed_in_client, portal_case):
+    """Copies found, requests sent, removed and re-uploads come from the erasure workflow."""
+    from django.utils import timezone
+
+    from anshim.erasure.models import Platform, Sighting, SightingStatus, TakedownRequest
+
+    case, _ = portal_case
+    platform = Platform.objects.create(name="Progress Social", domains="social.test")
+    now = timezone.now()
+    common = {"platform": platform, "bank_name": "victim-portal", "case": case,
+              "match_kind": "pdq", "distance": 3, "first_seen": now, "last_seen": now}
+    Sighting.objects.create(page_url="https://social.test/p/1", media_url="https://social.test/1.jpg",
+                            entry_id=1, status=SightingStatus.REMOVED, removed_at=now, **common)
+    Sighting.objects.create(page_url="https://social.test/p/2", media_url="https://social.test/2.jpg",
+                            entry_id=1, is_reupload=True, **common)
+    TakedownRequest.objects.create(case=case, platform=platform, subject="s", body="b",
+                                   state="sent", sent_at=now)
+    page = signed_in_client.get("/status/").content.decode()
+    import re
+
+    def value(element_id):
+        return re.search(rf'id="{element_id}">([^<]*)<', page).group(1).strip()
+
+    assert value("progress-found") == "2"
+    assert value("progress-requests") == "1"
+    assert value("progress-removed") == "1"
+    assert value("progress-reuploads") == "1"

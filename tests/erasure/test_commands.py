@@ -128,13 +128,13 @@ def test_match_json(tmp_path: Path, make_case) -> None:
     out = run("match", "--json", near, same, other)
     lines = [json.loads(line) for line in out.splitlines()]
     assert [list(line) for line in lines] == [
-        ["path", "bank", "entry", "case", "kind", "distance"]] * 2
+        ["path", "bank", "entry", "case", "kind", "distance", "strategy"]] * 2
     assert lines[0] | {"distance": None} == {
         "path": near, "bank": "victims", "entry": entry.pk, "case": case.code, "kind": "pdq",
-        "distance": None}
+        "distance": None, "strategy": "pdq"}
     assert 0 < lines[0]["distance"] <= 31
     assert lines[1] == {"path": same, "bank": "victims", "entry": entry.pk, "case": case.code,
-                        "kind": "sha256", "distance": 0}
+                        "kind": "sha256", "distance": 0, "strategy": "sha256"}
 
 
 def test_match_reports_bad_files_and_exits_1(tmp_path: Path) -> None:

@@ -14,6 +14,15 @@ that has not polled yet; the poll keeps the index tidy and brings in additions.
 Allow-list banks suppress matches: a query hash (image PDQ or video frame) that matches an
 allow-list entry is dropped before the other banks are searched, and a file whose MD5 or
 SHA-256 is on an allow-list yields no matches at all.
+
+Robust re-upload strategies (issue 8, `anshim.fingerprint.robust_strategy`): an entry registered
+robustly has extra PDQ rows (variant ``trim`` and crop-grid variants ``crop-…``/``trim-crop-…``).
+Every image query hash carries the query strategy that produced it (``original``,
+``dihedral-<name>``, ``trim``, ``screenshot``) and each hit is kept only when the (query
+strategy, registered variant) pair is allowed: rotated/mirrored queries are never compared with
+crop variants, and crop/screenshot pairs need a PDQ quality of at least 50 on both sides. Every
+match reports the strategy that found it (``sha256``, ``md5``, ``pdq``, ``dihedral``, ``trim``,
+``screenshot``, ``crop``, ``vpdq``) and the registered variant it hit.
 """
 
 from __future__ import annotations
@@ -40,7 +49,13 @@ from anshim.erasure.models import (
     FingerprintKind,
 )
 from anshim.erasure.services import is_hex_hash
-from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint
+from anshim.fingerprint.robust_strategy import (
+    RISKY_MIN_QUALITY,
+    STRATEGY_THRESHOLDS,
+    QueryHash,
+    strategy_of,
+)
+from anshim.fingerprint.types import DIHEDRAL_NAMES, ImageFingerprint, VideoFingerprint
 
 #: Meta's guidance: PDQ hashes of quality under 50 are unreliable (flat or tiny pictures).
 MIN_QUALITY = 50
@@ -54,6 +69,10 @@ _PERCEPTUAL_KINDS = (FingerprintKind.PDQ, FingerprintKind.VPDQ)
 #: When one entry matches several ways, the most certain kind is reported.
 _KIND_RANK = {FingerprintKind.SHA256: 0, FingerprintKind.MD5: 1, FingerprintKind.PDQ: 2,
               FingerprintKind.VPDQ: 3}
+#: Among PDQ matches of one entry at the same distance, the simplest strategy is reported.
+_STRATEGY_RANK = {"pdq": 0, "dihedral": 1, "trim": 2, "screenshot": 3, "crop": 4}
+#: Registered dihedral rows (`hash_values`) are whole pictures, turned.
+_DIHEDRAL_VARIANTS = frozenset(DIHEDRAL_NAMES[1:])
 
 Fingerprints = ImageFingerprint | VideoFingerprint
 
@@ -77,6 +96,10 @@ class MatchResult:
     #: vPDQ only: share of the query's / the banked video's frames that matched.
     query_percent: float | None = None
     compared_percent: float | None = None
+    #: Which strategy found it (reviewers, metrics): sha256, md5, pdq, dihedral, trim,
+    #: screenshot, crop or vpdq; and the registered variant it hit (PDQ only).
+    strategy: str = "pdq"
+    variant: str = "original"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,6 +180,8 @@ class _Query:
     """One file being matched: its perceptual query hashes and what they hit."""
 
     image_hashes: list[str] = field(default_factory=list)
+    #: image hash -> (query strategy, PDQ quality or None when unknown: bare hashes).
+    image_meta: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     frame_hashes: list[str] = field(default_factory=list)
     exact: list[tuple[str, str]] = field(default_factory=list)
     allow_listed: bool = False
@@ -309,13 +334,25 @@ class BankMatcher:
     def match_fingerprint(self, fp: Fingerprints) -> list[MatchResult]:
         return self.match_fingerprints([fp])[0]
 
-    def match_fingerprints(self, fps: Sequence[Fingerprints]) -> list[list[MatchResult]]:
-        """Match each fingerprint against every enabled bank; one result list per input."""
+    def match_fingerprints(
+        self, fps: Sequence[Fingerprints],
+        extra: Sequence[Sequence[QueryHash]] | None = None,
+    ) -> list[list[MatchResult]]:
+        """Match each fingerprint against every enabled bank; one result list per input.
+
+        `extra` (one list per input) adds robust query hashes of images (`robust_queries`:
+        border trim, screenshot), searched with the same rules.
+        """
         with self._lock:
             self.refresh()
             assert self._banks is not None
             banks = list(self._banks.values())
             queries = [self._query_of(fp) for fp in fps]
+            for q, more in zip(queries, extra or [[] for _ in fps], strict=True):
+                for qh in more:
+                    if qh.quality >= self.min_quality and qh.pdq not in q.image_meta:
+                        q.image_hashes.append(qh.pdq)
+                        q.image_meta[qh.pdq] = (qh.strategy, qh.quality)
             results: list[list[MatchResult]] = [[] for _ in fps]
             self._match_exact(queries, results)
             allow = [b for b in banks if b.is_allow_list]
@@ -342,7 +379,8 @@ class BankMatcher:
             self.refresh()
             assert self._banks is not None
             banks = list(self._banks.values())
-            queries = [_Query(image_hashes=[h]) for h in values]
+            queries = [_Query(image_hashes=[h], image_meta={h: ("original", None)})
+                       for h in values]
             results: list[list[MatchResult]] = [[] for _ in values]
             self._drop_allow_listed_hashes(queries, [b for b in banks if b.is_allow_list])
             wanted = [b for b in banks if not b.is_allow_list
@@ -354,7 +392,10 @@ class BankMatcher:
         q = _Query(exact=[(FingerprintKind.MD5, fp.md5), (FingerprintKind.SHA256, fp.sha256)])
         if isinstance(fp, ImageFingerprint):
             if fp.quality >= self.min_quality:
-                q.image_hashes = list(dict.fromkeys([fp.pdq, *(fp.dihedral or {}).values()]))
+                q.image_meta[fp.pdq] = ("original", fp.quality)
+                for name, value in (fp.dihedral or {}).items():
+                    q.image_meta.setdefault(value, (f"dihedral-{name}", fp.quality))
+                q.image_hashes = list(q.image_meta)
         else:
             q.frame_hashes = list(dict.fromkeys(
                 f.pdq for f in fp.frames if f.quality >= self.min_quality))
@@ -378,7 +419,7 @@ class BankMatcher:
                         q.allow_listed = True
                     else:
                         out.append(MatchResult(bank_name, bank_id, entry_id, case_code, 0,
-                                               pair[0], label))
+                                               pair[0], label, strategy=pair[0]))
 
     def _drop_allow_listed_hashes(self, queries: list[_Query], allow: list[_BankState]) -> None:
         hashes = list({h for q in queries for h in (*q.image_hashes, *q.frame_hashes)})
@@ -434,7 +475,7 @@ class BankMatcher:
             pk__in=list(fp_ids), bank__enabled=True,
         ).exclude(bank__purpose=BankPurpose.ALLOW_LIST).values_list(
             "id", "entry_id", "bank_id", "bank__name", "bank__threshold",
-            "entry__case__code", "entry__label", "value")}
+            "entry__case__code", "entry__label", "value", "variant", "quality")}
         video_entries = {live[f][0] for (_, kind), found in hits.items()
                          if kind == FingerprintKind.VPDQ for f, _, _ in found if f in live}
         frames_per_entry = _frames_per_entry(video_entries)
@@ -445,10 +486,22 @@ class BankMatcher:
                 if row is None or dist > row[3] or (max_distance is not None
                                                     and dist > max_distance):
                     continue
-                entry_id, bank_id, bank_name, _threshold, case_code, label, value = row
+                (entry_id, bank_id, bank_name, _threshold, case_code, label, value, variant,
+                 quality) = row
+                strategy = "vpdq"
+                if kind == FingerprintKind.PDQ:
+                    found_by = _image_strategy(queries[qi].image_meta.get(h), variant, quality,
+                                               dist, row[3])
+                    if found_by is None:
+                        continue
+                    strategy = found_by
                 e = per_entry.setdefault(entry_id, {
                     "row": (bank_name, bank_id, entry_id, case_code, label),
-                    "best": dist, "query": set(), "compared": set()})
+                    "best": dist, "query": set(), "compared": set(),
+                    "strategy": strategy, "variant": variant})
+                if (dist, _STRATEGY_RANK.get(strategy, 9)) < (
+                        e["best"], _STRATEGY_RANK.get(e["strategy"], 9)):
+                    e["strategy"], e["variant"] = strategy, variant
                 e["best"] = min(e["best"], dist)
                 e["query"].add(h)
                 e["compared"].add(value)
@@ -456,7 +509,9 @@ class BankMatcher:
                 bank_name, bank_id, _, case_code, label = e["row"]
                 if kind == FingerprintKind.PDQ:
                     results[qi].append(MatchResult(bank_name, bank_id, entry_id, case_code,
-                                                   e["best"], kind, label))
+                                                   e["best"], kind, label,
+                                                   strategy=e["strategy"],
+                                                   variant=e["variant"]))
                     continue
                 q_total = len(queries[qi].frame_hashes) or 1
                 c_total = frames_per_entry.get(entry_id) or 1
@@ -464,7 +519,47 @@ class BankMatcher:
                 c_pct = round(100.0 * min(len(e["compared"]), c_total) / c_total, 1)
                 if max(q_pct, c_pct) >= VIDEO_MATCH_PERCENT:
                     results[qi].append(MatchResult(bank_name, bank_id, entry_id, case_code,
-                                                   e["best"], kind, label, q_pct, c_pct))
+                                                   e["best"], kind, label, q_pct, c_pct,
+                                                   strategy="vpdq", variant="original"))
+
+
+def _image_strategy(meta: tuple[str, int | None] | None, variant: str, quality: int | None,
+                    distance: int, bank_threshold: int) -> str | None:
+    """The strategy behind an image hit (None: a pair the rules do not allow).
+
+    The rules of `robust_strategy.match_with_strategies`; the plain pairs (pdq, dihedral) keep
+    the bank's own threshold, the robust ones are capped by `STRATEGY_THRESHOLDS` too.
+    """
+    query_strategy, query_quality = meta or ("original", None)
+    if variant in _DIHEDRAL_VARIANTS:
+        # A registered turned copy is a whole picture: same rules as `original`.
+        plain = strategy_of(query_strategy, "original")
+        strategy = "dihedral" if plain == "pdq" else plain
+    else:
+        strategy = strategy_of(query_strategy, variant)
+    if strategy is None:
+        return None
+    if strategy not in ("pdq", "dihedral") and distance > min(bank_threshold,
+                                                              STRATEGY_THRESHOLDS[strategy]):
+        return None
+    if strategy in ("crop", "screenshot"):
+        qualities = [x for x in (query_quality, quality) if x is not None]
+        if not qualities or min(qualities) < RISKY_MIN_QUALITY:
+            return None
+    return strategy
+
+
+def robust_queries(data: bytes) -> list[QueryHash]:
+    """The robust query hashes of an image file (its 7 other orientations, border trim,
+    screenshot), decoded in memory. The plain hash comes from the fingerprint engine; anything
+    that is not a decodable still image gives none.
+    """
+    from anshim.fingerprint.robust_strategy import query_fingerprints
+
+    try:
+        return [q for q in query_fingerprints(data) if q.strategy != "original"]
+    except Exception:
+        return []
 
 
 def _frames_per_entry(entry_ids: set[int]) -> dict[int, int]:
@@ -482,8 +577,10 @@ def _best_per_entry(results: list[MatchResult]) -> list[MatchResult]:
     best: dict[int, MatchResult] = {}
     for r in results:
         current = best.get(r.entry_id)
-        if current is None or (_KIND_RANK[FingerprintKind(r.kind)], r.distance) < (
-                _KIND_RANK[FingerprintKind(current.kind)], current.distance):
+        if current is None or (_KIND_RANK[FingerprintKind(r.kind)], r.distance,
+                               _STRATEGY_RANK.get(r.strategy, 9)) < (
+                _KIND_RANK[FingerprintKind(current.kind)], current.distance,
+                _STRATEGY_RANK.get(current.strategy, 9)):
             best[r.entry_id] = r
     return sorted(best.values(), key=lambda r: (r.distance, r.bank, r.entry_id))
 
@@ -523,4 +620,6 @@ def match_bytes(data: bytes) -> list[MatchResult]:
     """Fingerprint `data` (raises FingerprintError) and match it against every enabled bank."""
     from anshim.fingerprint.engine import fingerprint_bytes
 
-    return get_matcher().match_fingerprint(fingerprint_bytes(data))
+    fp = fingerprint_bytes(data)
+    extra = robust_queries(data) if isinstance(fp, ImageFingerprint) else []
+    return get_matcher().match_fingerprints([fp], [extra])[0]

@@ -322,6 +322,9 @@ class Sighting(models.Model):
     case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, null=True, blank=True,
                              related_name="sightings")
     match_kind = models.CharField(max_length=8)
+    #: The strategy that found the copy (pdq, dihedral, trim, screenshot, crop, md5, …): shown
+    #: to reviewers and counted by the metrics (issue 8).
+    strategy = models.CharField(_("strategy"), max_length=16, blank=True, default="pdq")
     distance = models.PositiveSmallIntegerField(_("distance"))
     media_sha256 = models.CharField(max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=SightingStatus.choices,

@@ -12,6 +12,7 @@ from anshim.crawl import CrawlConfig, iter_crawl
 from anshim.erasure.fetch import fetch_page_html
 from anshim.erasure.matcher import MatchResult, get_matcher
 from anshim.erasure.sightings import Observation, record_sighting
+from anshim.fingerprint.robust_strategy import QueryHash
 from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint, VpdqFrame
 
 _BATCH = 64
@@ -39,6 +40,20 @@ def fingerprint_from_record(rec: dict[str, Any]) -> ImageFingerprint | VideoFing
     return None
 
 
+def robust_queries_from_record(rec: dict[str, Any]) -> list[QueryHash]:
+    """Robust query hashes a crawl media record may carry (``"robust": [{"pdq", "quality",
+    "strategy"}, …]``, e.g. `anshim.erasure.matcher.robust_queries` run where the bytes were);
+    malformed items are skipped."""
+    out: list[QueryHash] = []
+    for item in rec.get("robust") or []:
+        try:
+            out.append(QueryHash(str(item["pdq"]).lower(), int(item["quality"]),
+                                 str(item["strategy"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
 @dataclass
 class ScanMatch:
     page_url: str
@@ -52,7 +67,8 @@ class ScanMatch:
         return {"page_url": self.page_url, "media_url": self.media_url,
                 "bank": self.match.bank, "entry": self.match.entry_id,
                 "case": self.match.case_code, "kind": self.match.kind,
-                "distance": self.match.distance, "sighting": self.sighting_id,
+                "strategy": self.match.strategy, "distance": self.match.distance,
+                "sighting": self.sighting_id,
                 "new": self.new, "reupload": self.reupload}
 
 
@@ -70,7 +86,9 @@ def match_records(records: Iterable[dict[str, Any]], report: ScanReport,
     batch: list[tuple[dict[str, Any], ImageFingerprint | VideoFingerprint]] = []
 
     def flush() -> Iterator[tuple[dict[str, Any], MatchResult]]:
-        results = get_matcher().match_fingerprints([fp for _, fp in batch])
+        extra = [robust_queries_from_record(rec) if isinstance(fp, ImageFingerprint) else []
+                 for rec, fp in batch]
+        results = get_matcher().match_fingerprints([fp for _, fp in batch], extra)
         for (rec, _), matches in zip(batch, results, strict=True):
             for m in matches:
                 yield rec, m

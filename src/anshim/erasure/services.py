@@ -34,6 +34,7 @@ from anshim.erasure.models import (
     MediaKind,
     Tombstone,
 )
+from anshim.fingerprint.errors import FingerprintError
 from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint
 from anshim.security.policy import Action, require
 
@@ -190,6 +191,55 @@ def register_fingerprints(
         audit(actor=actor_or_none(actor), action="bank.entry.add", target=entry, case=case)
     notify_matchers()
     return entry
+
+
+def robust_hash_values(data: bytes, fp: ImageFingerprint, *, crops: bool = True,
+                       ) -> list[HashValue]:
+    """`hash_values(fp)` plus the robust registration variants of the image in `data`
+    (``trim`` and the crop grid, `anshim.fingerprint.robust_strategy`), decoded in memory."""
+    from anshim.fingerprint.robust_strategy import registration_fingerprints
+
+    rows = hash_values(fp)
+    seen = {r.value for r in rows if r.kind == FingerprintKind.PDQ}
+    for reg in registration_fingerprints(data, crops=crops):
+        if reg.variant != "original" and reg.pdq not in seen:
+            seen.add(reg.pdq)
+            rows.append(HashValue(FingerprintKind.PDQ, reg.pdq, reg.quality, variant=reg.variant))
+    return rows
+
+
+def register_image_robust(
+    bank: Bank,
+    *,
+    data: bytes,
+    case: Case | None = None,
+    source: str,
+    actor: Any,
+    label: str = "",
+    crops: bool = True,
+    fingerprint: ImageFingerprint | VideoFingerprint | None = None,
+) -> BankEntry:
+    """Register one file with the robust re-upload variants (issue 8), all on ONE entry.
+
+    The file is decoded in memory only (nothing is written to disk). An image gets its MD5,
+    SHA-256, PDQ (and dihedral) rows plus one PDQ row per registration variant (``trim``,
+    ``crop-…``, ``trim-crop-…``) with its quality; withdrawing the entry deletes them all.
+    A video is registered as usual. Raises FingerprintError for what cannot be fingerprinted.
+    `fingerprint`: the engine's result when the caller already has it.
+    """
+    require_manage_erasure(actor)
+    if fingerprint is None:
+        from anshim.fingerprint.engine import fingerprint_bytes
+
+        fingerprint = fingerprint_bytes(data)
+    rows: ImageFingerprint | VideoFingerprint | list[HashValue] = fingerprint
+    if isinstance(fingerprint, ImageFingerprint):
+        try:
+            rows = robust_hash_values(data, fingerprint, crops=crops)
+        except (ValueError, FingerprintError):
+            rows = fingerprint  # not decodable as a still image here: the plain rows still help
+    return register_fingerprints(bank, case=case, fingerprints=rows, source=source, actor=actor,
+                                 label=label)
 
 
 # --- Withdrawal -------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ def record_sighting(obs: Observation, match: MatchResult, *,
             defaults={
                 "platform": platform_for_url(obs.page_url), "bank_name": match.bank,
                 "case": case, "match_kind": match.kind, "distance": match.distance,
+                "strategy": match.strategy,
                 "media_sha256": obs.sha256, "first_seen": now, "last_seen": now,
             },
         )
@@ -63,7 +64,8 @@ def record_sighting(obs: Observation, match: MatchResult, *,
         else:
             sighting.last_seen = now
             sighting.distance = match.distance
-            fields = ["last_seen", "distance"]
+            sighting.strategy = match.strategy
+            fields = ["last_seen", "distance", "strategy"]
             if sighting.status == SightingStatus.REMOVED:
                 # Back at the same URL after removal: a re-upload, to review again.
                 sighting.status = SightingStatus.NEW
@@ -84,7 +86,7 @@ def record_sighting(obs: Observation, match: MatchResult, *,
                       gettext_noop("Re-upload found") if sighting.is_reupload
                       else gettext_noop("Copy found online"), None,
                       {"sighting": sighting.pk, "entry": match.entry_id,
-                       "distance": match.distance})
+                       "distance": match.distance, "strategy": match.strategy})
         if created:
             audit(actor=None, action="sighting.create", target=sighting, case=case)
     return sighting, created

@@ -3,10 +3,15 @@
     anshim bank create NAME [--purpose P] [--threshold N] [--disabled]
     anshim bank list
     anshim bank set NAME [--threshold N] [--enable | --disable]
-    anshim bank add --bank NAME [--case CODE] [--label L] [--source S] PATH...
+    anshim bank add --bank NAME [--case CODE] [--label L] [--source S] [--no-robust] PATH...
     anshim bank import --bank NAME [--format csv|jsonl] [--source S] FILE
     anshim bank export --bank NAME [--format csv|jsonl] [--output FILE]
     anshim bank withdraw [--reason TEXT] ENTRY_ID...
+
+`bank add` registers images robustly by default (issue 8): besides MD5/SHA-256/PDQ, the PDQ of
+the border-trimmed picture and of a grid of crops, all on the same entry (withdrawn with it), so
+that cropped, letterboxed and screenshotted re-uploads are found. `--no-robust` registers the
+plain fingerprints only. Videos are always registered as usual.
 
 Exit status: 0 on success; 1 when anything failed (bad input, missing consent, a file that could
 not be fingerprinted: the other files are still added).
@@ -14,7 +19,7 @@ not be fingerprinted: the other files are still added).
 
 from __future__ import annotations
 
-from argparse import ArgumentParser
+from argparse import ArgumentParser, BooleanOptionalAction
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ from anshim.erasure import hashlists, services
 from anshim.erasure.media_paths import expand_paths
 from anshim.erasure.models import Bank, BankEntry, BankPurpose, EntrySource
 from anshim.fingerprint.errors import FingerprintError
+from anshim.fingerprint.types import ImageFingerprint
 
 
 def _validation_text(exc: ValidationError) -> str:
@@ -60,6 +66,9 @@ class Command(BaseCommand):
         add.add_argument("--label", default="")
         add.add_argument("--source", choices=EntrySource.values,
                          default=EntrySource.STAFF_EVIDENCE)
+        add.add_argument("--robust", action=BooleanOptionalAction, default=True,
+                         help="Also register trimmed and cropped variants of images "
+                              "(default: on).")
         add.add_argument("paths", nargs="+", metavar="PATH")
 
         imp = sub.add_parser("import", help="Import a CSV or JSON-lines hash list.")
@@ -142,10 +151,17 @@ class Command(BaseCommand):
         for path in expand_paths(options["paths"]):
             try:
                 fp = fingerprint_file(path)
-                entry = services.register_fingerprints(
-                    bank, case=case, fingerprints=fp, source=options["source"], actor=None,
-                    label=options["label"],
-                )
+                if options["robust"] and isinstance(fp, ImageFingerprint):
+                    # Decoded in memory again for the variants; nothing is written anywhere.
+                    entry = services.register_image_robust(
+                        bank, data=path.read_bytes(), case=case, source=options["source"],
+                        actor=None, label=options["label"], fingerprint=fp,
+                    )
+                else:
+                    entry = services.register_fingerprints(
+                        bank, case=case, fingerprints=fp, source=options["source"],
+                        actor=None, label=options["label"],
+                    )
             except FingerprintError as exc:
                 failed += 1
                 self.stderr.write(f"{path}: {exc.message}")

@@ -3,8 +3,10 @@
 With --json, one JSON object per line, keys in a fixed order:
 
     {"path": ..., "bank": ..., "entry": 12, "case": "AN-..." | null, "kind": "pdq",
-     "distance": 4}
-    (vPDQ matches add "query_percent" and "compared_percent")
+     "distance": 4, "strategy": "pdq"}
+    ("strategy" says what found the match: sha256, md5, pdq, dihedral, trim, screenshot, crop
+    or vpdq; vPDQ matches add "query_percent" and "compared_percent". Image files are also
+    searched rotated, border-trimmed and as screenshots.)
     {"path": ..., "error": "corrupt_media", "message": ...}   for a file that failed
 
 Without --json, a table. Directories are walked. Exit status: 0 when every file was
@@ -20,9 +22,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from anshim.erasure.matcher import MatchResult, get_matcher
+from anshim.erasure.matcher import MatchResult, get_matcher, robust_queries
 from anshim.erasure.media_paths import expand_paths
 from anshim.fingerprint.errors import FingerprintError
+from anshim.fingerprint.types import ImageFingerprint
 
 _BATCH = 64
 
@@ -31,6 +34,7 @@ def match_line(path: Path, result: MatchResult) -> dict[str, Any]:
     line: dict[str, Any] = {
         "path": str(path), "bank": result.bank, "entry": result.entry_id,
         "case": result.case_code, "kind": result.kind, "distance": result.distance,
+        "strategy": result.strategy or result.kind,
     }
     if result.query_percent is not None:
         line["query_percent"] = result.query_percent
@@ -76,7 +80,10 @@ class Command(BaseCommand):
             self.stderr.write(f"{path}: error: {exc.message}")
 
     def _match(self, batch: list[tuple[Path, Any]], as_json: bool) -> None:
-        results = get_matcher().match_fingerprints([fp for _, fp in batch])
+        # Images are also searched with the robust query strategies (decoded in memory).
+        extra = [robust_queries(path.read_bytes()) if isinstance(fp, ImageFingerprint) else []
+                 for path, fp in batch]
+        results = get_matcher().match_fingerprints([fp for _, fp in batch], extra)
         for (path, _), matches in zip(batch, results, strict=True):
             for m in matches:
                 if as_json:

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PG_ADMIN_URL = "postgres://root@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "anshim_bench"
-VARIANTS = 8  # PDQ hashes per image entry (the dihedral variants)
+VARIANTS = 8  # PDQ hashes per image entry (the dihedral variants, named as registration does)
 BATCH = 100
 NEAR_SHARE = 0.10
 
@@ -101,6 +101,7 @@ def load(fingerprints: int, seed: int) -> tuple[str, list[str]]:
 
     from anshim.erasure.models import Bank, BankChange, BankEntry, Fingerprint
     from anshim.exchange.services import create_partner
+    from anshim.fingerprint.types import DIHEDRAL_NAMES
 
     call_command("migrate", verbosity=0, interactive=False)
     rng = random.Random(seed)
@@ -123,7 +124,7 @@ def load(fingerprints: int, seed: int) -> tuple[str, list[str]]:
                         if (i - 1) * VARIANTS + v < fingerprints:
                             h = random_pdq(rng)
                             rows.append(Fingerprint(entry_id=i, bank=bank, kind="pdq", value=h,
-                                                    quality=100, variant=f"v{v}"))
+                                                    quality=100, variant=DIHEDRAL_NAMES[v]))
                             if len(sample) < 10_000 and v == 0:
                                 sample.append(h)
                 Fingerprint.objects.bulk_create(rows, batch_size=5000)
@@ -149,6 +150,8 @@ def _copy_postgres(bank_id: int, entries: int, fingerprints: int, rng: random.Ra
                    sample: list[str]) -> None:
     from django.db import connection
 
+    from anshim.fingerprint.types import DIHEDRAL_NAMES
+
     connection.ensure_connection()
     raw = connection.connection
     with raw.cursor() as cur:
@@ -164,7 +167,7 @@ def _copy_postgres(bank_id: int, entries: int, fingerprints: int, rng: random.Ra
                     if n >= fingerprints:
                         break
                     h = random_pdq(rng)
-                    copy.write_row((i, bank_id, "pdq", h, 100, f"v{v}"))
+                    copy.write_row((i, bank_id, "pdq", h, 100, DIHEDRAL_NAMES[v]))
                     n += 1
                     if v == 0 and len(sample) < 10_000:
                         sample.append(h)

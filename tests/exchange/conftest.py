@@ -20,6 +20,20 @@ def fresh_matcher() -> Iterator[None]:
     reset_process_matcher()
 
 
+@pytest.fixture(autouse=True)
+def fresh_partner_caches() -> Iterator[None]:
+    # Verified tokens and shared-bank lists are cached per process by primary key, and every
+    # test database reuses primary keys.
+    from anshim.exchange.lookup import forget_shared_banks
+    from anshim.exchange.tokens import forget_cached_tokens
+
+    forget_cached_tokens()
+    forget_shared_banks()
+    yield
+    forget_cached_tokens()
+    forget_shared_banks()
+
+
 def random_pdq(rng: random.Random) -> str:
     return f"{rng.getrandbits(256):064x}"
 

@@ -38,3 +38,16 @@ def test_api_answers_429_with_retry_after(make_bank, make_partner, partner_clien
     assert response.status_code == 429
     assert int(response["Retry-After"]) >= 1
     assert response.json()["detail"]
+
+
+def test_buckets_stay_out_of_the_write_ahead_log_on_postgresql():
+    from django.db import connection
+
+    from anshim.exchange.models import RateBucket
+
+    if connection.vendor != "postgresql":
+        pytest.skip("UNLOGGED tables are a PostgreSQL feature")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = %s",
+                       [RateBucket._meta.db_table])
+        assert cursor.fetchone() == ("u",)

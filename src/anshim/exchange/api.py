@@ -81,18 +81,16 @@ def lookup(request: HttpRequest, payload: LookupIn) -> Status[object]:
     """For each hash, the matching entry ids with their distances (PDQ: Hamming distance
     within each bank's threshold; MD5: exact, distance 0). No case data is ever returned."""
     partner = require_scope(request, Scope.LOOKUP)
+    hashes: list[tuple[str, str]] = [(h.kind, h.value.lower()) for h in payload.hashes]
     try:
-        results = lookup_service.lookup(
-            partner, [(h.kind, h.value.lower()) for h in payload.hashes], payload.max_distance
-        )
+        results = lookup_service.lookup(partner, hashes, payload.max_distance)
     except lookup_service.MatcherUnavailable as exc:
         return Status(503, {"error": "matcher_unavailable", "detail": str(exc)})
     return Status(200, {"results": [
         {"kind": kind, "value": value,
          "matches": [{"entry_id": m.entry_id, "bank": m.bank, "distance": m.distance}
                      for m in matches]}
-        for (kind, value), matches in zip(
-            ((h.kind, h.value.lower()) for h in payload.hashes), results, strict=True)
+        for (kind, value), matches in zip(hashes, results, strict=True)
     ]})
 
 

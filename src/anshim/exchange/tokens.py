@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -21,6 +22,14 @@ TOKEN_PREFIX = "anx_"  # noqa: S105 - a marker, not a secret
 PREFIX_LENGTH = 12  # "anx_" + 8 characters: enough to tell tokens apart, useless to guess one.
 # Don't write last_used_at on every request: once a minute is plenty for an audit trail.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+#: How long a server process trusts a token it verified, without asking the database again.
+#: Revoking, rotating or disabling through this process's services or models takes effect at
+#: once here; other processes (other gunicorn workers, the admin's) follow within this delay.
+#: An expiry time is checked on every request, cached or not.
+CACHE_SECONDS = 5.0
+_CACHE_LIMIT = 10_000
+# SHA-256 digest of the token -> (verified record with its partner, monotonic deadline).
+_verified: dict[str, tuple[PartnerToken, float]] = {}
 
 
 class TokenError(Exception):
@@ -73,11 +82,40 @@ def authenticate(token: str) -> PartnerToken:
     return record
 
 
+def authenticate_cached(token: str) -> PartnerToken:
+    """`authenticate`, remembered for `CACHE_SECONDS`: the API's per-request check.
+
+    The record (and its partner) is shared by the requests in that window: read it, never
+    change it.
+    """
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise TokenError("invalid_token", "The token is not an Anshim partner token.")
+    digest = digest_of(token)
+    cached = _verified.get(digest)
+    if cached is not None and time.monotonic() < cached[1]:
+        record = cached[0]
+        if record.expires_at is None or record.expires_at > timezone.now():
+            return record
+    _verified.pop(digest, None)
+    record = authenticate(token)  # raises for refused tokens, which are never cached
+    if len(_verified) >= _CACHE_LIMIT:
+        _verified.clear()
+    _verified[digest] = (record, time.monotonic() + CACHE_SECONDS)
+    return record
+
+
+def forget_cached_tokens() -> None:
+    """Ask the database again on the next request (a token or partner changed)."""
+    _verified.clear()
+
+
 def revoke_tokens(partner: Partner) -> int:
     """Revoke every token of the partner, effective immediately. Returns how many."""
-    return PartnerToken.objects.filter(partner=partner, revoked_at__isnull=True).update(
+    revoked = PartnerToken.objects.filter(partner=partner, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    forget_cached_tokens()
+    return revoked
 
 
 def rotate_token(partner: Partner, *, grace: dt.timedelta = dt.timedelta(0)) -> IssuedToken:
@@ -95,4 +133,6 @@ def rotate_token(partner: Partner, *, grace: dt.timedelta = dt.timedelta(0)) -> 
                     old.save(update_fields=["expires_at"])
         else:
             live.update(revoked_at=now)
-        return issue_token(partner)
+        issued = issue_token(partner)
+    forget_cached_tokens()
+    return issued

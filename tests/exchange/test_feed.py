@@ -192,3 +192,19 @@ def test_sharing_or_unsharing_a_bank_asks_for_a_resync(
     state: dict = {}
     apply(state, api.feed_all()[0])
     assert state == current(first)
+
+
+def test_crop_grid_variants_are_not_shared(make_bank, make_partner, add_entry, partner_client):
+    """Issue 8: an entry's crop-grid fingerprints stay with us; original and trim are shared."""
+    bank = make_bank("robust-share")
+    _, token = make_partner(bank)
+    entry = add_entry(bank, pdq="a" * 64)
+    Fingerprint.objects.create(entry=entry, bank=bank, kind="pdq", value="b" * 64, variant="trim")
+    Fingerprint.objects.create(entry=entry, bank=bank, kind="pdq", value="c" * 64,
+                               variant="crop-39-56-74-91")
+    Fingerprint.objects.create(entry=entry, bank=bank, kind="pdq", value="d" * 64,
+                               variant="trim-crop-0-0-50-50")
+    items = partner_client(token).get("/fingerprints").json()["items"]
+    shared = {f["value"] for item in items for f in item["fingerprints"]}
+    assert "a" * 64 in shared and "b" * 64 in shared
+    assert "c" * 64 not in shared and "d" * 64 not in shared

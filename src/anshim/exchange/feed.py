@@ -118,7 +118,12 @@ def read_feed(partner: Partner, after: int, limit: int = DEFAULT_PAGE) -> FeedPa
     live = set(BankEntry.objects.filter(pk__in=added_ids).values_list("pk", flat=True))
     prints: dict[int, list[FeedFingerprint]] = defaultdict(list)
     for entry_id, kind, value in (
-        Fingerprint.objects.filter(entry_id__in=live).order_by("entry_id", "pk")
+        # Partners get what helps them match at upload time: the original hashes and the
+        # border-trimmed PDQ. The registered crop grid (issue 8) stays with us: hundreds of
+        # hashes per picture that only pay off with our quality rules, so it is not sent.
+        Fingerprint.objects.filter(entry_id__in=live)
+        .exclude(variant__startswith="crop-").exclude(variant__startswith="trim-crop-")
+        .order_by("entry_id", "pk")
         .values_list("entry_id", "kind", "value")
     ):
         prints[entry_id].append(FeedFingerprint(kind=kind, value=value))

@@ -288,13 +288,13 @@ _STAFF_ROLES = {
 
 
 def _check_staff(changes: dict[str, Any]) -> None:
-    for field, roles in _STAFF_ROLES.items():
-        if field not in changes or changes[field] is None:
+    for name, roles in _STAFF_ROLES.items():
+        if name not in changes or changes[name] is None:
             continue
-        people = changes[field] if isinstance(changes[field], list) else [changes[field]]
+        people = changes[name] if isinstance(changes[name], list) else [changes[name]]
         for person in people:
             if getattr(person, "role", None) not in roles or not person.is_active:
-                raise ValidationError({field: [_("%(user)s cannot be assigned in this role.")
+                raise ValidationError({name: [_("%(user)s cannot be assigned in this role.")
                                                % {"user": person}]})
 
 

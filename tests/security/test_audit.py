@@ -144,7 +144,9 @@ def test_removed_and_renumbered_is_detected() -> None:
     entries = _write(4)
     with suspended_triggers():
         _raw("DELETE FROM security_auditentry WHERE id = %s", [entries[1].pk])
-        _raw("UPDATE security_auditentry SET seq = seq - 1 WHERE seq > %s", [entries[1].seq])
+        # Two steps: PostgreSQL checks the unique seq row by row during one UPDATE.
+        _raw("UPDATE security_auditentry SET seq = seq + 1000000 WHERE seq > %s", [entries[1].seq])
+        _raw("UPDATE security_auditentry SET seq = seq - 1000001 WHERE seq > 1000000")
         _raw("UPDATE security_audithead SET seq = seq - 1")
     result = audit.verify_chain()
     assert not result.ok

@@ -96,3 +96,12 @@ def test_bad_configuration_is_refused() -> None:
         CrawlConfig(seeds=("ftp://x.test/",))
     with pytest.raises(CrawlConfigError):
         CrawlConfig(seeds=())
+
+
+def test_image_records_carry_robust_query_hashes(site: tuple[str, Path]) -> None:
+    base, _ = site
+    records = crawl(CrawlConfig(seeds=(base,), depth=0, per_host_rate=100))
+    media = _media(records)[("", "p0.png")]
+    strategies = {q["strategy"] for q in media["robust"]}
+    assert any(s.startswith("dihedral") for s in strategies)
+    assert all(len(q["pdq"]) == 64 for q in media["robust"])

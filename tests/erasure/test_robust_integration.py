@@ -202,3 +202,21 @@ def test_cli_add_no_robust_registers_plain_rows(bank: Bank, tmp_path: Any) -> No
     original.write_bytes(_encode(_picture(8)))
     call_command("bank", "add", "--no-robust", "--bank", bank.name, str(original))
     assert not Fingerprint.objects.filter(bank=bank, variant__startswith="crop-").exists()
+
+
+def test_a_real_scan_finds_a_letterboxed_copy_by_trim(robust_entry: Any, tmp_path: Any) -> None:
+    """End to end through the crawler: only the crawl process holds the bytes, so it is the
+    one that computes the trim/screenshot query hashes."""
+    from anshim.erasure.scan import run_scan
+
+    from .workflow_support import FakeSite
+
+    padded = _encode(ImageOps.expand(_picture(8), border=(0, 30, 0, 30), fill=(0, 0, 0)), "JPEG")
+    with FakeSite(tmp_path / "site") as site:
+        site.put_image("boxed.jpg", padded)
+        site.put_image("other.png", _encode(_picture(21)))
+        seed = site.put_page("index.html", ["boxed.jpg", "other.png"])
+        report = run_scan([seed], depth=0, per_host_rate=100, fetch_html=False)
+    found = [(m.match.entry_id, m.match.strategy, m.media_url.rsplit("/", 1)[-1])
+             for m in report.matches]
+    assert found == [(robust_entry.pk, "trim", "boxed.jpg")]

@@ -33,13 +33,28 @@ def _headers(response: Response) -> dict[str, str]:
 
 
 def fingerprint_media(data: bytes, seconds_per_hash: float) -> dict[str, Any]:
-    """Fingerprint bytes with the engine; errors become a record, never an exception."""
-    from anshim.fingerprint import FingerprintError, fingerprint_bytes
+    """Fingerprint bytes with the engine; errors become a record, never an exception.
+
+    Images also carry their robust query hashes (other orientations, border-trimmed, the
+    picture inside a screenshot): only this process holds the bytes, so they are made here.
+    """
+    from anshim.fingerprint import FingerprintError, ImageFingerprint, fingerprint_bytes
+    from anshim.fingerprint.robust_strategy import query_fingerprints
 
     try:
-        return fingerprint_bytes(data, seconds_per_hash=seconds_per_hash).to_dict()
+        fp = fingerprint_bytes(data, seconds_per_hash=seconds_per_hash)
     except FingerprintError as exc:
         return {"error": type(exc).__name__, "message": str(exc)}
+    record = fp.to_dict()
+    if isinstance(fp, ImageFingerprint):
+        try:
+            record["robust"] = [
+                {"pdq": q.pdq, "quality": q.quality, "strategy": q.strategy}
+                for q in query_fingerprints(data) if q.strategy != "original"
+            ]
+        except FingerprintError:
+            record["robust"] = []
+    return record
 
 
 class MediaSpider(scrapy.Spider):

@@ -23,6 +23,13 @@ strategy, registered variant) pair is allowed: rotated/mirrored queries are neve
 crop variants, and crop/screenshot pairs need a PDQ quality of at least 50 on both sides. Every
 match reports the strategy that found it (``sha256``, ``md5``, ``pdq``, ``dihedral``, ``trim``,
 ``screenshot``, ``crop``, ``vpdq``) and the registered variant it hit.
+
+Videos (`anshim.fingerprint.robust_video`): a robustly registered video has dense ``original``
+frames plus ``trim`` and crop-grid vPDQ rows; a queried video adds its border-trimmed frames
+(`robust_video_queries`). Plain frames against ``original`` rows are judged as before (80 % of
+either side: ``vpdq``); the robust pairs (``trim``: trimmed frames or ``trim`` rows, ``crop``:
+crop-grid rows) need distance < 31 and `ROBUST_VIDEO_QUERY_PERCENT` of the query's frames,
+the rule of `robust_video.match_video_strategies`.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from anshim.erasure.models import (
     FingerprintKind,
 )
 from anshim.erasure.services import is_hex_hash
+from anshim.fingerprint.errors import FingerprintError
 from anshim.fingerprint.robust_strategy import (
     RISKY_MIN_QUALITY,
     STRATEGY_THRESHOLDS,
@@ -61,6 +69,12 @@ from anshim.fingerprint.types import DIHEDRAL_NAMES, ImageFingerprint, VideoFing
 MIN_QUALITY = 50
 #: A video matches a banked video when this share of either side's frames match.
 VIDEO_MATCH_PERCENT = 80.0
+#: A robust video strategy (``trim`` query frames, crop-grid variants) matches when this share
+#: of the query's frames match (`robust_video.match_video_strategies`: a trimmed or cropped
+#: copy holds only part of the registered video, so the query share decides).
+ROBUST_VIDEO_QUERY_PERCENT = 50.0
+#: Meta's vPDQ frame rule (distance < 31), the cap for the robust video strategies.
+ROBUST_VIDEO_MAX_DISTANCE = 30
 #: Replaying more changes than this at once is slower than rebuilding from the database.
 REBUILD_AFTER_CHANGES = 200_000
 _PAGE = 50_000
@@ -93,7 +107,10 @@ class MatchResult:
     distance: int
     kind: str
     label: str = ""
-    #: vPDQ only: share of the query's / the banked video's frames that matched.
+    #: vPDQ only: share of the query's / the banked video's frames that matched. For the
+    #: robust video strategies (trim, crop) the query share decides; the compared share then
+    #: counts the distinct registered rows hit (of any variant) against the plain frames,
+    #: capped at 100.
     query_percent: float | None = None
     compared_percent: float | None = None
     #: Which strategy found it (reviewers, metrics): sha256, md5, pdq, dihedral, trim,
@@ -183,8 +200,11 @@ class _Query:
     #: image hash -> (query strategy, PDQ quality or None when unknown: bare hashes).
     image_meta: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     frame_hashes: list[str] = field(default_factory=list)
+    #: video frame hash -> query strategy (``original`` when absent; ``trim``: borders cut).
+    frame_meta: dict[str, str] = field(default_factory=dict)
     exact: list[tuple[str, str]] = field(default_factory=list)
     allow_listed: bool = False
+    is_video: bool = False
 
 
 def _perceptual_rows(bank_id: int, entry_ids: Sequence[int] | None = None,
@@ -341,7 +361,8 @@ class BankMatcher:
         """Match each fingerprint against every enabled bank; one result list per input.
 
         `extra` (one list per input) adds robust query hashes of images (`robust_queries`:
-        border trim, screenshot), searched with the same rules.
+        border trim, screenshot) and of videos (`robust_video_queries`: border-trimmed
+        frames), searched with the same rules.
         """
         with self._lock:
             self.refresh()
@@ -350,6 +371,11 @@ class BankMatcher:
             queries = [self._query_of(fp) for fp in fps]
             for q, more in zip(queries, extra or [[] for _ in fps], strict=True):
                 for qh in more:
+                    if q.is_video:
+                        if qh.quality >= self.min_quality and qh.pdq not in q.frame_meta:
+                            q.frame_hashes.append(qh.pdq)
+                            q.frame_meta[qh.pdq] = qh.strategy
+                        continue
                     if qh.quality >= self.min_quality and qh.pdq not in q.image_meta:
                         q.image_hashes.append(qh.pdq)
                         q.image_meta[qh.pdq] = (qh.strategy, qh.quality)
@@ -397,8 +423,10 @@ class BankMatcher:
                     q.image_meta.setdefault(value, (f"dihedral-{name}", fp.quality))
                 q.image_hashes = list(q.image_meta)
         else:
+            q.is_video = True
             q.frame_hashes = list(dict.fromkeys(
                 f.pdq for f in fp.frames if f.quality >= self.min_quality))
+            q.frame_meta = dict.fromkeys(q.frame_hashes, "original")
         return q
 
     def _match_exact(self, queries: list[_Query], results: list[list[MatchResult]]) -> None:
@@ -489,6 +517,14 @@ class BankMatcher:
                 (entry_id, bank_id, bank_name, _threshold, case_code, label, value, variant,
                  quality) = row
                 strategy = "vpdq"
+                if kind == FingerprintKind.VPDQ:
+                    found_by = _video_strategy(queries[qi].frame_meta.get(h, "original"),
+                                               variant, dist)
+                    if found_by is None:
+                        continue
+                    _video_hit(per_entry, entry_id, found_by, h, value, dist, variant,
+                               (bank_name, bank_id, entry_id, case_code, label))
+                    continue
                 if kind == FingerprintKind.PDQ:
                     found_by = _image_strategy(queries[qi].image_meta.get(h), variant, quality,
                                                dist, row[3])
@@ -513,14 +549,82 @@ class BankMatcher:
                                                    strategy=e["strategy"],
                                                    variant=e["variant"]))
                     continue
-                q_total = len(queries[qi].frame_hashes) or 1
-                c_total = frames_per_entry.get(entry_id) or 1
-                q_pct = round(100.0 * len(e["query"]) / q_total, 1)
-                c_pct = round(100.0 * min(len(e["compared"]), c_total) / c_total, 1)
-                if max(q_pct, c_pct) >= VIDEO_MATCH_PERCENT:
-                    results[qi].append(MatchResult(bank_name, bank_id, entry_id, case_code,
-                                                   e["best"], kind, label, q_pct, c_pct,
-                                                   strategy="vpdq", variant="original"))
+                found_video = _video_result(e, queries[qi], frames_per_entry.get(entry_id))
+                if found_video is not None:
+                    results[qi].append(found_video)
+
+
+def _video_strategy(query_strategy: str, variant: str, distance: int) -> str | None:
+    """The strategy behind a video frame hit (`robust_video.match_video_strategies`' pairs):
+    whole-picture rows (``original``, ``trim``) answer ``vpdq`` (plain frames) or ``trim``
+    (border-trimmed query frames); crop-grid rows answer ``crop``. Robust pairs keep Meta's
+    frame rule (distance < 31) whatever the bank's threshold."""
+    if variant in ("original", "trim"):
+        strategy = "vpdq" if query_strategy == "original" and variant == "original" else "trim"
+    elif "crop-" in variant:
+        strategy = "crop"
+    else:
+        return None
+    if strategy != "vpdq" and distance > ROBUST_VIDEO_MAX_DISTANCE:
+        return None
+    return strategy
+
+
+def _video_hit(per_entry: dict[int, dict[str, Any]], entry_id: int, strategy: str, h: str,
+               value: str, dist: int, variant: str, row: tuple[Any, ...]) -> None:
+    """Record one frame hit of a video entry, per strategy (each strategy is judged alone)."""
+    e = per_entry.setdefault(entry_id, {"row": row, "video": {}})
+    s = e["video"].setdefault(strategy, {"best": dist, "query": set(), "compared": set(),
+                                         "variant": variant})
+    if dist < s["best"]:
+        s["best"], s["variant"] = dist, variant
+    s["query"].add(h)
+    s["compared"].add(value)
+
+
+def _video_result(e: dict[str, Any], query: _Query, registered_frames: int | None,
+                  ) -> MatchResult | None:
+    """The match of a video entry, if any: plain vPDQ when either side's share reaches
+    `VIDEO_MATCH_PERCENT`; else the robust strategy whose query share is highest and reaches
+    `ROBUST_VIDEO_QUERY_PERCENT` (the query's frames of that strategy: plain or trimmed)."""
+    bank_name, bank_id, entry_id, case_code, label = e["row"]
+    totals: dict[str, int] = defaultdict(int)
+    for h in query.frame_hashes:
+        totals[query.frame_meta.get(h, "original")] += 1
+    c_total = registered_frames or 1
+    best: MatchResult | None = None
+    for strategy, s in e["video"].items():
+        queried = {query.frame_meta.get(h, "original") for h in s["query"]}
+        q_total = sum(totals[x] for x in queried) or 1
+        q_pct = round(100.0 * len(s["query"]) / q_total, 1)
+        c_pct = round(100.0 * min(len(s["compared"]), c_total) / c_total, 1)
+        if strategy == "vpdq":
+            ok = max(q_pct, c_pct) >= VIDEO_MATCH_PERCENT
+        else:
+            ok = q_pct >= ROBUST_VIDEO_QUERY_PERCENT
+        if not ok:
+            continue
+        found = MatchResult(bank_name, bank_id, entry_id, case_code, s["best"],
+                            FingerprintKind.VPDQ, label, q_pct, c_pct, strategy=strategy,
+                            variant=s["variant"])
+        if strategy == "vpdq":
+            return found
+        if best is None or (q_pct, -s["best"]) > (best.query_percent or 0.0, -best.distance):
+            best = found
+    return best
+
+
+def robust_video_queries(data: bytes) -> list[QueryHash]:
+    """The robust query frames of a video file (its uniform borders trimmed: strategy
+    ``trim``), decoded in memory; the plain frames come from the fingerprint engine. Anything
+    without borders, or not decodable, gives none."""
+    from anshim.fingerprint.robust_video import video_query_frames
+
+    try:
+        trimmed = video_query_frames(data).get("trim", [])
+    except (FingerprintError, ValueError):
+        return []
+    return [QueryHash(f.pdq, f.quality, "trim") for f in trimmed]
 
 
 def _image_strategy(meta: tuple[str, int | None] | None, variant: str, quality: int | None,
@@ -558,7 +662,7 @@ def robust_queries(data: bytes) -> list[QueryHash]:
 
     try:
         return [q for q in query_fingerprints(data) if q.strategy != "original"]
-    except Exception:
+    except (FingerprintError, ValueError):
         return []
 
 
@@ -566,7 +670,9 @@ def _frames_per_entry(entry_ids: set[int]) -> dict[int, int]:
     """Distinct good-quality vPDQ frames per banked video (Meta's vPDQ deduplicates frames)."""
     if not entry_ids:
         return {}
-    rows = (Fingerprint.objects.filter(entry_id__in=entry_ids, kind=FingerprintKind.VPDQ)
+    # Whole-video frames only: robust variants (trim, crop grids) are other views of them.
+    rows = (Fingerprint.objects.filter(entry_id__in=entry_ids, kind=FingerprintKind.VPDQ,
+                                       variant="original")
             .exclude(quality__lt=MIN_QUALITY).values("entry_id")
             .annotate(n=Count("value", distinct=True)).values_list("entry_id", "n"))
     return dict(rows)
@@ -621,5 +727,5 @@ def match_bytes(data: bytes) -> list[MatchResult]:
     from anshim.fingerprint.engine import fingerprint_bytes
 
     fp = fingerprint_bytes(data)
-    extra = robust_queries(data) if isinstance(fp, ImageFingerprint) else []
+    extra = robust_queries(data) if isinstance(fp, ImageFingerprint) else robust_video_queries(data)
     return get_matcher().match_fingerprints([fp], [extra])[0]

@@ -208,6 +208,26 @@ def robust_hash_values(data: bytes, fp: ImageFingerprint, *, crops: bool = True,
     return rows
 
 
+def robust_video_hash_values(data: bytes, fp: VideoFingerprint, *, crops: bool = True,
+                             ) -> list[HashValue]:
+    """`hash_values(fp)` plus the robust registration variants of the video in `data`
+    (`anshim.fingerprint.robust_video`): the dense ``original`` frames (every 0.1 s, so a
+    copy trimmed in time finds its instants), ``trim`` and the crop grids (every second),
+    each a vPDQ row with its variant, frame number, timestamp and quality. Decoded in memory."""
+    from anshim.fingerprint.robust_video import video_registration_frames
+
+    rows = hash_values(fp)
+    seen = {(r.variant, r.value) for r in rows if r.kind == FingerprintKind.VPDQ}
+    for variant, frames in video_registration_frames(data, crops=crops).items():
+        for f in frames:
+            if (variant, f.pdq) not in seen:
+                seen.add((variant, f.pdq))
+                rows.append(HashValue(FingerprintKind.VPDQ, f.pdq, quality=f.quality,
+                                      variant=variant, frame_number=f.frame_number,
+                                      timestamp=f.timestamp))
+    return rows
+
+
 def register_image_robust(
     bank: Bank,
     *,
@@ -223,8 +243,9 @@ def register_image_robust(
 
     The file is decoded in memory only (nothing is written to disk). An image gets its MD5,
     SHA-256, PDQ (and dihedral) rows plus one PDQ row per registration variant (``trim``,
-    ``crop-…``, ``trim-crop-…``) with its quality; withdrawing the entry deletes them all.
-    A video is registered as usual. Raises FingerprintError for what cannot be fingerprinted.
+    ``crop-…``, ``trim-crop-…``) with its quality; a video gets its vPDQ frames plus the robust
+    video variants (`robust_video_hash_values`) as vPDQ rows. Withdrawing the entry deletes
+    them all. Raises FingerprintError for what cannot be fingerprinted.
     `fingerprint`: the engine's result when the caller already has it.
     """
     require_manage_erasure(actor)
@@ -238,6 +259,11 @@ def register_image_robust(
             rows = robust_hash_values(data, fingerprint, crops=crops)
         except (ValueError, FingerprintError):
             rows = fingerprint  # not decodable as a still image here: the plain rows still help
+    else:
+        try:
+            rows = robust_video_hash_values(data, fingerprint, crops=crops)
+        except (ValueError, FingerprintError):
+            rows = fingerprint  # the plain vPDQ rows still help
     return register_fingerprints(bank, case=case, fingerprints=rows, source=source, actor=actor,
                                  label=label)
 

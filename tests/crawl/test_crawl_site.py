@@ -105,3 +105,42 @@ def test_image_records_carry_robust_query_hashes(site: tuple[str, Path]) -> None
     strategies = {q["strategy"] for q in media["robust"]}
     assert any(s.startswith("dihedral") for s in strategies)
     assert all(len(q["pdq"]) == 64 for q in media["robust"])
+
+
+def test_fingerprinting_processes_give_the_same_records_as_the_thread(
+        site: tuple[str, Path]) -> None:
+    base, _ = site
+    one = _media(crawl(CrawlConfig(seeds=(base,), depth=1, per_host_rate=100, workers=1)))
+    pool = _media(crawl(CrawlConfig(seeds=(base,), depth=1, per_host_rate=100, workers=2)))
+    assert one.keys() == pool.keys()
+    for key, rec in one.items():
+        for field in ("pdq", "quality", "sha256", "robust", "gone"):
+            assert rec.get(field) == pool[key].get(field), (key, field)
+        assert bool(rec.get("error")) == bool(pool[key].get("error"))
+
+
+def test_zero_workers_is_refused() -> None:
+    with pytest.raises(CrawlConfigError, match="worker"):
+        CrawlConfig(seeds=("http://x.test/",), workers=0)
+
+
+def test_a_crawl_that_cannot_start_fails_loudly(site: tuple[str, Path]) -> None:
+    """Scrapy only logs a crawl that breaks down at start; the worker must not then report a
+    finished crawl with nothing found (the runner turns the missing end into CrawlFailed)."""
+    import subprocess
+    import sys
+
+    base, _ = site
+    code = (
+        "import sys\n"
+        "from anshim.crawl import spider, worker\n"
+        "def broken(self, *a, **kw):\n"
+        "    raise RuntimeError('spider cannot start')\n"
+        "spider.MediaSpider.__init__ = broken\n"
+        "sys.exit(worker.main())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          input=CrawlConfig(seeds=(base,), depth=0).to_json(), timeout=120)
+    assert proc.returncode == 1
+    assert '"done"' not in proc.stdout
+    assert "spider cannot start" in proc.stderr

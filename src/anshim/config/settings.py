@@ -160,6 +160,9 @@ ANSHIM_EVIDENCE_KEY_FILE = Path(
 # Seconds a bank matcher may answer from its index before polling the change log again
 # (withdrawn hits are re-checked against the database on every query regardless).
 ANSHIM_MATCHER_POLL_SECONDS = float(os.environ.get("ANSHIM_MATCHER_POLL_SECONDS", "0"))
+# Processes fingerprinting the media of a scheduled scan (default: one per core; 1 = a thread
+# inside the crawl process, no extra process to start).
+ANSHIM_SCAN_WORKERS = int(os.environ.get("ANSHIM_SCAN_WORKERS", str(os.cpu_count() or 1)))
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "ko"

@@ -27,7 +27,7 @@ class CrawlConfig:
     obey_robots: bool = False  # the center removes illegal content; configurable per source
     state_path: str | None = None  # SQLite file remembering media already fetched (resume)
     seconds_per_hash: float = 1.0
-    workers: int = 1  # processes fingerprinting media in parallel
+    workers: int = 1  # 1: a thread in the crawl process; N > 1: N fingerprinting processes
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -41,6 +41,8 @@ class CrawlConfig:
             raise CrawlConfigError("Depth must be 0 or more.")
         if self.per_host_rate <= 0 or self.per_host_concurrency < 1:
             raise CrawlConfigError("Rate and concurrency must be positive.")
+        if self.workers < 1:
+            raise CrawlConfigError("At least one fingerprinting worker is required.")
 
     @property
     def domains(self) -> tuple[str, ...]:

@@ -7,12 +7,15 @@ bytes never leave this process and are never written to disk (no HTTP cache, no 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 import scrapy
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
 from anshim.crawl.config import CrawlConfig
@@ -70,6 +73,37 @@ class MediaSpider(scrapy.Spider):
         self.media_pages: dict[str, set[str]] = {}
         self.media_results: dict[str, dict[str, Any]] = {}
         self.pages_seen = 0
+        # More than one worker: fingerprint in child processes, so hashing runs on every core
+        # while this process (the reactor) keeps fetching. Bytes reach them through a pipe,
+        # in memory like everywhere else. One worker: a thread here, no process to start.
+        self.pool: ProcessPoolExecutor | None = None
+        if config.workers > 1:
+            self.pool = ProcessPoolExecutor(
+                max_workers=config.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def closed(self, reason: str) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _in_pool(self, data: bytes) -> defer.Deferred[dict[str, Any]]:
+        assert self.pool is not None
+        d: defer.Deferred[dict[str, Any]] = defer.Deferred()
+
+        # Imported here: importing the reactor at module level would install Twisted's
+        # default one before Scrapy installs the asyncio reactor it is configured for.
+        from twisted.internet import reactor
+
+        def done(fut: Future[dict[str, Any]]) -> None:
+            # Runs on the pool's thread: hand the result to the reactor's thread.
+            exc = fut.exception()
+            if exc is not None:
+                reactor.callFromThread(d.errback, exc)  # type: ignore[attr-defined]
+            else:
+                reactor.callFromThread(d.callback, fut.result())  # type: ignore[attr-defined]
+
+        self.pool.submit(fingerprint_media, data, self.config.seconds_per_hash
+                         ).add_done_callback(done)
+        return d
 
     async def start(self) -> Any:  # Scrapy ≥ 2.13
         for seed in self.config.seeds:
@@ -142,11 +176,13 @@ class MediaSpider(scrapy.Spider):
         body = response.body
         sha256 = hashlib.sha256(body).hexdigest()
         headers = _headers(response)
-        # Decoding and hashing release the GIL for most of their time: a thread keeps the
-        # reactor responsive without copying the bytes to another process.
-        fp = await maybe_deferred_to_future(
-            deferToThread(fingerprint_media, body, self.config.seconds_per_hash)
-        )
+        # One worker: a thread keeps the reactor responsive (decoding releases the GIL);
+        # more: the process pool.
+        if self.pool is not None:
+            fp = await maybe_deferred_to_future(self._in_pool(body))
+        else:
+            fp = await maybe_deferred_to_future(
+                deferToThread(fingerprint_media, body, self.config.seconds_per_hash))
         result = {"http_status": response.status, "headers": headers, "sha256": sha256,
                   "bytes": len(body), **fp}
         self.media_results[response.url] = result

@@ -115,15 +115,17 @@ def run_scan(seeds: Iterable[str], *, depth: int = 1, per_host_rate: float = 4.0
              per_host_concurrency: int = 4, allowed_domains: Iterable[str] = (),
              state_path: str | None = None, record: bool = True,
              records: Iterable[dict[str, Any]] | None = None,
-             fetch_html: bool = True) -> ScanReport:
+             fetch_html: bool = True, workers: int = 1) -> ScanReport:
     """Crawl and match. With `record`, each match becomes a sighting with signed evidence.
 
     `records` replaces the crawl (a Ray job passes the records its workers produced).
+    `workers` > 1 fingerprints the media in that many processes (`CrawlConfig.workers`).
     """
     if records is None:
         config = CrawlConfig(seeds=tuple(seeds), depth=depth, per_host_rate=per_host_rate,
                              per_host_concurrency=per_host_concurrency,
-                             allowed_domains=tuple(allowed_domains), state_path=state_path)
+                             allowed_domains=tuple(allowed_domains), state_path=state_path,
+                             workers=workers)
         records = iter_crawl(config)
     report = ScanReport()
     html_cache: dict[str, str] = {}

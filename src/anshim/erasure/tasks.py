@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.tasks import task
 from django.utils import timezone
 
@@ -22,7 +23,8 @@ def scan_source(source_id: int) -> dict[str, Any]:
     report = run_scan(source.seeds.split(), depth=source.depth,
                       per_host_rate=source.per_host_rate,
                       per_host_concurrency=source.per_host_concurrency,
-                      allowed_domains=source.allowed_domains.split())
+                      allowed_domains=source.allowed_domains.split(),
+                      workers=settings.ANSHIM_SCAN_WORKERS)
     source.last_run_at = timezone.now()
     source.save(update_fields=["last_run_at"])
     return {"pages": report.pages, "media": report.media, "matches": len(report.matches)}

@@ -10,6 +10,7 @@ Matches are recorded as sightings (with signed evidence) unless --no-record.
 from __future__ import annotations
 
 import json
+import os
 from argparse import ArgumentParser
 from typing import Any
 
@@ -29,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-record", action="store_true",
                             help="Report only; do not record sightings.")
         parser.add_argument("--state", default=None, help="Crawl state file (resume).")
+        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                            help="Processes fingerprinting media (default: one per core).")
         parser.add_argument("--ray", metavar="ADDRESS", default=None,
                             help='Fan the work out over Ray ("local", "auto", "ray://...").')
 
@@ -44,7 +47,8 @@ class Command(BaseCommand):
         try:
             report = run_scan(options["urls"], depth=options["depth"],
                               per_host_rate=options["rate"], record=not options["no_record"],
-                              state_path=options["state"], records=records)
+                              state_path=options["state"], records=records,
+                              workers=options["workers"])
         except (CrawlConfigError, CrawlFailed) as exc:
             raise CommandError(str(exc)) from exc
         for m in report.matches:

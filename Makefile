@@ -64,9 +64,10 @@ system-deps:
 run: install
 	$(ANSHIM) migrate --noinput
 	$(ANSHIM) demo
-	@echo "Starting the task worker and the server on http://127.0.0.1:8000 (Ctrl-C stops both)"
+	@echo "Starting the task worker, the scheduler and the server on http://127.0.0.1:8000 (Ctrl-C stops all)"
 	@trap 'kill 0' EXIT INT TERM; \
 		$(ANSHIM) db_worker --queue-name '*' >var/worker.log 2>&1 & \
+		$(ANSHIM) periodic >var/periodic.log 2>&1 & \
 		ANSHIM_DEBUG=1 $(ANSHIM) runserver 127.0.0.1:8000
 
 worker: install

@@ -1,0 +1,59 @@
+"""`anshim periodic [--every SECONDS] [--once]`: the center's clock, without cron.
+
+Every `--every` seconds (default 15 minutes) it enqueues the periodic work for the task worker
+(`anshim db_worker`): expert appointment reminders that are due, and the erasure tick (due
+monitoring scans, re-checks of open sightings, re-sending of unanswered takedown requests).
+`make run` starts it beside the worker; a deployment may run it as a service, or call
+`anshim reminders` and `anshim erasure_jobs --enqueue` from cron instead.
+
+Only enqueueing happens here, so a tick is cheap and a slow scan never delays the next tick; a
+tick that fails (the database restarting, say) is reported and retried at the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError, close_old_connections
+
+
+def tick() -> dict[str, str]:
+    """Enqueue one round of periodic work; returns the ids of the enqueued tasks."""
+    from anshim.erasure.tasks import erasure_tick
+    from anshim.experts.tasks import schedule_due_reminders
+
+    return {
+        "reminders": str(schedule_due_reminders.enqueue().id),
+        "erasure": str(erasure_tick.enqueue().id),
+    }
+
+
+class Command(BaseCommand):
+    help = "Enqueue reminders and the erasure jobs every few minutes (a built-in scheduler)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--every", type=float, default=900.0,
+                            help="Seconds between ticks (default 900).")
+        parser.add_argument("--once", action="store_true", help="One tick, then exit.")
+
+    def handle(self, *args: Any, every: float = 900.0, once: bool = False,
+               **options: Any) -> None:
+        if every < 1:
+            from django.core.management.base import CommandError
+
+            raise CommandError("--every must be at least 1 second.")
+        while True:
+            close_old_connections()
+            try:
+                ids = tick()
+            except DatabaseError as exc:
+                self.stderr.write(f"periodic: tick failed, retrying in {every:g}s: {exc}")
+            else:
+                self.stdout.write(f"periodic: enqueued {ids['reminders']} (reminders), "
+                                  f"{ids['erasure']} (erasure)")
+            self.stdout.flush()
+            if once:
+                return
+            time.sleep(every)

@@ -144,3 +144,37 @@ def test_a_crawl_that_cannot_start_fails_loudly(site: tuple[str, Path]) -> None:
     assert proc.returncode == 1
     assert '"done"' not in proc.stdout
     assert "spider cannot start" in proc.stderr
+
+
+def test_a_worker_dying_on_a_hostile_file_costs_that_file_only(site: tuple[str, Path]) -> None:
+    """A fingerprinting process that dies breaks its pool: the crawl replaces the pool,
+    retries the other files, reports the killer file as WorkerCrashed and finishes."""
+    import json
+    import subprocess
+    import sys
+
+    from .crashing import MARKER
+
+    base, root = site
+    (root / "img" / "killer.jpg").write_bytes(b"\xff\xd8\xff\xe0" + MARKER)
+    (root / "index.html").write_text(
+        '<html><body><img src="img/p0.png"><img src="img/killer.jpg"><img src="img/p1.png">'
+        '<img src="img/p2.png"></body></html>')
+    code = (
+        "import sys\n"
+        "from anshim.crawl import spider, worker\n"
+        "from tests.crawl.crashing import fingerprint_or_die\n"
+        "spider.fingerprint_media = fingerprint_or_die\n"
+        "sys.exit(worker.main())\n"
+    )
+    config = CrawlConfig(seeds=(base,), depth=0, per_host_rate=100, workers=2)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          input=config.to_json(), timeout=180,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert records[-1] == {"type": "done"}
+    media = _media(records)
+    assert media[("", "killer.jpg")]["error"] == "WorkerCrashed"
+    for name in ("p0.png", "p1.png", "p2.png"):
+        assert len(media[("", name)]["pdq"]) == 64

@@ -10,6 +10,7 @@ import hashlib
 import multiprocessing
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import scrapy
@@ -23,6 +24,8 @@ from anshim.crawl.extract import extract_links, is_media_url
 from anshim.crawl.state import MediaState
 
 Emit = Callable[[dict[str, Any]], None]
+#: Tries of one file in the worker pool: a crash elsewhere in the pool costs innocent files one.
+_POOL_ATTEMPTS = 3
 _KEPT_HEADERS = ("content-type", "content-length", "etag", "last-modified", "server", "date")
 
 
@@ -78,15 +81,13 @@ class MediaSpider(scrapy.Spider):
         # in memory like everywhere else. One worker: a thread here, no process to start.
         self.pool: ProcessPoolExecutor | None = None
         if config.workers > 1:
-            self.pool = ProcessPoolExecutor(
-                max_workers=config.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = self._new_pool()
 
     def closed(self, reason: str) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _in_pool(self, data: bytes) -> defer.Deferred[dict[str, Any]]:
-        assert self.pool is not None
+    def _submit(self, pool: ProcessPoolExecutor, data: bytes) -> defer.Deferred[dict[str, Any]]:
         d: defer.Deferred[dict[str, Any]] = defer.Deferred()
 
         # Imported here: importing the reactor at module level would install Twisted's
@@ -101,9 +102,35 @@ class MediaSpider(scrapy.Spider):
             else:
                 reactor.callFromThread(d.callback, fut.result())  # type: ignore[attr-defined]
 
-        self.pool.submit(fingerprint_media, data, self.config.seconds_per_hash
-                         ).add_done_callback(done)
+        try:
+            pool.submit(fingerprint_media, data, self.config.seconds_per_hash
+                        ).add_done_callback(done)
+        except BrokenProcessPool as exc:
+            return defer.fail(exc)
         return d
+
+    def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
+        if self.pool is broken:
+            broken.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.config.workers,
+                                   mp_context=multiprocessing.get_context("spawn"))
+
+    async def _fingerprint_in_pool(self, data: bytes) -> dict[str, Any]:
+        """Fingerprint in a worker process. A worker that dies (a decoder crashing on a
+        hostile file) breaks the whole pool: every file it held is retried in a fresh pool,
+        and a file that still kills its worker is reported, never the crawl stopped."""
+        for _ in range(_POOL_ATTEMPTS):
+            pool = self.pool
+            assert pool is not None
+            try:
+                return await maybe_deferred_to_future(self._submit(pool, data))
+            except BrokenProcessPool:
+                self._replace_pool(pool)
+        return {"error": "WorkerCrashed",
+                "message": "the fingerprinting process died on this file"}
 
     async def start(self) -> Any:  # Scrapy ≥ 2.13
         for seed in self.config.seeds:
@@ -179,7 +206,7 @@ class MediaSpider(scrapy.Spider):
         # One worker: a thread keeps the reactor responsive (decoding releases the GIL);
         # more: the process pool.
         if self.pool is not None:
-            fp = await maybe_deferred_to_future(self._in_pool(body))
+            fp = await self._fingerprint_in_pool(body)
         else:
             fp = await maybe_deferred_to_future(
                 deferToThread(fingerprint_media, body, self.config.seconds_per_hash))

@@ -24,8 +24,6 @@ from anshim.crawl.extract import extract_links, is_media_url
 from anshim.crawl.state import MediaState
 
 Emit = Callable[[dict[str, Any]], None]
-#: Tries of one file in the worker pool: a crash elsewhere in the pool costs innocent files one.
-_POOL_ATTEMPTS = 3
 _KEPT_HEADERS = ("content-type", "content-length", "etag", "last-modified", "server", "date")
 
 
@@ -82,10 +80,14 @@ class MediaSpider(scrapy.Spider):
         self.pool: ProcessPoolExecutor | None = None
         if config.workers > 1:
             self.pool = self._new_pool()
+        # Files of a pool that broke, retried one at a time (see _fingerprint_in_pool).
+        self._solo: ProcessPoolExecutor | None = None
+        self._solo_lock = defer.DeferredLock()
 
     def closed(self, reason: str) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self.pool, self._solo):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit(self, pool: ProcessPoolExecutor, data: bytes) -> defer.Deferred[dict[str, Any]]:
         d: defer.Deferred[dict[str, Any]] = defer.Deferred()
@@ -120,17 +122,29 @@ class MediaSpider(scrapy.Spider):
 
     async def _fingerprint_in_pool(self, data: bytes) -> dict[str, Any]:
         """Fingerprint in a worker process. A worker that dies (a decoder crashing on a
-        hostile file) breaks the whole pool: every file it held is retried in a fresh pool,
-        and a file that still kills its worker is reported, never the crawl stopped."""
-        for _ in range(_POOL_ATTEMPTS):
-            pool = self.pool
-            assert pool is not None
+        hostile file) breaks the whole pool, and which of its files did it is unknown: the
+        pool is replaced and each of those files is retried alone in a one-process pool, so
+        a crash there names its file (reported as WorkerCrashed) and the crawl goes on."""
+        pool = self.pool
+        assert pool is not None
+        try:
+            return await maybe_deferred_to_future(self._submit(pool, data))
+        except BrokenProcessPool:
+            self._replace_pool(pool)
+        await maybe_deferred_to_future(self._solo_lock.acquire())
+        try:
+            if self._solo is None:
+                self._solo = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"))
             try:
-                return await maybe_deferred_to_future(self._submit(pool, data))
+                return await maybe_deferred_to_future(self._submit(self._solo, data))
             except BrokenProcessPool:
-                self._replace_pool(pool)
-        return {"error": "WorkerCrashed",
-                "message": "the fingerprinting process died on this file"}
+                self._solo.shutdown(wait=False, cancel_futures=True)
+                self._solo = None
+                return {"error": "WorkerCrashed",
+                        "message": "the fingerprinting process died on this file"}
+        finally:
+            self._solo_lock.release()
 
     async def start(self) -> Any:  # Scrapy ≥ 2.13
         for seed in self.config.seeds:

@@ -108,3 +108,15 @@ def test_booleans_are_not_numbers(make_bank, make_partner, partner_client):
                                   "acted_at": WHEN}).status_code == 422
     assert api.post("/lookup", {"hashes": [{"kind": "md5", "value": "a" * 32}],
                                 "max_distance": False}).status_code == 422
+
+
+def test_numeric_strings_are_not_numbers(make_bank, make_partner, partner_client):
+    # The OpenAPI says integer: "5" must be refused like any other schema violation.
+    _, token = make_partner(make_bank())
+    api = partner_client(token)
+    assert api.post("/feedback", {"action": "removed", "entry_id": "5",
+                                  "acted_at": WHEN}).status_code == 422
+    assert api.post("/lookup", {"hashes": [{"kind": "md5", "value": "a" * 32}],
+                                "max_distance": "5"}).status_code == 422
+    assert api.post("/lookup", {"hashes": [{"kind": "md5", "value": "a" * 32}],
+                                "max_distance": 5.0}).status_code == 200

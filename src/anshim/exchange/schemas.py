@@ -20,15 +20,18 @@ from anshim.exchange.feed import FeedPage
 MAX_LOOKUP = 1000
 
 
-def _not_bool(value: Any) -> Any:
-    # JSON Schema's integer admits 20.0 but never true/false; pydantic's lax int takes both.
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's integer admits 20.0 but never true/false or "20"; pydantic's lax int takes
+    # all three: refuse what the published schema refuses.
     if isinstance(value, bool):
         raise ValueError("expected an integer, not a boolean")
+    if isinstance(value, str | bytes):
+        raise ValueError("expected an integer, not a string")
     return value
 
 
-Distance = Annotated[int, Field(ge=0, le=64), BeforeValidator(_not_bool)]
-EntryId = Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_not_bool)]
+Distance = Annotated[int, Field(ge=0, le=64), BeforeValidator(_json_integer)]
+EntryId = Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_json_integer)]
 
 
 # Items that come by the thousand are plain pydantic models: ninja's Schema adds a Django-aware

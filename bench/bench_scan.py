@@ -2,7 +2,7 @@
 pages/s, images/s and the share of time spent outside fingerprinting.
 
 Fingerprinting alone is measured first: the very work the crawl does for each image
-(`anshim.crawl.spider.fingerprint_media`: the engine's hashes plus the robust query hashes), on
+(`anshim.crawl.media.fingerprint_media`: the engine's hashes plus the robust query hashes), on
 the same bytes, in one process, sequentially. The crawl then fetches and fingerprints everything
 through anshim.crawl, once per `--workers` setting (1: a fingerprinting thread inside the crawl
 process; N > 1: N fingerprinting processes). Overhead = (crawl - fingerprint) / fingerprint;
@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from anshim.crawl import CrawlConfig, iter_crawl
-from anshim.crawl.spider import fingerprint_media
+from anshim.crawl.media import fingerprint_media
 
 
 def make_site(root: Path, images: int, per_page: int, size: int) -> list[bytes]:

@@ -17,6 +17,12 @@ _SINGLE_THREADED_BLAS = {name: "1" for name in (
     "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
+# `-c`, not `-m anshim.crawl.worker`: the fingerprinting processes (multiprocessing's spawn)
+# re-import the parent's main module, and that one imports Scrapy; with `-c` they import
+# only the engine.
+_WORKER = "import sys; from anshim.crawl.worker import main; sys.exit(main())"
+
+
 class CrawlFailed(RuntimeError):
     """The crawl process ended without finishing (crash or kill); its state allows a resume."""
 
@@ -26,8 +32,8 @@ def iter_crawl(config: CrawlConfig, *, timeout: float | None = None) -> Iterator
     # Parallelism comes from the fingerprinting workers: BLAS thread pools in each of them
     # would fight over the cores (two workers on two cores ran 1.4x faster than one, not 2x).
     env = {**_SINGLE_THREADED_BLAS, **os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "anshim.crawl.worker"],
+    proc = subprocess.Popen(  # noqa: S603 - a constant command line, config on stdin
+        [sys.executable, "-c", _WORKER],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None

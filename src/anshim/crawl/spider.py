@@ -21,6 +21,7 @@ from twisted.internet.threads import deferToThread
 
 from anshim.crawl.config import CrawlConfig
 from anshim.crawl.extract import extract_links, is_media_url
+from anshim.crawl.media import fingerprint_media, warm_up
 from anshim.crawl.state import MediaState
 
 Emit = Callable[[dict[str, Any]], None]
@@ -34,31 +35,6 @@ def _headers(response: Response) -> dict[str, str]:
         if value is not None:
             out[name] = value.decode("latin-1")
     return out
-
-
-def fingerprint_media(data: bytes, seconds_per_hash: float) -> dict[str, Any]:
-    """Fingerprint bytes with the engine; errors become a record, never an exception.
-
-    Images also carry their robust query hashes (other orientations, border-trimmed, the
-    picture inside a screenshot): only this process holds the bytes, so they are made here.
-    """
-    from anshim.fingerprint import FingerprintError, ImageFingerprint, fingerprint_bytes
-    from anshim.fingerprint.robust_strategy import query_fingerprints
-
-    try:
-        fp = fingerprint_bytes(data, seconds_per_hash=seconds_per_hash)
-    except FingerprintError as exc:
-        return {"error": type(exc).__name__, "message": str(exc)}
-    record = fp.to_dict()
-    if isinstance(fp, ImageFingerprint):
-        try:
-            record["robust"] = [
-                {"pdq": q.pdq, "quality": q.quality, "strategy": q.strategy}
-                for q in query_fingerprints(data) if q.strategy != "original"
-            ]
-        except FingerprintError:
-            record["robust"] = []
-    return record
 
 
 class MediaSpider(scrapy.Spider):
@@ -117,8 +93,13 @@ class MediaSpider(scrapy.Spider):
             self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.config.workers,
+        pool = ProcessPoolExecutor(max_workers=self.config.workers,
                                    mp_context=multiprocessing.get_context("spawn"))
+        # Start every worker and load the engine now, while the first pages are fetched,
+        # rather than when the first media is waiting.
+        for _ in range(self.config.workers):
+            pool.submit(warm_up)
+        return pool
 
     async def _fingerprint_in_pool(self, data: bytes) -> dict[str, Any]:
         """Fingerprint in a worker process. A worker that dies (a decoder crashing on a

@@ -55,7 +55,7 @@ class MediaSpider(scrapy.Spider):
         # in memory like everywhere else. One worker: a thread here, no process to start.
         self.pool: ProcessPoolExecutor | None = None
         if config.workers > 1:
-            self.pool = self._new_pool()
+            self.pool = self._new_pool(config.workers)
         # Files of a pool that broke, retried one at a time (see _fingerprint_in_pool).
         self._solo: ProcessPoolExecutor | None = None
         self._solo_lock = defer.DeferredLock()
@@ -90,14 +90,15 @@ class MediaSpider(scrapy.Spider):
     def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
         if self.pool is broken:
             broken.shutdown(wait=False, cancel_futures=True)
-            self.pool = self._new_pool()
+            self.pool = self._new_pool(self.config.workers)
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(max_workers=self.config.workers,
+    @staticmethod
+    def _new_pool(workers: int) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(max_workers=workers,
                                    mp_context=multiprocessing.get_context("spawn"))
         # Start every worker and load the engine now, while the first pages are fetched,
         # rather than when the first media is waiting.
-        for _ in range(self.config.workers):
+        for _ in range(workers):
             pool.submit(warm_up)
         return pool
 
@@ -115,8 +116,7 @@ class MediaSpider(scrapy.Spider):
         await maybe_deferred_to_future(self._solo_lock.acquire())
         try:
             if self._solo is None:
-                self._solo = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self._solo = self._new_pool(1)
             try:
                 return await maybe_deferred_to_future(self._submit(self._solo, data))
             except BrokenProcessPool:

@@ -516,21 +516,18 @@ class BankMatcher:
                     continue
                 (entry_id, bank_id, bank_name, _threshold, case_code, label, value, variant,
                  quality) = row
-                strategy = "vpdq"
                 if kind == FingerprintKind.VPDQ:
-                    found_by = _video_strategy(queries[qi].frame_meta.get(h, "original"),
-                                               variant, dist)
+                    made_by = queries[qi].frame_meta.get(h, "original")
+                    found_by = _video_strategy(made_by, variant, dist)
                     if found_by is None:
                         continue
-                    _video_hit(per_entry, entry_id, found_by, h, value, dist, variant,
+                    _video_hit(per_entry, entry_id, found_by, made_by, h, value, dist, variant,
                                (bank_name, bank_id, entry_id, case_code, label))
                     continue
-                if kind == FingerprintKind.PDQ:
-                    found_by = _image_strategy(queries[qi].image_meta.get(h), variant, quality,
-                                               dist, row[3])
-                    if found_by is None:
-                        continue
-                    strategy = found_by
+                strategy = _image_strategy(queries[qi].image_meta.get(h), variant, quality,
+                                           dist, row[3])
+                if strategy is None:
+                    continue
                 e = per_entry.setdefault(entry_id, {
                     "row": (bank_name, bank_id, entry_id, case_code, label),
                     "best": dist, "query": set(), "compared": set(),
@@ -541,15 +538,17 @@ class BankMatcher:
                 e["best"] = min(e["best"], dist)
                 e["query"].add(h)
                 e["compared"].add(value)
-            for entry_id, e in per_entry.items():
-                bank_name, bank_id, _, case_code, label = e["row"]
-                if kind == FingerprintKind.PDQ:
+            if kind == FingerprintKind.PDQ:
+                for entry_id, e in per_entry.items():
+                    bank_name, bank_id, _, case_code, label = e["row"]
                     results[qi].append(MatchResult(bank_name, bank_id, entry_id, case_code,
                                                    e["best"], kind, label,
                                                    strategy=e["strategy"],
                                                    variant=e["variant"]))
-                    continue
-                found_video = _video_result(e, queries[qi], frames_per_entry.get(entry_id))
+                continue
+            totals = _frames_per_strategy(queries[qi])  # once per query, not per entry
+            for entry_id, e in per_entry.items():
+                found_video = _video_result(e, totals, frames_per_entry.get(entry_id))
                 if found_video is not None:
                     results[qi].append(found_video)
 
@@ -570,32 +569,40 @@ def _video_strategy(query_strategy: str, variant: str, distance: int) -> str | N
     return strategy
 
 
-def _video_hit(per_entry: dict[int, dict[str, Any]], entry_id: int, strategy: str, h: str,
-               value: str, dist: int, variant: str, row: tuple[Any, ...]) -> None:
-    """Record one frame hit of a video entry, per strategy (each strategy is judged alone)."""
+def _video_hit(per_entry: dict[int, dict[str, Any]], entry_id: int, strategy: str,
+               query_strategy: str, h: str, value: str, dist: int, variant: str,
+               row: tuple[Any, ...]) -> None:
+    """Record one frame hit of a video entry, per strategy (each strategy is judged alone);
+    `query_strategy` made the query frame ``h`` (``original`` or ``trim``)."""
     e = per_entry.setdefault(entry_id, {"row": row, "video": {}})
     s = e["video"].setdefault(strategy, {"best": dist, "query": set(), "compared": set(),
-                                         "variant": variant})
+                                         "variant": variant, "made_by": set()})
     if dist < s["best"]:
         s["best"], s["variant"] = dist, variant
     s["query"].add(h)
+    s["made_by"].add(query_strategy)
     s["compared"].add(value)
 
 
-def _video_result(e: dict[str, Any], query: _Query, registered_frames: int | None,
-                  ) -> MatchResult | None:
-    """The match of a video entry, if any: plain vPDQ when either side's share reaches
-    `VIDEO_MATCH_PERCENT`; else the robust strategy whose query share is highest and reaches
-    `ROBUST_VIDEO_QUERY_PERCENT` (the query's frames of that strategy: plain or trimmed)."""
-    bank_name, bank_id, entry_id, case_code, label = e["row"]
+def _frames_per_strategy(query: _Query) -> dict[str, int]:
+    """How many of the query's frames each query strategy made (``original``, ``trim``)."""
     totals: dict[str, int] = defaultdict(int)
     for h in query.frame_hashes:
         totals[query.frame_meta.get(h, "original")] += 1
+    return totals
+
+
+def _video_result(e: dict[str, Any], totals: dict[str, int], registered_frames: int | None,
+                  ) -> MatchResult | None:
+    """The match of a video entry, if any: plain vPDQ when either side's share reaches
+    `VIDEO_MATCH_PERCENT`; else the robust strategy whose query share is highest and reaches
+    `ROBUST_VIDEO_QUERY_PERCENT` (the query's frames of that strategy: plain or trimmed;
+    `totals` from `_frames_per_strategy`)."""
+    bank_name, bank_id, entry_id, case_code, label = e["row"]
     c_total = registered_frames or 1
     best: MatchResult | None = None
     for strategy, s in e["video"].items():
-        queried = {query.frame_meta.get(h, "original") for h in s["query"]}
-        q_total = sum(totals[x] for x in queried) or 1
+        q_total = sum(totals[x] for x in s["made_by"]) or 1
         q_pct = round(100.0 * len(s["query"]) / q_total, 1)
         c_pct = round(100.0 * min(len(s["compared"]), c_total) / c_total, 1)
         if strategy == "vpdq":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
 
@@ -41,8 +41,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, every: float = 900.0, once: bool = False,
                **options: Any) -> None:
         if every < 1:
-            from django.core.management.base import CommandError
-
             raise CommandError("--every must be at least 1 second.")
         while True:
             close_old_connections()

@@ -10,10 +10,10 @@ Matches are recorded as sightings (with signed evidence) unless --no-record.
 from __future__ import annotations
 
 import json
-import os
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from anshim.crawl import CrawlConfigError, CrawlFailed
@@ -30,8 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-record", action="store_true",
                             help="Report only; do not record sightings.")
         parser.add_argument("--state", default=None, help="Crawl state file (resume).")
-        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                            help="Processes fingerprinting media (default: one per core).")
+        parser.add_argument("--workers", type=int, default=settings.ANSHIM_SCAN_WORKERS,
+                            help="Processes fingerprinting media (default: ANSHIM_SCAN_WORKERS, "
+                                 "one per core).")
         parser.add_argument("--ray", metavar="ADDRESS", default=None,
                             help='Fan the work out over Ray ("local", "auto", "ray://...").')
 

@@ -36,3 +36,23 @@ def test_invalid_layout_json():
     data["radii"] = [0] * 16
     with pytest.raises(ValueError):
         ChunkLayout.from_json(data)
+
+
+@pytest.mark.parametrize("bits", [8, 11, 16, 19, 21, 22, 24])
+def test_sketch_words_avoid_the_chunk(bits):
+    layout = plan_layout(31, bits)
+    words = layout.sketch_words()
+    assert words.shape == (layout.tables, 2)
+    chunks = zip(layout.starts, layout.widths, strict=True)
+    for (start, width), (a, b) in zip(chunks, words.tolist(), strict=True):
+        touched = set(range(start // 64, (start + width - 1) // 64 + 1))
+        assert a != b
+        assert not touched & {a, b}
+
+
+def test_chunk_width_by_bank_size():
+    assert chunk_bits_for(0) == 16
+    assert chunk_bits_for(1_000_000) == 16
+    assert chunk_bits_for(5_999_999) == 16
+    assert chunk_bits_for(10_000_000) == 22
+    assert chunk_bits_for(10**9) == 22

@@ -146,3 +146,20 @@ def test_four_byte_row_numbers(monkeypatch):
     assert index._base.rows.shape == (16, 1500 * 4)
     queries = queries_near(rng, codes, 65)
     assert index.search(format_pdq_hex(queries)) == brute_force(ids, codes, queries, 31)
+
+
+@pytest.mark.parametrize("threshold", [0, 12, 31])
+def test_distance_all_in_the_sketch_words_at_the_threshold(threshold):
+    # Every bit of difference lies in the words the tables keep as sketches: the sketch
+    # filter must let a candidate at exactly the threshold through, and stop one bit more.
+    rng = np.random.default_rng(3)
+    codes = random_codes(rng, 2000)
+    index = PDQIndex.from_codes(np.arange(2000), codes, chunk_bits=16)
+    near, far = codes[5].copy(), codes[5].copy()
+    bits = rng.choice(128, size=threshold + 1, replace=False) + 128  # words 2 and 3
+    for k, p in enumerate(bits):
+        if k < threshold:
+            near[p >> 6] ^= np.uint64(1) << np.uint64(p & 63)
+        far[p >> 6] ^= np.uint64(1) << np.uint64(p & 63)
+    found = index.search(format_pdq_hex(np.stack([near, far])), threshold)
+    assert found == [[(5, threshold)], []]

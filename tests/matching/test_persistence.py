@@ -186,3 +186,42 @@ def test_garbage_manifest_and_log(tmp_path):
     (tmp_path / "bank" / "CURRENT").write_text("elsewhere")
     with pytest.raises(CorruptIndexError):
         PDQIndex.load(tmp_path / "bank")
+
+
+def _as_version_1(gen: Path) -> None:
+    """Rewrite a generation as the format before sketches (version 1) wrote it."""
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["version"] = 1
+    del manifest["files"]["sketches"]
+    (gen / "sketches.npy").unlink()
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_version_1_snapshot_rebuilds_its_sketches(tmp_path):
+    index, hexes = _saved(tmp_path)
+    _as_version_1(tmp_path / "bank" / "gen-000001")
+    loaded = PDQIndex.load(tmp_path / "bank", verify=True)
+    assert np.array_equal(loaded._base.sketches, index._base.sketches)
+    assert loaded.search(hexes[:50], 31) == index.search(hexes[:50], 31)
+
+
+def test_sketches_of_the_wrong_shape_are_corrupt(tmp_path):
+    _saved(tmp_path)
+    path = tmp_path / "bank" / "gen-000001" / "sketches.npy"
+    np.save(path, np.load(path)[:, :-1])
+    manifest_path = tmp_path / "bank" / "gen-000001" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["sketches"]["shape"][1] -= 1
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(CorruptIndexError, match="shapes"):
+        PDQIndex.load(tmp_path / "bank")
+
+
+def test_damaged_sketch_is_caught_by_verify(tmp_path):
+    _saved(tmp_path)
+    path = tmp_path / "bank" / "gen-000001" / "sketches.npy"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptIndexError, match="checksum"):
+        PDQIndex.load(tmp_path / "bank", verify=True)

@@ -1,4 +1,4 @@
-"""numba kernels: build multi-index tables, probe them, verify candidates, scan linearly.
+"""numba kernels: build multi-index tables, probe them, filter and verify candidates, scan.
 
 Every kernel is ``nopython`` and ``nogil``: callers may run searches from several
 threads. Codes are ``(n, 4) uint64``; bit ``p`` of a code is bit ``p % 64`` (from the
@@ -57,7 +57,6 @@ def _prefetch_intrinsic(typingctx: Any, array: Any, index: Any) -> Any:  # pragm
 
 
 prefetch: Any = _prefetch_intrinsic
-_AHEAD = 16
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
@@ -99,22 +98,28 @@ def build_tables(
     codes: NDArray[np.uint64],
     starts: NDArray[np.int64],
     widths: NDArray[np.int64],
+    sketch_words: NDArray[np.int64],
     offset_base: NDArray[np.int64],
     offsets: NDArray[np.uint32],
     rows: NDArray[np.uint8],
     row_bytes: int,
+    sketches: NDArray[np.uint64],
 ) -> None:  # pragma: no cover - compiled
     """Counting-sort the rows of every table by chunk value (stable: rows ascend per bucket).
 
     ``offsets[offset_base[t] + k]`` is where bucket ``k`` of table ``t`` starts in
-    ``rows[t]``; each table has ``2**width + 1`` offsets. Row numbers are stored
-    little-endian in ``row_bytes`` bytes each (3 below 2**24 entries: 25% less memory).
+    ``rows[t]`` and ``sketches[t]``; each table has ``2**width + 1`` offsets. Row numbers
+    are stored little-endian in ``row_bytes`` bytes each (3 below 2**24 entries: 25% less
+    memory). ``sketches[t, j]`` holds the two code words ``sketch_words[t]`` of the entry at
+    position ``j``: the search filters candidates on them without touching ``codes``.
     """
     n = codes.shape[0]
     for t in range(starts.shape[0]):
         start = starts[t]
         width = widths[t]
         base = offset_base[t]
+        wa = sketch_words[t, 0]
+        wb = sketch_words[t, 1]
         size = 1 << width
         cursor = np.zeros(size + 1, dtype=np.int64)
         for i in range(n):
@@ -125,9 +130,12 @@ def build_tables(
             offsets[base + k] = np.uint32(cursor[k])
         for i in range(n):
             key = chunk_of(codes, i, start, width)
-            b = cursor[key] * row_bytes
+            j = cursor[key]
+            b = j * row_bytes
             for k in range(row_bytes):
                 rows[t, b + k] = np.uint8((i >> (8 * k)) & 0xFF)
+            sketches[t, j, 0] = codes[i, wa]
+            sketches[t, j, 1] = codes[i, wb]
             cursor[key] += 1
 
 
@@ -140,6 +148,8 @@ def mih_search(
     deleted: NDArray[np.uint8],
     rows: NDArray[np.uint8],
     row_bytes: int,
+    sketches: NDArray[np.uint64],
+    sketch_words: NDArray[np.int64],
     offsets: NDArray[np.uint32],
     offset_base: NDArray[np.int64],
     starts: NDArray[np.int64],
@@ -155,10 +165,12 @@ def mih_search(
 
     ``probe_table[p]``/``probe_mask[p]`` list every probe: the table and the XOR mask
     applied to the query's chunk (all masks within the table's radius). Per query:
-    locate the probed buckets, gather their posting lists (sequential reads), then
-    verify the candidates in one tight loop (independent random reads of the codes,
-    which the CPU overlaps). An entry found by several tables is reported only by the
-    first table whose probe ball holds it.
+    prefetch every probed offset, then every cache line of every probed bucket's sketches
+    (short contiguous runs: the CPU fetches them all in parallel), then scan the buckets.
+    A candidate whose sketch (128 of the 256 bits) already differs by more than the
+    threshold is dropped there; only the rare survivors read their row number and full
+    code. An entry found by several tables is reported only by the first table whose
+    probe ball holds it.
 
     Writes matches query after query into ``out_rows``/``out_dist`` and the number per
     query into ``counts``. Returns ``(written, next_query)``; ``next_query`` is below
@@ -167,66 +179,62 @@ def mih_search(
     m = starts.shape[0]
     n_probes = probe_table.shape[0]
     qchunks = np.empty(m, dtype=np.int64)
+    qa = np.empty(m, dtype=np.uint64)
+    qb = np.empty(m, dtype=np.uint64)
     lo = np.empty(n_probes, dtype=np.int64)
     hi = np.empty(n_probes, dtype=np.int64)
-    cand_rows = np.empty(1 << 15, dtype=np.uint32)
-    cand_table = np.empty(1 << 15, dtype=np.uint8)
     pos = 0
     for qi in range(first_query, queries.shape[0]):
         begin = pos
         for t in range(m):
             qchunks[t] = chunk_of(queries, qi, starts[t], widths[t])
-        # Stage the random reads so the CPU has many in flight: prefetch every probed
-        # offset, then read them and prefetch the posting lists, then copy those.
+            qa[t] = queries[qi, sketch_words[t, 0]]
+            qb[t] = queries[qi, sketch_words[t, 1]]
         for p in range(n_probes):
             t = probe_table[p]
             lo[p] = offset_base[t] + (qchunks[t] ^ probe_mask[p])
             prefetch(offsets, lo[p])
-        total = 0
         for p in range(n_probes):
             k = lo[p]
             lo[p] = offsets[k]
             hi[p] = offsets[k + 1]
-            total += hi[p] - lo[p]
             if hi[p] > lo[p]:
-                prefetch(rows[probe_table[p]], lo[p] * row_bytes)
-        if total > cand_rows.shape[0]:
-            cand_rows = np.empty(2 * total, dtype=np.uint32)
-            cand_table = np.empty(2 * total, dtype=np.uint8)
-        n = 0
+                table = sketches[probe_table[p]]
+                # 4 sketches per 64-byte line: one prefetch a line, and the last one.
+                for j in range(lo[p], hi[p], 4):
+                    prefetch(table, j)
+                prefetch(table, hi[p] - 1)
         for p in range(n_probes):
             t = probe_table[p]
-            for i in range(lo[p] * row_bytes, hi[p] * row_bytes, row_bytes):
+            a = qa[t]
+            b = qb[t]
+            table = sketches[t]
+            for j in range(lo[p], hi[p]):
+                if popcount64(table[j, 0] ^ a) + popcount64(table[j, 1] ^ b) > threshold:
+                    continue
+                i = j * row_bytes
                 r = int(rows[t, i]) | (int(rows[t, i + 1]) << 8) | (int(rows[t, i + 2]) << 16)
                 if row_bytes == 4:
                     r |= int(rows[t, i + 3]) << 24
-                cand_rows[n] = r
-                cand_table[n] = t
-                n += 1
-        for c in range(min(n, _AHEAD)):
-            prefetch(codes, cand_rows[c])
-        for c in range(n):
-            if c + _AHEAD < n:
-                prefetch(codes, cand_rows[c + _AHEAD])
-            r = cand_rows[c]
-            d = _distance(codes, r, queries, qi)
-            if d > threshold or deleted[r]:
-                continue
-            t = cand_table[c]
-            first = True
-            for j in range(t):
-                if radii[j] >= 0:
-                    cj = chunk_of(codes, r, starts[j], widths[j])
-                    if popcount64(np.uint64(cj ^ qchunks[j])) <= radii[j]:
-                        first = False
-                        break
-            if not first:
-                continue
-            if pos >= out_rows.shape[0]:
-                return begin, qi
-            out_rows[pos] = r
-            out_dist[pos] = d
-            pos += 1
+                if deleted[r]:
+                    continue
+                d = _distance(codes, r, queries, qi)
+                if d > threshold:
+                    continue
+                first = True
+                for u in range(t):
+                    if radii[u] >= 0:
+                        cu = chunk_of(codes, r, starts[u], widths[u])
+                        if popcount64(np.uint64(cu ^ qchunks[u])) <= radii[u]:
+                            first = False
+                            break
+                if not first:
+                    continue
+                if pos >= out_rows.shape[0]:
+                    return begin, qi
+                out_rows[pos] = r
+                out_dist[pos] = d
+                pos += 1
         counts[qi] = pos - begin
     return pos, queries.shape[0]
 

@@ -64,6 +64,25 @@ def _probes(layout: ChunkLayout) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     return layout.probe_arrays()
 
 
+@functools.lru_cache(maxsize=16)
+def _sketch_words(layout: ChunkLayout) -> NDArray[np.int64]:
+    return layout.sketch_words()
+
+
+def sketches_from(codes: Codes, rows: NDArray[np.uint8], layout: ChunkLayout) -> Codes:
+    """The posting lists' sketches rebuilt from the codes and row tables (snapshots of
+    format version 1 stored no sketches)."""
+    n = codes.shape[0]
+    row_bytes = row_bytes_for(n)
+    words = _sketch_words(layout)
+    out = np.empty((layout.tables, n, 2), dtype=np.uint64)
+    for t in range(layout.tables):
+        packed = np.asarray(rows[t]).reshape(n, row_bytes).astype(np.int64)
+        order = sum(packed[:, k] << (8 * k) for k in range(row_bytes))
+        out[t] = codes[order][:, words[t]]
+    return out
+
+
 @dataclass(frozen=True)
 class Segment:
     """Codes ordered by ascending id, and ``tables`` posting lists over row numbers.
@@ -71,6 +90,9 @@ class Segment:
     ``rows[t]`` lists the row numbers sorted by the value of chunk ``t``, each in
     ``row_bytes`` little-endian bytes; bucket ``k`` of table ``t`` holds entries
     ``offsets[offset_base[t] + k]`` up to ``offsets[offset_base[t] + k + 1]``.
+    ``sketches[t]`` runs parallel to ``rows[t]``: two words of each entry's code
+    (``layout.sketch_words()``), so that a search scans contiguous sketches and reads a
+    row number and code only for the few candidates that pass them.
     Arrays may be memory-mapped read-only from a snapshot.
     """
 
@@ -80,13 +102,15 @@ class Segment:
     offsets: NDArray[np.uint32]
     offset_base: NDArray[np.int64]
     layout: ChunkLayout
+    sketches: Codes
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
 
     @property
     def nbytes(self) -> int:
-        return int(self.codes.nbytes + self.ids.nbytes + self.rows.nbytes + self.offsets.nbytes)
+        return int(self.codes.nbytes + self.ids.nbytes + self.rows.nbytes + self.offsets.nbytes
+                   + self.sketches.nbytes)
 
     @classmethod
     def empty(cls, layout: ChunkLayout) -> Segment:
@@ -113,8 +137,11 @@ class Segment:
         offsets = np.empty(int(sizes.sum()), dtype=np.uint32)
         row_bytes = row_bytes_for(codes.shape[0])
         rows = np.empty((layout.tables, codes.shape[0] * row_bytes), dtype=np.uint8)
-        kernels.build_tables(codes, starts, widths, offset_base, offsets, rows, row_bytes)
-        return cls(np.ascontiguousarray(codes), sorted_ids, rows, offsets, offset_base, layout)
+        sketches = np.empty((layout.tables, codes.shape[0], 2), dtype=np.uint64)
+        kernels.build_tables(codes, starts, widths, _sketch_words(layout), offset_base, offsets,
+                             rows, row_bytes, sketches)
+        return cls(np.ascontiguousarray(codes), sorted_ids, rows, offsets, offset_base, layout,
+                   sketches)
 
     def find_rows(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Row of each id, or -1 where the segment does not hold it."""
@@ -147,6 +174,6 @@ class Segment:
         probe_table, probe_mask = _probes(self.layout)
         return run_range_search(
             "mih_search", queries, threshold, self.codes, deleted, self.rows,
-            row_bytes_for(len(self)), self.offsets,
+            row_bytes_for(len(self)), self.sketches, _sketch_words(self.layout), self.offsets,
             self.offset_base, starts, widths, radii, probe_table, probe_mask,
         )

@@ -27,14 +27,17 @@ import numpy as np
 
 from anshim.matching.errors import CorruptIndexError
 from anshim.matching.layout import ChunkLayout
-from anshim.matching.segment import Segment, row_bytes_for
+from anshim.matching.segment import Segment, row_bytes_for, sketches_from
 
 FORMAT = "anshim-pdq-index"
-VERSION = 1
+#: Version 2 added the posting lists' sketches; version 1 snapshots still open (the
+#: sketches are then rebuilt in memory from the codes, see `segment.sketches_from`).
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 LOG = "changes.log"
-_ARRAYS = ("codes", "ids", "rows", "offsets")
+_ARRAYS = ("codes", "ids", "rows", "offsets", "sketches")
 
 
 def _sha256(path: Path) -> str:
@@ -149,7 +152,8 @@ def read_generation(directory: Path, *, mmap: bool = True, verify: bool = False)
     except (OSError, ValueError) as exc:
         raise CorruptIndexError(f"{directory / MANIFEST} is unreadable: {exc}") from exc
     try:
-        if manifest["format"] != FORMAT or manifest["version"] != VERSION:
+        version = manifest["version"]
+        if manifest["format"] != FORMAT or version not in READABLE_VERSIONS:
             raise CorruptIndexError(
                 f"{directory} is not a version {VERSION} {FORMAT} snapshot"
             )
@@ -158,7 +162,7 @@ def read_generation(directory: Path, *, mmap: bool = True, verify: bool = False)
         offset_base = np.array(manifest["offset_base"], dtype=np.int64)
         files = manifest["files"]
         arrays: dict[str, np.ndarray] = {}
-        for name in _ARRAYS:
+        for name in _ARRAYS if version >= 2 else _ARRAYS[:-1]:
             path = directory / f"{name}.npy"
             meta = files[name]
             if verify and _sha256(path) != meta["sha256"]:
@@ -171,7 +175,7 @@ def read_generation(directory: Path, *, mmap: bool = True, verify: bool = False)
         raise
     except (KeyError, TypeError, ValueError, OSError, EOFError) as exc:
         raise CorruptIndexError(f"snapshot {directory} is damaged: {exc}") from exc
-    codes, ids, rows, offsets = (arrays[n] for n in _ARRAYS)
+    codes, ids, rows, offsets = (arrays[n] for n in _ARRAYS[:-1])
     sizes = (np.int64(1) << np.array(layout.widths, dtype=np.int64)) + 1
     expected_base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     if (
@@ -189,4 +193,9 @@ def read_generation(directory: Path, *, mmap: bool = True, verify: bool = False)
     # Each table's offsets must start at 0 and end at count (cheap: two reads a table).
     if np.any(offsets[offset_base] != 0) or np.any(offsets[offset_base + sizes - 1] != count):
         raise CorruptIndexError(f"snapshot {directory} has damaged posting tables")
-    return Segment(codes, ids, rows, offsets, offset_base, layout)
+    sketches = arrays.get("sketches")
+    if sketches is None:
+        sketches = sketches_from(codes, rows, layout)
+    elif sketches.shape != (layout.tables, count, 2) or sketches.dtype != np.uint64:
+        raise CorruptIndexError(f"snapshot {directory} has inconsistent array shapes")
+    return Segment(codes, ids, rows, offsets, offset_base, layout, sketches)

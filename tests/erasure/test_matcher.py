@@ -185,3 +185,79 @@ def test_banked_picture_found_inside_a_video(bank: Bank) -> None:
     results = match_bytes(animation_bytes([40, 31, 41]))
     assert {(r.entry_id, r.kind) for r in results} >= {(picture.pk, "pdq")}
     assert entry.pk not in {r.entry_id for r in results}  # 1 of 3 query frames, 1 of 2 banked
+
+
+# --- bare PDQ hashes (the partner lookup's path) ---------------------------------------------
+
+
+def test_bare_hashes_match_like_the_file_they_came_from(bank: Bank, make_case) -> None:
+    case = make_case()
+    entry = add_picture(bank, 1, case=case)
+    add_picture(bank, 2)
+    near = fingerprint_bytes(picture_bytes(1, edit=4))
+    [from_file] = [r for r in get_matcher().match_fingerprint(near) if r.kind == "pdq"]
+    [[from_hash], none] = get_matcher().match_pdq_hashes(
+        [f"  {near.pdq.upper()} ", fingerprint_bytes(picture_bytes(9)).pdq])
+    assert from_hash == from_file
+    assert (from_hash.entry_id, from_hash.case_code, from_hash.strategy) == (
+        entry.pk, case.code, "pdq")
+    assert none == []
+
+
+def test_bare_hash_of_a_banked_rotation_is_reported_as_dihedral(bank: Bank) -> None:
+    fp = fingerprint_bytes(picture_bytes(4), dihedral=True)
+    entry = register_fingerprints(bank, case=None, fingerprints=fp,
+                                  source=EntrySource.STAFF_EVIDENCE, actor=None)
+    assert fp.dihedral
+    turned = fp.dihedral["rotate90"]
+    [[hit]] = get_matcher().match_pdq_hashes([turned])
+    assert (hit.entry_id, hit.distance, hit.strategy, hit.variant) == (
+        entry.pk, 0, "dihedral", "rotate90")
+
+
+def test_bare_hashes_respect_bank_ids_thresholds_and_max_distance(bank: Bank) -> None:
+    other = services.create_bank("other", threshold=3)
+    a, b = add_picture(bank, 1), add_picture(other, 1)
+    query = fingerprint_bytes(picture_bytes(1, edit=4)).pdq
+    [found] = get_matcher().match_pdq_hashes([query])
+    assert {r.entry_id for r in found} == {a.pk}  # beyond `other`'s threshold of 3
+    [found] = get_matcher().match_pdq_hashes([fingerprint_bytes(picture_bytes(1)).pdq])
+    assert {r.entry_id for r in found} == {a.pk, b.pk}
+    [found] = get_matcher().match_pdq_hashes([fingerprint_bytes(picture_bytes(1)).pdq],
+                                             bank_ids={other.pk})
+    assert [r.entry_id for r in found] == [b.pk]
+    distance = get_matcher().match_pdq_hashes([query])[0][0].distance
+    assert get_matcher().match_pdq_hashes([query], max_distance=distance - 1) == [[]]
+
+
+def test_bare_hashes_see_a_withdrawal_and_an_allow_list_at_once(bank: Bank) -> None:
+    entry = add_picture(bank, 1)
+    kept = add_picture(bank, 2)
+    other = BankMatcher(poll_interval=3600)  # another process that will not poll again
+    queries = [fingerprint_bytes(picture_bytes(s, edit=4)).pdq for s in (1, 2)]
+    assert [len(r) for r in other.match_pdq_hashes(queries)] == [1, 1]
+    withdraw_entry(entry.pk, actor=None)
+    assert [[r.entry_id for r in rs] for rs in other.match_pdq_hashes(queries)] == [[], [kept.pk]]
+    allow = services.create_bank("false-positives", purpose=BankPurpose.ALLOW_LIST)
+    add_picture(allow, 2, edit=4)
+    assert get_matcher().match_pdq_hashes(queries) == [[], []]
+
+
+def test_malformed_bare_hash_is_a_value_error_naming_it(bank: Bank) -> None:
+    from anshim.matching import MalformedHashError
+
+    good = fingerprint_bytes(picture_bytes(1)).pdq
+    with pytest.raises(MalformedHashError, match="hash #1"):
+        get_matcher().match_pdq_hashes([good, "zz" * 32])
+    with pytest.raises(ValueError, match="hash #0"):
+        get_matcher().match_pdq_hashes(["abc"])
+
+
+def test_many_hits_are_rechecked_in_pages(bank: Bank, monkeypatch: pytest.MonkeyPatch) -> None:
+    from anshim.erasure import matcher as matcher_module
+
+    monkeypatch.setattr(matcher_module, "_RECHECK_PAGE", 2)
+    entries = [add_picture(bank, s) for s in (1, 2, 3, 4, 5)]
+    queries = [fingerprint_bytes(picture_bytes(s, edit=3)).pdq for s in (1, 2, 3, 4, 5)]
+    found = get_matcher().match_pdq_hashes(queries)
+    assert [[r.entry_id for r in rs] for rs in found] == [[e.pk] for e in entries]

@@ -19,7 +19,7 @@ from django.db import DatabaseError
 from anshim.erasure.models import Bank, BankPurpose, Fingerprint, FingerprintKind
 from anshim.exchange.models import Partner
 from anshim.exchange.tokens import CACHE_SECONDS
-from anshim.matching.errors import MatchingError
+from anshim.matching.errors import MalformedHashError, MatchingError
 
 
 class MatcherUnavailable(RuntimeError):
@@ -88,6 +88,8 @@ def _pdq_matches(
     try:
         found = get_matcher().match_pdq_hashes(
             values, bank_ids=set(bank_ids), max_distance=max_distance)
+    except MalformedHashError:  # the schema admits only well-formed hashes: a bug if reached
+        raise
     except (DatabaseError, MatchingError) as exc:  # pragma: no cover - depends on the engine
         raise MatcherUnavailable(str(exc)) from exc
     return [[(m.entry_id, m.bank, m.distance) for m in per_query] for per_query in found]

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from anshim.matching import plan_layout
-from anshim.matching.layout import ChunkLayout, chunk_bits_for
+from anshim.matching.layout import ChunkLayout, chunk_bits_for, sketches_for
 
 
 @pytest.mark.parametrize("bits", [8, 12, 16, 19, 20, 21, 22, 24])
@@ -51,8 +51,11 @@ def test_sketch_words_avoid_the_chunk(bits):
 
 
 def test_chunk_width_by_bank_size():
+    assert sketches_for(2_999_999) and not sketches_for(3_000_000)
     assert chunk_bits_for(0) == 16
     assert chunk_bits_for(1_000_000) == 16
-    assert chunk_bits_for(5_999_999) == 16
+    assert chunk_bits_for(2_999_999) == 16
+    assert chunk_bits_for(1_000_000, sketches=False) == 20
     assert chunk_bits_for(10_000_000) == 22
+    assert chunk_bits_for(10_000_000, sketches=True) == 16
     assert chunk_bits_for(10**9) == 22

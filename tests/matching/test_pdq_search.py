@@ -19,9 +19,11 @@ def _bank(kind: str, n: int, seed: int):
 
 @pytest.mark.parametrize("kind", ["uniform", "clustered"])
 @pytest.mark.parametrize("chunk_bits", [None, 8, 16, 21])
-def test_search_equals_brute_force(kind, chunk_bits):
+@pytest.mark.parametrize("sketches", [True, False])
+def test_search_equals_brute_force(kind, chunk_bits, sketches):
     rng, ids, codes = _bank(kind, 3000, 1)
-    index = PDQIndex.from_codes(ids, codes, chunk_bits=chunk_bits)
+    index = PDQIndex.from_codes(ids, codes, chunk_bits=chunk_bits, sketches=sketches)
+    assert index._base.has_sketches is sketches
     queries = queries_near(rng, codes, 70)
     hexes = format_pdq_hex(queries)
     for threshold in THRESHOLDS:
@@ -110,12 +112,13 @@ def test_search_any_dihedral_best_distance():
     threshold=st.integers(0, 70),
     chunk_bits=st.sampled_from([8, 11, 16, 19]),
     flips=st.lists(st.integers(0, 80), min_size=1, max_size=8),
+    sketches=st.booleans(),
 )
-def test_property_exact_against_brute_force(seed, n, threshold, chunk_bits, flips):
+def test_property_exact_against_brute_force(seed, n, threshold, chunk_bits, flips, sketches):
     rng = np.random.default_rng(seed)
     codes = clustered_codes(rng, n, max(1, n // 10))
     ids = np.arange(n, dtype=np.int64) * 7
-    index = PDQIndex.from_codes(ids, codes, chunk_bits=chunk_bits)
+    index = PDQIndex.from_codes(ids, codes, chunk_bits=chunk_bits, sketches=sketches)
     src = codes[rng.integers(0, n, len(flips))]
     queries = src.copy()
     for k, f in enumerate(flips):
@@ -136,13 +139,14 @@ def test_search_codes_matches_hex_search():
     assert np.array_equal(parse_pdq_hex(index.hashes_of(ids[:3].tolist())), codes[:3])
 
 
-def test_four_byte_row_numbers(monkeypatch):
+@pytest.mark.parametrize("sketches", [True, False])
+def test_four_byte_row_numbers(monkeypatch, sketches):
     # banks of 2**24 entries and more store row numbers in 4 bytes instead of 3
     from anshim.matching import segment
 
     monkeypatch.setattr(segment, "row_bytes_for", lambda size: 4)
     rng, ids, codes = _bank("clustered", 1500, 9)
-    index = PDQIndex.from_codes(ids, codes, chunk_bits=16)
+    index = PDQIndex.from_codes(ids, codes, chunk_bits=16, sketches=sketches)
     assert index._base.rows.shape == (16, 1500 * 4)
     queries = queries_near(rng, codes, 65)
     assert index.search(format_pdq_hex(queries)) == brute_force(ids, codes, queries, 31)
@@ -163,3 +167,18 @@ def test_distance_all_in_the_sketch_words_at_the_threshold(threshold):
         far[p >> 6] ^= np.uint64(1) << np.uint64(p & 63)
     found = index.search(format_pdq_hex(np.stack([near, far])), threshold)
     assert found == [[(5, threshold)], []]
+
+
+def test_large_banks_are_compact_by_default(monkeypatch):
+    from anshim.matching import layout
+
+    monkeypatch.setattr(layout, "SKETCHES_BELOW", 1000)
+    rng, ids, codes = _bank("uniform", 1500, 4)
+    index = PDQIndex.from_codes(ids, codes)
+    assert not index._base.has_sketches
+    assert index._base.sketches.shape == (index._base.layout.tables, 0, 2)
+    small = PDQIndex.from_codes(ids[:999], codes[:999])
+    assert small._base.has_sketches
+    assert small._base.nbytes > index._base.nbytes * 999 / 1500
+    queries = queries_near(rng, codes, 65)
+    assert index.search(format_pdq_hex(queries)) == brute_force(ids, codes, queries, 31)

@@ -225,3 +225,24 @@ def test_damaged_sketch_is_caught_by_verify(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CorruptIndexError, match="checksum"):
         PDQIndex.load(tmp_path / "bank", verify=True)
+
+
+def test_compact_snapshot_round_trip(tmp_path):
+    codes = random_codes(np.random.default_rng(9), 400)
+    index = PDQIndex.from_codes(np.arange(400), codes, sketches=False, durable=False)
+    index.save(tmp_path / "bank")
+    loaded = PDQIndex.load(tmp_path / "bank", verify=True)
+    assert not loaded._base.has_sketches
+    hexes = format_pdq_hex(codes[:40])
+    assert loaded.search(hexes, 31) == index.search(hexes, 31)
+
+
+def test_version_1_snapshot_of_a_large_bank_stays_compact(tmp_path, monkeypatch):
+    from anshim.matching import snapshot
+
+    index, hexes = _saved(tmp_path)
+    _as_version_1(tmp_path / "bank" / "gen-000001")
+    monkeypatch.setattr(snapshot, "sketches_for", lambda count: False)
+    loaded = PDQIndex.load(tmp_path / "bank")
+    assert not loaded._base.has_sketches
+    assert loaded.search(hexes[:50], 31) == index.search(hexes[:50], 31)

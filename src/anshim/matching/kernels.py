@@ -57,6 +57,8 @@ def _prefetch_intrinsic(typingctx: Any, array: Any, index: Any) -> Any:  # pragm
 
 
 prefetch: Any = _prefetch_intrinsic
+#: How many candidates ahead the compact search prefetches codes.
+_AHEAD = 16
 
 
 @nb.njit(inline="always", nogil=True, cache=True)
@@ -104,6 +106,7 @@ def build_tables(
     rows: NDArray[np.uint8],
     row_bytes: int,
     sketches: NDArray[np.uint64],
+    with_sketches: bool,
 ) -> None:  # pragma: no cover - compiled
     """Counting-sort the rows of every table by chunk value (stable: rows ascend per bucket).
 
@@ -111,7 +114,8 @@ def build_tables(
     ``rows[t]`` and ``sketches[t]``; each table has ``2**width + 1`` offsets. Row numbers
     are stored little-endian in ``row_bytes`` bytes each (3 below 2**24 entries: 25% less
     memory). ``sketches[t, j]`` holds the two code words ``sketch_words[t]`` of the entry at
-    position ``j``: the search filters candidates on them without touching ``codes``.
+    position ``j``: the search filters candidates on them without touching ``codes``
+    (written only ``with_sketches``; compact tables pass an empty array).
     """
     n = codes.shape[0]
     for t in range(starts.shape[0]):
@@ -134,8 +138,9 @@ def build_tables(
             b = j * row_bytes
             for k in range(row_bytes):
                 rows[t, b + k] = np.uint8((i >> (8 * k)) & 0xFF)
-            sketches[t, j, 0] = codes[i, wa]
-            sketches[t, j, 1] = codes[i, wb]
+            if with_sketches:
+                sketches[t, j, 0] = codes[i, wa]
+                sketches[t, j, 1] = codes[i, wb]
             cursor[key] += 1
 
 
@@ -235,6 +240,105 @@ def mih_search(
                 out_rows[pos] = r
                 out_dist[pos] = d
                 pos += 1
+        counts[qi] = pos - begin
+    return pos, queries.shape[0]
+
+
+@nb.njit(nogil=True, cache=True)
+def mih_search_compact(
+    queries: NDArray[np.uint64],
+    first_query: int,
+    threshold: int,
+    codes: NDArray[np.uint64],
+    deleted: NDArray[np.uint8],
+    rows: NDArray[np.uint8],
+    row_bytes: int,
+    offsets: NDArray[np.uint32],
+    offset_base: NDArray[np.int64],
+    starts: NDArray[np.int64],
+    widths: NDArray[np.int64],
+    radii: NDArray[np.int64],
+    probe_table: NDArray[np.int64],
+    probe_mask: NDArray[np.int64],
+    out_rows: NDArray[np.int64],
+    out_dist: NDArray[np.int32],
+    counts: NDArray[np.int64],
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """``mih_search`` for tables without sketches (large banks, less memory).
+
+    Same contract and probes. Per query:
+    locate the probed buckets, gather their posting lists (sequential reads), then
+    verify the candidates in one tight loop (independent random reads of the codes,
+    which the CPU overlaps). An entry found by several tables is reported only by the
+    first table whose probe ball holds it.
+
+    Writes matches query after query into ``out_rows``/``out_dist`` and the number per
+    query into ``counts``. Returns ``(written, next_query)``; ``next_query`` is below
+    ``len(queries)`` when the output filled up (that query is left out entirely).
+    """
+    m = starts.shape[0]
+    n_probes = probe_table.shape[0]
+    qchunks = np.empty(m, dtype=np.int64)
+    lo = np.empty(n_probes, dtype=np.int64)
+    hi = np.empty(n_probes, dtype=np.int64)
+    cand_rows = np.empty(1 << 15, dtype=np.uint32)
+    cand_table = np.empty(1 << 15, dtype=np.uint8)
+    pos = 0
+    for qi in range(first_query, queries.shape[0]):
+        begin = pos
+        for t in range(m):
+            qchunks[t] = chunk_of(queries, qi, starts[t], widths[t])
+        # Stage the random reads so the CPU has many in flight: prefetch every probed
+        # offset, then read them and prefetch the posting lists, then copy those.
+        for p in range(n_probes):
+            t = probe_table[p]
+            lo[p] = offset_base[t] + (qchunks[t] ^ probe_mask[p])
+            prefetch(offsets, lo[p])
+        total = 0
+        for p in range(n_probes):
+            k = lo[p]
+            lo[p] = offsets[k]
+            hi[p] = offsets[k + 1]
+            total += hi[p] - lo[p]
+            if hi[p] > lo[p]:
+                prefetch(rows[probe_table[p]], lo[p] * row_bytes)
+        if total > cand_rows.shape[0]:
+            cand_rows = np.empty(2 * total, dtype=np.uint32)
+            cand_table = np.empty(2 * total, dtype=np.uint8)
+        n = 0
+        for p in range(n_probes):
+            t = probe_table[p]
+            for i in range(lo[p] * row_bytes, hi[p] * row_bytes, row_bytes):
+                r = int(rows[t, i]) | (int(rows[t, i + 1]) << 8) | (int(rows[t, i + 2]) << 16)
+                if row_bytes == 4:
+                    r |= int(rows[t, i + 3]) << 24
+                cand_rows[n] = r
+                cand_table[n] = t
+                n += 1
+        for c in range(min(n, _AHEAD)):
+            prefetch(codes, cand_rows[c])
+        for c in range(n):
+            if c + _AHEAD < n:
+                prefetch(codes, cand_rows[c + _AHEAD])
+            r = cand_rows[c]
+            d = _distance(codes, r, queries, qi)
+            if d > threshold or deleted[r]:
+                continue
+            t = cand_table[c]
+            first = True
+            for j in range(t):
+                if radii[j] >= 0:
+                    cj = chunk_of(codes, r, starts[j], widths[j])
+                    if popcount64(np.uint64(cj ^ qchunks[j])) <= radii[j]:
+                        first = False
+                        break
+            if not first:
+                continue
+            if pos >= out_rows.shape[0]:
+                return begin, qi
+            out_rows[pos] = r
+            out_dist[pos] = d
+            pos += 1
         counts[qi] = pos - begin
     return pos, queries.shape[0]
 

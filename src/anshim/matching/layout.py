@@ -125,21 +125,32 @@ class ChunkLayout:
             raise ValueError("layout radius above the supported maximum")
 
 
-#: Below this many entries 16-bit chunks (probe radius 1 at threshold 31) search fastest.
-NARROW_CHUNKS_BELOW = 6_000_000
+#: Banks below this size keep sketches in their posting tables (`ChunkLayout.sketch_words`):
+#: 16 tables of 16-bit chunks cost about 344 bytes an entry, so the index stays under 1 GiB.
+#: Larger banks keep row numbers only (about 85 bytes an entry at 10M: 815 MiB), searching
+#: several times slower per query but still exactly.
+SKETCHES_BELOW = 3_000_000
 
 
-def chunk_bits_for(size: int) -> int:
-    """Chunk width that balances probes and bucket scans for a bank of ``size`` entries.
+def sketches_for(size: int) -> bool:
+    """Whether a bank of ``size`` entries gets sketched posting tables by default."""
+    return size < SKETCHES_BELOW
 
-    Probes are random reads (a few hundred with 16-bit chunks, over a thousand with 20 and
-    more), while bucket scans read short contiguous runs of sketches: scanning a 16-bit
-    chunk's buckets is cheaper than probing wider ones until the buckets hold about a hundred
-    entries. Measured on uniform random banks (`bench/bench_match.py`): 16 bits searched 1M
-    entries in 14 us a query (20 bits: 36 us) and 4M in 43 us (22 bits: 63 us); at 10M,
-    22 bits took 83 us (16 bits: 117 us).
+
+def chunk_bits_for(size: int, *, sketches: bool | None = None) -> int:
+    """Chunk width that balances probes and candidate checks for a bank of ``size`` entries.
+
+    With sketches (the default below `SKETCHES_BELOW`), probes are random reads (272 with
+    16-bit chunks, over a thousand with 20 and more) while bucket scans read short
+    contiguous runs of sketches, so 16-bit chunks win until buckets hold about a hundred
+    entries. Measured on uniform random banks (one thread, `bench/bench_match.py`'s data):
+    16 bits searched 1M entries in 14 us a query (18 bits: 19 us, 20 bits: 36 us) and 4M in
+    43 us (22 bits: 63 us). Without sketches every candidate is a random read of its code:
+    about log2 of the bank size (16..22 bits) balances probes against candidates.
     """
-    if size < NARROW_CHUNKS_BELOW:
+    if sketches if sketches is not None else sketches_for(size):
+        return 16
+    if size <= 1:
         return 16
     return int(min(22, max(16, round(math.log2(size)))))
 

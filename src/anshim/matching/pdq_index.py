@@ -28,7 +28,7 @@ from anshim.matching.errors import (
     NotAttachedError,
     UnknownIdError,
 )
-from anshim.matching.layout import ChunkLayout, chunk_bits_for, plan_layout
+from anshim.matching.layout import ChunkLayout, chunk_bits_for, plan_layout, sketches_for
 from anshim.matching.pdq_codes import PDQ_BITS, Codes, as_codes, format_pdq_hex, parse_pdq_hex
 from anshim.matching.segment import Segment, run_range_search
 
@@ -65,7 +65,10 @@ class PDQIndex:
     ``threshold`` is the bank's default match threshold; the multi-index is laid out
     so that every search up to ``max_threshold`` (default: ``threshold``) is exact
     through the index; larger thresholds are answered, exactly too, by a linear scan.
-    ``chunk_bits`` fixes the chunk width (default: about log2 of the size).
+    ``chunk_bits`` fixes the chunk width (default: `layout.chunk_bits_for` the size).
+    ``sketches`` keeps 128-bit sketches of every entry in the posting tables (fast, about
+    344 bytes an entry); ``False`` keeps row numbers only (compact, about 85 bytes an entry);
+    default: sketches below `layout.SKETCHES_BELOW` entries, so the index stays under 1 GiB.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class PDQIndex:
         threshold: int = DEFAULT_THRESHOLD,
         max_threshold: int | None = None,
         chunk_bits: int | None = None,
+        sketches: bool | None = None,
         durable: bool = True,
     ) -> None:
         _check_threshold(threshold)
@@ -81,6 +85,7 @@ class PDQIndex:
         self.max_threshold = threshold if max_threshold is None else max_threshold
         _check_threshold(self.max_threshold)
         self.chunk_bits = chunk_bits
+        self.sketches = sketches
         self.durable = durable
         self._lock = threading.RLock()
         self._set_base(Segment.empty(self._layout_for(0)))
@@ -106,7 +111,7 @@ class PDQIndex:
         dup = _first_duplicate(id_arr)
         if dup is not None:
             raise DuplicateIdError(f"id {dup} appears twice")
-        index._set_base(Segment.build(id_arr, codes, index._layout_for(id_arr.size)))
+        index._set_base(index._build_segment(id_arr, codes))
         return index
 
     @classmethod
@@ -114,8 +119,13 @@ class PDQIndex:
         """Bulk-build an index from ids and 64-hex hashes."""
         return cls.from_codes(ids, parse_pdq_hex(hashes), **options)
 
+    def _build_segment(self, ids: NDArray[np.int64], codes: Codes) -> Segment:
+        sketched = self.sketches if self.sketches is not None else sketches_for(ids.size)
+        return Segment.build(ids, codes, self._layout_for(ids.size), sketches=sketched)
+
     def _layout_for(self, size: int) -> ChunkLayout:
-        bits = self.chunk_bits if self.chunk_bits is not None else chunk_bits_for(size)
+        bits = (self.chunk_bits if self.chunk_bits is not None
+                else chunk_bits_for(size, sketches=self.sketches))
         try:
             return plan_layout(self.max_threshold, bits)
         except ValueError:
@@ -336,7 +346,7 @@ class PDQIndex:
                 self._write_generation(self._root, self._generation + 1)
                 return
             ids, codes = self._live_arrays()
-            self._set_base(Segment.build(ids, codes, self._layout_for(ids.size)))
+            self._set_base(self._build_segment(ids, codes))
             self._clear_delta()
 
     def _live_arrays(self) -> tuple[NDArray[np.int64], Codes]:
@@ -359,7 +369,7 @@ class PDQIndex:
 
     def _write_generation(self, root: Path, number: int) -> None:
         ids, codes = self._live_arrays()
-        segment = Segment.build(ids, codes, self._layout_for(ids.size))
+        segment = self._build_segment(ids, codes)
         del ids, codes
         directory = snapshot.write_generation(
             root, segment, number, {"threshold": self.threshold}

@@ -92,7 +92,9 @@ class Segment:
     ``offsets[offset_base[t] + k]`` up to ``offsets[offset_base[t] + k + 1]``.
     ``sketches[t]`` runs parallel to ``rows[t]``: two words of each entry's code
     (``layout.sketch_words()``), so that a search scans contiguous sketches and reads a
-    row number and code only for the few candidates that pass them.
+    row number and code only for the few candidates that pass them. A *compact* segment
+    (large banks) has no sketches (``sketches`` of shape ``(tables, 0, 2)``) and verifies
+    every candidate against its code.
     Arrays may be memory-mapped read-only from a snapshot.
     """
 
@@ -108,6 +110,10 @@ class Segment:
         return int(self.codes.shape[0])
 
     @property
+    def has_sketches(self) -> bool:
+        return len(self) > 0 and self.sketches.shape[1] == len(self)
+
+    @property
     def nbytes(self) -> int:
         return int(self.codes.nbytes + self.ids.nbytes + self.rows.nbytes + self.offsets.nbytes
                    + self.sketches.nbytes)
@@ -117,8 +123,9 @@ class Segment:
         return cls.build(np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.uint64), layout)
 
     @classmethod
-    def build(cls, ids: NDArray[np.int64], codes: Codes, layout: ChunkLayout) -> Segment:
-        """Build from unique ids and their codes (any order)."""
+    def build(cls, ids: NDArray[np.int64], codes: Codes, layout: ChunkLayout,
+              *, sketches: bool = True) -> Segment:
+        """Build from unique ids and their codes (any order); ``sketches=False``: compact."""
         codes = as_codes(codes)
         ids = np.asarray(ids, dtype=np.int64)
         if ids.shape[0] != codes.shape[0]:
@@ -137,11 +144,12 @@ class Segment:
         offsets = np.empty(int(sizes.sum()), dtype=np.uint32)
         row_bytes = row_bytes_for(codes.shape[0])
         rows = np.empty((layout.tables, codes.shape[0] * row_bytes), dtype=np.uint8)
-        sketches = np.empty((layout.tables, codes.shape[0], 2), dtype=np.uint64)
+        held = codes.shape[0] if sketches else 0
+        sketch_arr = np.empty((layout.tables, held, 2), dtype=np.uint64)
         kernels.build_tables(codes, starts, widths, _sketch_words(layout), offset_base, offsets,
-                             rows, row_bytes, sketches)
+                             rows, row_bytes, sketch_arr, sketches)
         return cls(np.ascontiguousarray(codes), sorted_ids, rows, offsets, offset_base, layout,
-                   sketches)
+                   sketch_arr)
 
     def find_rows(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Row of each id, or -1 where the segment does not hold it."""
@@ -172,8 +180,13 @@ class Segment:
             )
         starts, widths, radii = self.layout.arrays()
         probe_table, probe_mask = _probes(self.layout)
+        tables = (self.offsets, self.offset_base, starts, widths, radii, probe_table, probe_mask)
+        if self.has_sketches:
+            return run_range_search(
+                "mih_search", queries, threshold, self.codes, deleted, self.rows,
+                row_bytes_for(len(self)), self.sketches, _sketch_words(self.layout), *tables,
+            )
         return run_range_search(
-            "mih_search", queries, threshold, self.codes, deleted, self.rows,
-            row_bytes_for(len(self)), self.sketches, _sketch_words(self.layout), self.offsets,
-            self.offset_base, starts, widths, radii, probe_table, probe_mask,
+            "mih_search_compact", queries, threshold, self.codes, deleted, self.rows,
+            row_bytes_for(len(self)), *tables,
         )

@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 
 from anshim.matching.errors import CorruptIndexError
-from anshim.matching.layout import ChunkLayout
+from anshim.matching.layout import ChunkLayout, sketches_for
 from anshim.matching.segment import Segment, row_bytes_for, sketches_from
 
 FORMAT = "anshim-pdq-index"
-#: Version 2 added the posting lists' sketches; version 1 snapshots still open (the
-#: sketches are then rebuilt in memory from the codes, see `segment.sketches_from`).
+#: Version 2 added the posting lists' sketches (an empty array for a compact segment);
+#: version 1 snapshots still open (a bank that gets sketches by default then has them
+#: rebuilt in memory from the codes, see `segment.sketches_from`).
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
 CURRENT = "CURRENT"
@@ -194,8 +195,10 @@ def read_generation(directory: Path, *, mmap: bool = True, verify: bool = False)
     if np.any(offsets[offset_base] != 0) or np.any(offsets[offset_base + sizes - 1] != count):
         raise CorruptIndexError(f"snapshot {directory} has damaged posting tables")
     sketches = arrays.get("sketches")
-    if sketches is None:
-        sketches = sketches_from(codes, rows, layout)
-    elif sketches.shape != (layout.tables, count, 2) or sketches.dtype != np.uint64:
+    if sketches is None:  # version 1: sketch the banks that would be sketched today
+        sketches = (sketches_from(codes, rows, layout) if sketches_for(count)
+                    else np.zeros((layout.tables, 0, 2), dtype=np.uint64))
+    elif sketches.shape not in ((layout.tables, count, 2), (layout.tables, 0, 2)) or (
+            sketches.dtype != np.uint64):
         raise CorruptIndexError(f"snapshot {directory} has inconsistent array shapes")
     return Segment(codes, ids, rows, offsets, offset_base, layout, sketches)

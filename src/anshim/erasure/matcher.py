@@ -574,8 +574,8 @@ def _live_fingerprints(fp_ids: Collection[int]) -> dict[int, tuple[Any, ...]]:
     variant, quality) of the fingerprints that still exist in an enabled, non-allow-list bank.
 
     The re-check behind every perceptual hit (withdrawals and disabled banks take effect at
-    once, from any process). Plain SQL: compiling the equivalent ORM query cost about 0.5 ms
-    of CPU, eight times what the database spends on it, once per lookup request.
+    once, from any process). Plain SQL: through the ORM the same query cost about 0.5 ms of
+    CPU a partner lookup (mostly compiling it), as plain SQL 0.06 ms.
     """
     if not fp_ids:
         return {}

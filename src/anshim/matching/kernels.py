@@ -95,6 +95,31 @@ def chunk_of(
     return int(v & ((_ONE << np.uint64(width)) - _ONE))
 
 
+@nb.njit(inline="always", nogil=True, cache=True)
+def row_at(rows: NDArray[np.uint8], t: int, j: int, row_bytes: int) -> int:  # pragma: no cover
+    """Row number at position ``j`` of table ``t`` (little-endian, ``row_bytes`` bytes)."""
+    i = j * row_bytes
+    r = int(rows[t, i]) | (int(rows[t, i + 1]) << 8) | (int(rows[t, i + 2]) << 16)
+    if row_bytes == 4:
+        r |= int(rows[t, i + 3]) << 24
+    return r
+
+
+@nb.njit(inline="always", nogil=True, cache=True)
+def _found_first_by(
+    t: int, codes: NDArray[np.uint64], r: int, qchunks: NDArray[np.int64],
+    starts: NDArray[np.int64], widths: NDArray[np.int64], radii: NDArray[np.int64],
+) -> bool:  # pragma: no cover - compiled
+    """Whether table ``t`` is the first whose probe ball holds row ``r`` (no table before it
+    also finds it): each match is then reported by exactly one table."""
+    for u in range(t):
+        if radii[u] >= 0:
+            cu = chunk_of(codes, r, starts[u], widths[u])
+            if popcount64(np.uint64(cu ^ qchunks[u])) <= radii[u]:
+                return False
+    return True
+
+
 @nb.njit(nogil=True, cache=True)
 def build_tables(
     codes: NDArray[np.uint64],
@@ -217,23 +242,12 @@ def mih_search(
             for j in range(lo[p], hi[p]):
                 if popcount64(table[j, 0] ^ a) + popcount64(table[j, 1] ^ b) > threshold:
                     continue
-                i = j * row_bytes
-                r = int(rows[t, i]) | (int(rows[t, i + 1]) << 8) | (int(rows[t, i + 2]) << 16)
-                if row_bytes == 4:
-                    r |= int(rows[t, i + 3]) << 24
+                r = row_at(rows, t, j, row_bytes)
                 if deleted[r]:
                     continue
                 d = _distance(codes, r, queries, qi)
-                if d > threshold:
-                    continue
-                first = True
-                for u in range(t):
-                    if radii[u] >= 0:
-                        cu = chunk_of(codes, r, starts[u], widths[u])
-                        if popcount64(np.uint64(cu ^ qchunks[u])) <= radii[u]:
-                            first = False
-                            break
-                if not first:
+                if d > threshold or not _found_first_by(t, codes, r, qchunks, starts, widths,
+                                                        radii):
                     continue
                 if pos >= out_rows.shape[0]:
                     return begin, qi
@@ -308,11 +322,8 @@ def mih_search_compact(
         n = 0
         for p in range(n_probes):
             t = probe_table[p]
-            for i in range(lo[p] * row_bytes, hi[p] * row_bytes, row_bytes):
-                r = int(rows[t, i]) | (int(rows[t, i + 1]) << 8) | (int(rows[t, i + 2]) << 16)
-                if row_bytes == 4:
-                    r |= int(rows[t, i + 3]) << 24
-                cand_rows[n] = r
+            for j in range(lo[p], hi[p]):
+                cand_rows[n] = row_at(rows, t, j, row_bytes)
                 cand_table[n] = t
                 n += 1
         for c in range(min(n, _AHEAD)):
@@ -324,15 +335,7 @@ def mih_search_compact(
             d = _distance(codes, r, queries, qi)
             if d > threshold or deleted[r]:
                 continue
-            t = cand_table[c]
-            first = True
-            for j in range(t):
-                if radii[j] >= 0:
-                    cj = chunk_of(codes, r, starts[j], widths[j])
-                    if popcount64(np.uint64(cj ^ qchunks[j])) <= radii[j]:
-                        first = False
-                        break
-            if not first:
+            if not _found_first_by(cand_table[c], codes, r, qchunks, starts, widths, radii):
                 continue
             if pos >= out_rows.shape[0]:
                 return begin, qi

@@ -17,9 +17,16 @@ _codes = itertools.count(1)
 
 
 def next_weekday(weekday: int, hour: int, minute: int = 0, weeks_ahead: int = 1) -> dt.datetime:
-    """An aware local datetime on `weekday` at least `weeks_ahead` weeks from now."""
+    """An aware local datetime on `weekday` of the first calendar week (Monday first) that
+    starts at least `weeks_ahead` weeks from now.
+
+    The same `weeks_ahead` names the same week for every weekday, whatever day today is
+    (counting from today's weekday instead put next Monday and next Wednesday in different
+    weeks on Tuesdays and Wednesdays).
+    """
     today = timezone.localdate()
-    day = today + dt.timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
+    monday = today + dt.timedelta(days=(-today.weekday()) % 7 + 7 * weeks_ahead)
+    day = monday + dt.timedelta(days=weekday)
     return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
 
 

@@ -106,8 +106,9 @@ bench-match: install-test $(VENV)/.installed-bench
 clean:
 	rm -rf $(VENV) var build *.egg-info
 
-# 1M fingerprints in a throwaway PostgreSQL database, gunicorn, concurrent 100-hash lookups.
-bench-exchange: install-test
+# 1M fingerprints in a throwaway PostgreSQL database, gunicorn, concurrent 100-hash lookups;
+# then threatexchange's PDQIndex (what HMA searches) on the same bank and batches.
+bench-exchange: install-test $(VENV)/.installed-bench
 	$(BIN)/python bench/bench_exchange.py
 
 # A generated local site of 5,000 images: crawl + fingerprint + match vs fingerprinting alone.

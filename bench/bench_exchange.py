@@ -11,6 +11,11 @@
 3. Drives POST /api/v1/exchange/lookup from `--clients` threads with keep-alive connections,
    batches of 100 hashes (10% near-duplicates of banked hashes, the rest random), for
    `--seconds`, and prints hashes checked per second and p50/p99 latency per batch.
+4. The reference, side by side (`bench_exchange_reference.py`; needs `.[bench]`): the search
+   hasher-matcher-actioner runs for a lookup (threatexchange's PDQIndex, in memory, one
+   thread, batches of 100, no HTTP) over the same bank and the first `--reference-batches`
+   batches, with its hashes/s and the ratio; our API's answers to those batches must be the
+   reference's, entry for entry and distance for distance.
 
 The server runs as production should for this load: persistent database connections
 (ANSHIM_DB_CONN_MAX_AGE=600; `--connection-per-request` for the settings default of 0) and a
@@ -330,6 +335,52 @@ def drive(port: int, token: str, batches: list[str], clients: int, seconds: floa
     }
 
 
+def dump_bank(path: Path) -> None:
+    """Write the banked PDQ hashes as "entry_id hex" lines (the reference's input)."""
+    from anshim.erasure.models import Fingerprint
+
+    rows = Fingerprint.objects.filter(kind="pdq").values_list("entry_id", "value")
+    with path.open("w", encoding="ascii") as fh:
+        for entry_id, value in rows.iterator(chunk_size=50_000):
+            fh.write(f"{entry_id} {value}\n")
+
+
+def our_answers(port: int, token: str, batches: list[str]) -> list[list[list[int]]]:
+    """Our API's answer to each hash of `batches`: sorted [entry_id, distance] pairs."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    answers = []
+    for body in batches:
+        conn.request("POST", "/api/v1/exchange/lookup", body, _headers(token))
+        response = conn.getresponse()
+        data = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f"lookup answered {response.status}: {data}")
+        answers.extend(sorted([m["entry_id"], m["distance"]] for m in r["matches"])
+                       for r in data["results"])
+    conn.close()
+    return answers
+
+
+def reference_side(tmp: Path, batches: list[str], ours: list[list[list[int]]],
+                   ) -> dict[str, Any] | None:
+    """Run the reference over `batches` (None when threatexchange/faiss are missing)."""
+    sys.path.insert(0, str(ROOT))
+    from bench import bench_exchange_reference as reference
+
+    if not reference.available():
+        return None
+    dump_bank(tmp / "bank.txt")
+    hexes = [[h["value"] for h in json.loads(b)["hashes"]] for b in batches]
+    (tmp / "batches.json").write_text(json.dumps(hexes))
+    log(f"reference: threatexchange PDQIndex over the same bank, {len(batches)} batches")
+    found = reference.run(tmp)
+    answers = found.pop("answers")
+    found["identical_answers"] = answers == ours
+    found["hashes_compared"] = len(answers)
+    found["matches"] = sum(len(a) for a in answers)
+    return found
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fingerprints", type=int, default=1_000_000)
@@ -346,6 +397,8 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="reuse the PostgreSQL bench database a --keep run left")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--reference-batches", type=int, default=100,
+                    help="batches the reference searches (0: no reference)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="anshim-bench-exchange-"))
@@ -397,6 +450,12 @@ def main() -> int:
         total_cpu = per[0] + per[1] + (per[2] if use_pg else 0.0)
         result["idle_capacity_hashes_per_second"] = round(
             (os.cpu_count() or 2) * 1000 / total_cpu * BATCH) if total_cpu else None
+        checked = batches[:args.reference_batches]
+        ours = our_answers(port, token, checked) if checked else []
+        os.killpg(server.pid, signal.SIGTERM)  # the reference gets the whole machine
+        server.wait(timeout=20)
+        server = None
+        result["reference"] = reference_side(tmp, checked, ours) if checked else None
         result.update({"fingerprints": args.fingerprints, "clients": args.clients,
                        "batch": BATCH, "server": f"gunicorn -w {args.workers} "
                        + (f"--threads {args.threads}" if args.threads > 1 else "(sync)"),
@@ -418,13 +477,29 @@ def main() -> int:
               f"{result['load_average']:.1f} on {os.cpu_count()} cores", file=out)
         print(f"  capacity of {os.cpu_count()} idle cores at that CPU cost: "
               f"{result['idle_capacity_hashes_per_second']:,} hashes/s", file=out)
+        ref = result["reference"]
+        if ref is None:
+            print("  reference: not run (--reference-batches 0, or threatexchange/faiss missing:"
+                  " pip install -e '.[bench]')", file=out)
+        else:
+            ratio = result["hashes_per_second"] / ref["hashes_per_second"]
+            result["ratio_to_reference"] = round(ratio, 1)
+            print(f"  reference (threatexchange PDQIndex = faiss, what HMA searches; in memory, "
+                  f"1 thread, batches of {BATCH}, no HTTP): {ref['hashes_per_second']:,} "
+                  f"hashes/s, batch p50 {ref['p50_ms']} ms, p99 {ref['p99_ms']} ms "
+                  f"(index built in {ref['build_s']} s)", file=out)
+            print(f"  ratio, our whole API (HTTP, token, rate limit, database re-check; "
+                  f"{os.cpu_count()} cores) to the reference's bare search (1 core): "
+                  f"{ratio:.1f}x hashes/s", file=out)
+            print(f"  same answers on {ref['hashes_compared']:,} hashes ({ref['matches']:,} "
+                  f"matches): {ref['identical_answers']}", file=out)
         ok = result["p99_ms"] < 50 and result["hashes_per_second"] >= 20_000
         print(f"  target (p99 < 50 ms, >= 20,000 hashes/s): {'met' if ok else 'NOT met'}",
               file=out)
         print(out.getvalue(), end="")
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
-        return 0
+        return 0 if ref is None or ref["identical_answers"] else 1
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -148,9 +148,8 @@ def chunk_bits_for(size: int, *, sketches: bool | None = None) -> int:
     43 us (22 bits: 63 us). Without sketches every candidate is a random read of its code:
     about log2 of the bank size (16..22 bits) balances probes against candidates.
     """
-    if sketches if sketches is not None else sketches_for(size):
-        return 16
-    if size <= 1:
+    sketched = sketches_for(size) if sketches is None else sketches
+    if sketched or size <= 1:
         return 16
     return int(min(22, max(16, round(math.log2(size)))))
 

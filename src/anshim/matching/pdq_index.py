@@ -119,13 +119,16 @@ class PDQIndex:
         """Bulk-build an index from ids and 64-hex hashes."""
         return cls.from_codes(ids, parse_pdq_hex(hashes), **options)
 
+    def _sketched(self, size: int) -> bool:
+        return sketches_for(size) if self.sketches is None else self.sketches
+
     def _build_segment(self, ids: NDArray[np.int64], codes: Codes) -> Segment:
-        sketched = self.sketches if self.sketches is not None else sketches_for(ids.size)
-        return Segment.build(ids, codes, self._layout_for(ids.size), sketches=sketched)
+        return Segment.build(ids, codes, self._layout_for(ids.size),
+                             sketches=self._sketched(ids.size))
 
     def _layout_for(self, size: int) -> ChunkLayout:
         bits = (self.chunk_bits if self.chunk_bits is not None
-                else chunk_bits_for(size, sketches=self.sketches))
+                else chunk_bits_for(size, sketches=self._sketched(size)))
         try:
             return plan_layout(self.max_threshold, bits)
         except ValueError:

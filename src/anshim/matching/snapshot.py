@@ -38,7 +38,9 @@ READABLE_VERSIONS = (1, 2)
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 LOG = "changes.log"
-_ARRAYS = ("codes", "ids", "rows", "offsets", "sketches")
+#: The arrays of a generation: version 1 wrote the first four, version 2 adds the sketches.
+_ARRAYS_V1 = ("codes", "ids", "rows", "offsets")
+_ARRAYS = (*_ARRAYS_V1, "sketches")
 
 
 def _sha256(path: Path) -> str:
@@ -163,7 +165,7 @@ def read_generation(directory: Path, *, mmap: bool = True, verify: bool = False)
         offset_base = np.array(manifest["offset_base"], dtype=np.int64)
         files = manifest["files"]
         arrays: dict[str, np.ndarray] = {}
-        for name in _ARRAYS if version >= 2 else _ARRAYS[:-1]:
+        for name in _ARRAYS if version >= 2 else _ARRAYS_V1:
             path = directory / f"{name}.npy"
             meta = files[name]
             if verify and _sha256(path) != meta["sha256"]:
@@ -176,7 +178,7 @@ def read_generation(directory: Path, *, mmap: bool = True, verify: bool = False)
         raise
     except (KeyError, TypeError, ValueError, OSError, EOFError) as exc:
         raise CorruptIndexError(f"snapshot {directory} is damaged: {exc}") from exc
-    codes, ids, rows, offsets = (arrays[n] for n in _ARRAYS[:-1])
+    codes, ids, rows, offsets = (arrays[n] for n in _ARRAYS_V1)
     sizes = (np.int64(1) << np.array(layout.widths, dtype=np.int64)) + 1
     expected_base = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     if (

@@ -20,6 +20,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from anshim.fingerprint.types import DECODE_EXACT, DECODE_REDUCED
 from anshim.security.crypto import EncryptedTextField
 
 #: PDQ hashes are 256 bits; a distance of 31 or less is Meta's recommended match threshold.
@@ -141,6 +142,23 @@ HEX_LENGTH = {
 }
 
 
+class FingerprintDecode(models.TextChoices):
+    """How the media was decoded for a perceptual hash (issue 20). Stored hashes cannot be
+    recomputed (the media is never kept), so each row says which decode produced it."""
+
+    #: Full-resolution decode: agrees with Meta's PDQ (pdqhash) within a few bits.
+    EXACT = DECODE_EXACT, _("Exact decode")
+    #: Reduced-scale JPEG decode of engines before issue 20: up to ~40 bits off the reference.
+    REDUCED = DECODE_REDUCED, _("Reduced decode")
+
+
+#: ``Fingerprint.engine`` of hashes computed by the victim portal's JavaScript PDQ.
+ENGINE_PORTAL_JS = "portal-pdq.js"
+#: ``Fingerprint.engine`` of PDQ rows registered before engines recorded themselves (the server
+#: engine then decoded JPEGs at 1/2-1/8 scale).
+ENGINE_LEGACY = "anshim-pdq/1"
+
+
 class Fingerprint(models.Model):
     """One hash of an entry (lowercase hex). Deleted, not hidden, on withdrawal."""
 
@@ -156,6 +174,12 @@ class Fingerprint(models.Model):
     # vPDQ frames only.
     frame_number = models.PositiveIntegerField(null=True, blank=True)
     timestamp = models.FloatField(null=True, blank=True)
+    # Provenance (issue 20): the decode and the engine (name/version; "" for hashes supplied
+    # from outside, e.g. an imported list) that produced the value.
+    decode = models.CharField(
+        max_length=8, choices=FingerprintDecode.choices, default=FingerprintDecode.EXACT
+    )
+    engine = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         indexes = [

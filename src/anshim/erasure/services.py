@@ -30,6 +30,7 @@ from anshim.erasure.models import (
     ChangeOp,
     EntrySource,
     Fingerprint,
+    FingerprintDecode,
     FingerprintKind,
     MediaKind,
     Tombstone,
@@ -51,6 +52,10 @@ class HashValue:
     variant: str = "original"
     frame_number: int | None = None
     timestamp: float | None = None
+    #: Provenance (issue 20): the decode and the engine that produced the value ("": computed
+    #: outside, e.g. an imported list).
+    decode: str = FingerprintDecode.EXACT
+    engine: str = ""
 
 
 def is_hex_hash(value: str, kind: str) -> bool:
@@ -59,16 +64,20 @@ def is_hex_hash(value: str, kind: str) -> bool:
 
 def hash_values(fp: ImageFingerprint | VideoFingerprint) -> list[HashValue]:
     """The rows a fingerprint-engine result becomes (dihedral variants included)."""
-    rows = [HashValue(FingerprintKind.MD5, fp.md5), HashValue(FingerprintKind.SHA256, fp.sha256)]
+    engine, decode = fp.engine, fp.decode
+    rows = [HashValue(FingerprintKind.MD5, fp.md5, engine=engine),
+            HashValue(FingerprintKind.SHA256, fp.sha256, engine=engine)]
     if isinstance(fp, ImageFingerprint):
-        rows.append(HashValue(FingerprintKind.PDQ, fp.pdq, quality=fp.quality))
+        rows.append(HashValue(FingerprintKind.PDQ, fp.pdq, quality=fp.quality, decode=decode,
+                              engine=engine))
         for name, value in (fp.dihedral or {}).items():
             if name != "original":
-                rows.append(HashValue(FingerprintKind.PDQ, value, fp.quality, variant=name))
+                rows.append(HashValue(FingerprintKind.PDQ, value, fp.quality, variant=name,
+                                      decode=decode, engine=engine))
     else:
         rows.extend(
             HashValue(FingerprintKind.VPDQ, f.pdq, quality=f.quality, frame_number=f.frame_number,
-                      timestamp=f.timestamp)
+                      timestamp=f.timestamp, decode=decode, engine=engine)
             for f in fp.frames
         )
     return rows
@@ -181,7 +190,8 @@ def register_fingerprints(
         )
         Fingerprint.objects.bulk_create(
             Fingerprint(entry=entry, bank=bank, kind=r.kind, value=r.value, quality=r.quality,
-                        variant=r.variant, frame_number=r.frame_number, timestamp=r.timestamp)
+                        variant=r.variant, frame_number=r.frame_number, timestamp=r.timestamp,
+                        decode=r.decode, engine=r.engine)
             for r in rows
         )
         BankChange.objects.create(bank=bank, entry_id=entry.pk, op=ChangeOp.ADD)
@@ -204,7 +214,8 @@ def robust_hash_values(data: bytes, fp: ImageFingerprint, *, crops: bool = True,
     for reg in registration_fingerprints(data, crops=crops):
         if reg.variant != "original" and reg.pdq not in seen:
             seen.add(reg.pdq)
-            rows.append(HashValue(FingerprintKind.PDQ, reg.pdq, reg.quality, variant=reg.variant))
+            rows.append(HashValue(FingerprintKind.PDQ, reg.pdq, reg.quality, variant=reg.variant,
+                                  decode=fp.decode, engine=fp.engine))
     return rows
 
 
@@ -224,7 +235,8 @@ def robust_video_hash_values(data: bytes, fp: VideoFingerprint, *, crops: bool =
                 seen.add((variant, f.pdq))
                 rows.append(HashValue(FingerprintKind.VPDQ, f.pdq, quality=f.quality,
                                       variant=variant, frame_number=f.frame_number,
-                                      timestamp=f.timestamp))
+                                      timestamp=f.timestamp, decode=fp.decode,
+                                      engine=fp.engine))
     return rows
 
 

@@ -6,14 +6,27 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "DECODE_EXACT",
+    "DECODE_REDUCED",
     "DEFAULT_LIMITS",
     "DIHEDRAL_NAMES",
+    "ENGINE_VERSION",
     "ImageFingerprint",
     "Limits",
     "VideoFingerprint",
     "VpdqFrame",
     "VpdqMatch",
 ]
+
+#: Name and version of this engine, stored with every fingerprint it makes (stored hashes cannot
+#: be recomputed: the media is never kept). Bump it when a hash of the same file can change.
+ENGINE_VERSION = "anshim-pdq/2"
+#: Full-resolution decode: the hash agrees with Meta's PDQ (pdqhash on Pillow's RGB) within a
+#: few bits. What everything stored, shared or compared uses.
+DECODE_EXACT = "exact"
+#: Reduced-scale JPEG decode (1/2-1/8 in the IDCT): faster, up to ~40 bits off the reference.
+#: An explicit opt-in for triage only.
+DECODE_REDUCED = "reduced"
 
 #: Names of the eight dihedral variants, in Meta's order.
 DIHEDRAL_NAMES: tuple[str, ...] = (
@@ -72,6 +85,9 @@ class ImageFingerprint:
     format: str
     #: The 8 dihedral variants (name -> hex) when requested, else ``None``.
     dihedral: dict[str, str] | None = None
+    #: Which decode produced the hash (:data:`DECODE_EXACT` or :data:`DECODE_REDUCED`).
+    decode: str = DECODE_EXACT
+    engine: str = ENGINE_VERSION
     kind: Literal["image"] = "image"
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,6 +101,8 @@ class ImageFingerprint:
             "width": self.width,
             "height": self.height,
             "format": self.format,
+            "decode": self.decode,
+            "engine": self.engine,
         }
         if self.dihedral is not None:
             out["dihedral"] = dict(self.dihedral)
@@ -126,6 +144,9 @@ class VideoFingerprint:
     format: str
     seconds_per_hash: float = 1.0
     frame_count: int = 0
+    #: Video frames are always decoded at full size.
+    decode: str = DECODE_EXACT
+    engine: str = ENGINE_VERSION
     kind: Literal["video"] = "video"
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +162,8 @@ class VideoFingerprint:
             "frame_count": self.frame_count,
             "format": self.format,
             "seconds_per_hash": self.seconds_per_hash,
+            "decode": self.decode,
+            "engine": self.engine,
             "vpdq": [f.to_dict() for f in self.frames],
         }
 

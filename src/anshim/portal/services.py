@@ -312,16 +312,19 @@ def validate_registration(payload: Any) -> list[dict[str, Any]]:
 
 
 def _hash_values(item: dict[str, Any]) -> list[Any]:
-    from anshim.erasure.models import FingerprintKind
+    from anshim.erasure.models import ENGINE_PORTAL_JS, FingerprintKind
     from anshim.erasure.services import HashValue
 
-    rows = [HashValue(FingerprintKind.MD5, item["md5"])]
+    # Hashed in the victim's browser by pdq.js, which decodes at full size (exact).
+    js = ENGINE_PORTAL_JS
+    rows = [HashValue(FingerprintKind.MD5, item["md5"], engine=js)]
     if item["kind"] == "image":
-        rows.append(HashValue(FingerprintKind.PDQ, item["pdq"], quality=item["quality"]))
+        rows.append(HashValue(FingerprintKind.PDQ, item["pdq"], quality=item["quality"],
+                              engine=js))
     else:
         rows.extend(
             HashValue(FingerprintKind.VPDQ, f["pdq"], quality=f["quality"], frame_number=n,
-                      timestamp=f["timestamp"])
+                      timestamp=f["timestamp"], engine=js)
             for n, f in enumerate(item["frames"])
         )
     return rows

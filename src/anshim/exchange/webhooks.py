@@ -13,11 +13,8 @@ Failed deliveries are retried with exponential backoff (1 min, 2, 4, ... up to 8
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
-import secrets
 import time
 import urllib.error
 import urllib.request
@@ -29,34 +26,21 @@ from django.utils import timezone
 from anshim.exchange.feed import encode_cursor, read_feed
 from anshim.exchange.models import DeliveryStatus, Partner, WebhookDelivery
 from anshim.exchange.schemas import feed_page_payload
+from anshim.security import signing
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 BASE_DELAY = dt.timedelta(minutes=1)
 TIMEOUT_SECONDS = 10
-SIGNATURE_HEADER = "X-Anshim-Signature"
-TIMESTAMP_HEADER = "X-Anshim-Timestamp"
+SIGNATURE_HEADER = signing.SIGNATURE_HEADER
+TIMESTAMP_HEADER = signing.TIMESTAMP_HEADER
 
 
-def new_secret() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    message = timestamp.encode("ascii") + b"." + body
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, timestamp: str, body: bytes, signature: str,
-           *, tolerance: int = 300, now: float | None = None) -> bool:
-    """The check a partner runs (kept here for tests and as the reference implementation)."""
-    now = time.time() if now is None else now
-    try:
-        fresh = abs(now - int(timestamp)) <= tolerance
-    except ValueError:
-        return False
-    return fresh and hmac.compare_digest(sign(secret, timestamp, body), signature)
+# The signing scheme is shared with takedown notices sent by partner API (erasure app).
+new_secret = signing.new_secret
+sign = signing.sign
+verify = signing.verify
 
 
 def backoff(attempts: int) -> dt.timedelta:

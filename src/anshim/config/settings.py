@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "anshim.erasure",
     "anshim.exchange",
     "anshim.portal",
+    "anshim.prevention",
 ]
 
 MIDDLEWARE = [

@@ -200,6 +200,15 @@ VIEWS = [
         on_case(Action.MANAGE_ERASURE)),
     Row("experts:log", "GET", lambda w: reverse("experts:log", args=[w.appointment.pk]),
         lambda u, w: opens_assignment(u, w) and own_session_log(u, w)),
+    # Putting a counselor on a case (here: counselor_other, who would then read its notes) is
+    # a supervisor's decision, whoever sends the edit form.
+    Row("cases:edit (assign a counselor)", "POST",
+        lambda w: reverse("cases:edit", kwargs={"code": w.case.code}),
+        lambda u, w: can(u, Action.EDIT_CASE, w.case) and can(u, Action.ASSIGN_COUNSELORS,
+                                                               w.case),
+        lambda w: {"edit-version": w.case.version, "edit-status": w.case.status,
+                   "edit-staff_fields": "1", "edit-lead_counselor": w.case.lead_counselor_id,
+                   "edit-counselors": [w.users["counselor_other"].pk]}),
 ]
 
 # Views outside the matrix, and why.
@@ -292,7 +301,7 @@ def _call(client: Any, row: Row, w: World) -> Any:
         return client.generic(row.method, path, body or "", content_type="application/json")
     if row.method == "GET":
         return client.get(path)
-    return client.post(path, {})
+    return client.post(path, row.body(w) if row.body else {})
 
 
 def _check(row: Row, login_client: Callable[..., Any], client_factory: Callable[[], Any]) -> None:

@@ -304,7 +304,17 @@ def update_case(actor: Any, case: Case, expected_version: int, changes: dict[str
 
     The compare-and-set is a single UPDATE ... WHERE version = expected, so two concurrent
     editors can never both win (on SQLite and PostgreSQL alike). Raises StaleEdit otherwise.
+    Changing who is assigned needs ASSIGN_COUNSELORS as well (need-to-know follows the
+    assignment, so nobody may put themselves on a case to read its notes).
     """
+    return _update_case(actor, case, expected_version, changes, request)
+
+
+def _update_case(actor: Any, case: Case, expected_version: int, changes: dict[str, Any],
+                 request: HttpRequest | None, *,
+                 event: tuple[str, str] | None = None) -> Case:
+    """update_case, plus an optional extra timeline event (kind, msgid) written in the same
+    transaction, so a crash can never leave a closed case without its "closed" line."""
     require(actor, Action.EDIT_CASE, case)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
@@ -314,7 +324,12 @@ def update_case(actor: Any, case: Case, expected_version: int, changes: dict[str
         raise ValidationError({"status": [_("Choose a status.")]})
     _check_staff(changes)
     many = ("summary", "counselors", "erasure_specialists")
+    # Not durable: the role-matrix test runs every view inside a rolled-back transaction.
     with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        assignment = _assignment_changes(locked, changes)
+        if assignment:
+            require(actor, Action.ASSIGN_COUNSELORS, case)
         values: dict[str, Any] = {k: v for k, v in changes.items() if k not in many}
         now = timezone.now()
         if values.get("status") == CaseStatus.CLOSED:
@@ -329,7 +344,7 @@ def update_case(actor: Any, case: Case, expected_version: int, changes: dict[str
             raise StaleEdit(case, expected_version)
         if "summary" in changes:
             # Encrypted fields must go through the field's get_prep_value: save() them.
-            fresh = Case.objects.select_for_update().get(pk=case.pk)
+            fresh = Case.objects.get(pk=case.pk)
             fresh.summary = changes["summary"]
             fresh.save(update_fields=["summary"])
         if "counselors" in changes:
@@ -340,21 +355,53 @@ def update_case(actor: Any, case: Case, expected_version: int, changes: dict[str
         add_event(case, "case.updated", gettext_noop("Case updated"), actor,
                   {"fields": sorted(changes)})
         audit(actor=actor, action="case.update", target=case, case=case, request=request)
+        if assignment:
+            add_event(case, "case.staff_assigned", gettext_noop("Staff assignment changed"),
+                      actor, assignment)
+            # The ids added and removed are on the timeline event; the audit row names the
+            # event type and the case.
+            audit(actor=actor, action=CASE_STAFF_ASSIGN, target=case, case=case,
+                  request=request)
+        if event is not None:
+            add_event(case, event[0], event[1], actor)
     return case
+
+
+# The audit event type of a change of who is assigned to a case (data: the user ids added and
+# removed per capacity).
+CASE_STAFF_ASSIGN = "case.staff_assign"
+
+
+def _assignment_changes(case: Case, changes: dict[str, Any]) -> dict[str, Any]:
+    """What `changes` does to the case's staff, as ids: {capacity: {"added": [...],
+    "removed": [...]}}; empty when nobody is added or removed."""
+    current: dict[str, set[int]] = {
+        "lead_counselor": {case.lead_counselor_id} if case.lead_counselor_id else set(),
+        "counselors": set(case.counselors.values_list("pk", flat=True)),
+        "erasure_specialists": set(case.erasure_specialists.values_list("pk", flat=True)),
+    }
+    out: dict[str, Any] = {}
+    for name, before in current.items():
+        if name not in changes:
+            continue
+        value = changes[name]
+        people = value if isinstance(value, list) else ([value] if value is not None else [])
+        after = {p.pk for p in people}
+        if after != before:
+            out[name] = {"added": sorted(after - before), "removed": sorted(before - after)}
+    return out
 
 
 def close_case(actor: Any, case: Case, expected_version: int,
                request: HttpRequest | None = None) -> Case:
-    case = update_case(actor, case, expected_version, {"status": CaseStatus.CLOSED}, request)
-    add_event(case, "case.closed", gettext_noop("Case closed"), actor)
-    return case
+    return _update_case(actor, case, expected_version, {"status": CaseStatus.CLOSED}, request,
+                        event=("case.closed", gettext_noop("Case closed")))
 
 
 def reopen_case(actor: Any, case: Case, expected_version: int,
                 request: HttpRequest | None = None) -> Case:
-    case = update_case(actor, case, expected_version, {"status": CaseStatus.ACTIVE}, request)
-    add_event(case, "case.reopened", gettext_noop("Case reopened"), actor)
-    return case
+    return _update_case(actor, case, expected_version, {"status": CaseStatus.ACTIVE}, request,
+                        event=("case.reopened", gettext_noop("Case reopened")))
 
 
 # --- Contacts, notes ------------------------------------------------------------------------

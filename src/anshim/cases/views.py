@@ -186,7 +186,8 @@ def case_edit(request: HttpRequest, code: str) -> HttpResponse:
     changes: dict[str, Any] = {"status": form.cleaned_data["status"]}
     if request.POST.get("edit-staff_fields") == "1":
         # Only a form that showed the staff fields may change them: an empty checkbox list
-        # must mean "nobody", never "not sent".
+        # must mean "nobody", never "not sent". The service refuses (403) a change of who is
+        # assigned from anyone but a supervisor.
         changes |= {
             "lead_counselor": form.cleaned_data["lead_counselor"],
             "counselors": list(form.cleaned_data["counselors"]),

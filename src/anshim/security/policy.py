@@ -41,6 +41,11 @@ class Action(StrEnum):
     MANAGE_CONSENT = "manage_consent"
     MANAGE_REFERRALS = "manage_referrals"
     ASSIGN_EXPERT = "assign_expert"
+    # Who works a case (lead counselor, counselors, erasure specialists): need-to-know follows
+    # the assignment, so only supervisors decide it.
+    ASSIGN_COUNSELORS = "assign_counselors"
+    VIEW_PORTAL_MESSAGES = "view_portal_messages"  # the victim's messages through the portal
+    REPLY_PORTAL_MESSAGES = "reply_portal_messages"
     VIEW_ASSIGNMENT = "view_assignment"  # the expert's brief
     MANAGE_APPOINTMENTS = "manage_appointments"
     WRITE_SESSION_LOG = "write_session_log"
@@ -77,9 +82,12 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
                            Action.VIEW_EXPERTS}),
 }
 
-# Counselors see counseling notes and the experts' session logs only on cases they are
-# assigned to.
-_ASSIGNED_COUNSELOR_ONLY = frozenset({Action.VIEW_COUNSELING_NOTES, Action.VIEW_SESSION_LOGS})
+# Counselors see counseling notes, the experts' session logs and the victim's portal messages
+# only on cases they are assigned to.
+_ASSIGNED_COUNSELOR_ONLY = frozenset({
+    Action.VIEW_COUNSELING_NOTES, Action.VIEW_SESSION_LOGS, Action.VIEW_PORTAL_MESSAGES,
+    Action.REPLY_PORTAL_MESSAGES,
+})
 # What an expert may do on a case they hold an active assignment on.
 _EXPERT_ON_ASSIGNED_CASE = frozenset(
     {Action.VIEW_CASE, Action.VIEW_ASSIGNMENT, Action.MANAGE_APPOINTMENTS,

@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "axes",
     "django_tasks_db",
+    # django-ninja's own static files: /api/v1/docs serves Swagger UI from our origin (the CSP
+    # allows nothing else); without the app it would load it from a CDN.
+    "ninja",
     "anshim.config",
     "anshim.security",
     "anshim.cases",
@@ -130,6 +133,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "staff/locked_out.html"
 AXES_VERBOSE = False
+# Axes counts failures per client address as the trusted proxy hop says, like the audit log.
+AXES_CLIENT_IP_CALLABLE = "anshim.security.middleware.client_address"
 
 # Sessions expire after 30 minutes without activity and always when the browser closes.
 SESSION_COOKIE_AGE = int(os.environ.get("ANSHIM_SESSION_SECONDS", "1800"))
@@ -141,6 +146,33 @@ CSRF_COOKIE_SAMESITE = "Strict"
 _HTTPS = os.environ.get("ANSHIM_HTTPS", "0") == "1"
 SESSION_COOKIE_SECURE = _HTTPS
 CSRF_COOKIE_SECURE = _HTTPS
+# Reverse proxies in front of the server (nginx: 1). Each appends the address it saw to
+# X-Forwarded-For; the client address is the entry the nearest trusted proxy wrote
+# (anshim.security.middleware.client_address). 0: the connection's peer is the client.
+# ANSHIM_TRUSTED_PROXY=1 is the older spelling of one proxy.
+ANSHIM_TRUSTED_PROXIES = int(os.environ.get(
+    "ANSHIM_TRUSTED_PROXIES", "1" if os.environ.get("ANSHIM_TRUSTED_PROXY") == "1" else "0"))
+# Optional: the proxies' own addresses or networks; forwarded headers from any other peer are
+# ignored (a request that bypassed the proxy cannot claim an address).
+ANSHIM_TRUSTED_PROXY_NETWORKS = [
+    n.strip() for n in os.environ.get("ANSHIM_TRUSTED_PROXY_NETWORKS", "").split(",") if n.strip()
+]
+if _HTTPS:
+    # TLS ends at the proxy, which must set (not pass through) this header: nginx's
+    # `proxy_set_header X-Forwarded-Proto $scheme`. Without it request.is_secure() is False,
+    # and CSRF's origin check refuses every POST from https://.
+    _PROXY_SSL_HEADER = os.environ.get("ANSHIM_PROXY_SSL_HEADER", "X-Forwarded-Proto")
+    if _PROXY_SSL_HEADER:
+        SECURE_PROXY_SSL_HEADER = (
+            "HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# Origins a POST may come from besides the request's own host (a proxy that rewrites Host, a
+# non-default port). By default every allowed host over the scheme in use.
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("ANSHIM_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+] or [
+    "https://" + (f"*{h}" if h.startswith(".") else h)
+    for h in ALLOWED_HOSTS if _HTTPS and h != "*"
+]
 SECURE_HSTS_SECONDS = 31536000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 # No third-party resources anywhere: scripts, styles, images, workers only from our origin.
@@ -47,15 +49,40 @@ class SecurityHeadersMiddleware:
         return response
 
 
-def client_address(request: HttpRequest) -> str:
-    # Behind a reverse proxy set ANSHIM_TRUSTED_PROXY=1 so the forwarded address is used.
-    import os
+def _trusted_hop(remote: str) -> bool:
+    """Is the peer that connected to us one of the configured proxies (any peer when no list)?"""
+    networks = settings.ANSHIM_TRUSTED_PROXY_NETWORKS
+    if not networks:
+        return True
+    try:
+        peer = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    return any(peer in ipaddress.ip_network(n, strict=False) for n in networks)
 
-    if os.environ.get("ANSHIM_TRUSTED_PROXY") == "1":
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return str(request.META.get("REMOTE_ADDR", ""))
+
+def client_address(request: HttpRequest) -> str:
+    """The address of the client, as the nearest trusted proxy saw it.
+
+    Behind `ANSHIM_TRUSTED_PROXIES = N` reverse proxies, each proxy appends the address it was
+    connected from to X-Forwarded-For, so the N-th entry from the right is the last address no
+    client could forge; everything to its left is whatever the client sent. Without trusted
+    proxies (or when the header has fewer hops than proxies, i.e. the request did not come
+    through them) the peer address of the connection is the client.
+    """
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    count: int = settings.ANSHIM_TRUSTED_PROXIES
+    if count <= 0 or not _trusted_hop(remote):
+        return remote
+    hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [h for h in hops if h]
+    if len(hops) < count:
+        return remote
+    candidate = hops[-count]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:  # not an address: a broken or hostile header, never worth recording
+        return remote
 
 
 class ClientAddressMiddleware:

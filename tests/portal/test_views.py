@@ -326,3 +326,26 @@ def test_status_shows_the_erasure_progress(signed_in_client, portal_case):
     assert value("progress-requests") == "1"
     assert value("progress-removed") == "1"
     assert value("progress-reuploads") == "1"
+
+
+def test_register_multipart_is_a_clear_415_never_a_500(portal_case):
+    """A multipart body (as a form with a file field would send) is refused: the portal never
+    accepts media. With CSRF checks on, the middleware has parsed the body already, which made
+    reading it a RawPostDataException (a 500) before."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    case, passphrase = portal_case
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/status/sign-in/")
+    token = page.cookies["csrftoken"].value
+    client.post("/status/sign-in/", {"code": case.code, "passphrase": passphrase,
+                                     "csrfmiddlewaretoken": token})
+    client.get("/status/fingerprint/")
+    token = client.cookies["csrftoken"].value
+    upload = SimpleUploadedFile("photo.png", b"\x89PNG\r\n\x1a\n not really", "image/png")
+    response = client.post(REGISTER, {"csrfmiddlewaretoken": token, "file": upload})
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type"
+    from anshim.erasure.models import BankEntry
+
+    assert not BankEntry.objects.filter(case=case).exists()

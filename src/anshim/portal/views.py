@@ -207,6 +207,12 @@ def register_fingerprints(request: HttpRequest) -> JsonResponse:
         length = services.MAX_REGISTRATION_BYTES + 1
     if length > services.MAX_REGISTRATION_BYTES:
         return _json_error("too_large", _("Too many items at once."), 413)
+    if request.content_type != "application/json":
+        # The portal never accepts media: only the JSON of fingerprints computed on the phone.
+        # (A multipart body has already been parsed for the CSRF check, so reading it here
+        # would raise RawPostDataException: refuse it first.)
+        return _json_error("unsupported_media_type",
+                           _("Only fingerprints are accepted here, never photos or videos."), 415)
     try:
         payload: Any = json.loads(request.body)
     except (ValueError, RecursionError):

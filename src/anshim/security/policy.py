@@ -7,7 +7,9 @@ never test roles themselves. Need-to-know rules (from the centre's data protecti
   history), but counseling notes and experts' session logs only on cases they are assigned to.
 - Erasure specialists see fingerprints, sightings and takedowns, and the case header needed to
   act (code, status, risk, consent) — never personal data or counseling notes.
-- Prevention officers run school programmes; they see no case data at all.
+- Prevention officers run school programmes and surveys; they see no case data at all.
+  Nobody sees an individual survey response in the UI: pages show aggregates, and exports
+  (officers, supervisors) are audited. Counselors see only the help requests surveys create.
 - External experts see only cases they hold an active assignment on, and only the assignment
   brief, their appointments and their own session logs.
 - Supervisors see everything and may override triage and manage staff and experts.
@@ -57,6 +59,11 @@ class Action(StrEnum):
     VIEW_EXPERTS = "view_experts"
     VIEW_AUDIT = "view_audit"
     ADMIN_CONFIG = "admin_config"
+    # Prevention: schools, programmes, sessions, tests, surveys (aggregates only in the UI).
+    VIEW_PREVENTION = "view_prevention"
+    MANAGE_PREVENTION = "manage_prevention"
+    EXPORT_SURVEY_DATA = "export_survey_data"  # researcher exports of answer sheets, audited
+    VIEW_HELP_REQUESTS = "view_help_requests"  # "contact me" cards from surveys
 
 
 # Actions a role may take on any case (or without a case).
@@ -66,7 +73,7 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
             Action.VIEW_CASE_LIST, Action.CREATE_CASE, Action.VIEW_CASE, Action.EDIT_CASE,
             Action.VIEW_PERSONAL_DATA, Action.ADD_NOTE, Action.TRIAGE, Action.MANAGE_CONSENT,
             Action.MANAGE_REFERRALS, Action.ASSIGN_EXPERT, Action.MANAGE_APPOINTMENTS,
-            Action.VIEW_TIMELINE, Action.VIEW_EXPERTS,
+            Action.VIEW_TIMELINE, Action.VIEW_EXPERTS, Action.VIEW_HELP_REQUESTS,
         }
     ),
     Role.ERASURE: frozenset(
@@ -75,9 +82,13 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
             Action.VIEW_FINGERPRINTS, Action.MANAGE_ERASURE,
         }
     ),
-    Role.PREVENTION: frozenset(),
+    Role.PREVENTION: frozenset(
+        {Action.VIEW_PREVENTION, Action.MANAGE_PREVENTION, Action.EXPORT_SURVEY_DATA}
+    ),
     Role.EXPERT: frozenset(),
-    Role.SUPERVISOR: frozenset(set(Action) - {Action.ADMIN_CONFIG, Action.WRITE_SESSION_LOG}),
+    # Supervisors see the prevention team's work; the team itself manages it.
+    Role.SUPERVISOR: frozenset(set(Action) - {Action.ADMIN_CONFIG, Action.WRITE_SESSION_LOG,
+                                              Action.MANAGE_PREVENTION}),
     Role.ADMIN: frozenset({Action.ADMIN_CONFIG, Action.VIEW_AUDIT, Action.MANAGE_EXPERTS,
                            Action.VIEW_EXPERTS}),
 }
@@ -122,10 +133,20 @@ def can(user: Any, action: Action, case: Case | None = None) -> bool:
     return False
 
 
+class Refused(PermissionDenied):
+    """A refusal by the policy: which action, on which case (the refusal is audited from
+    these by `anshim.security.refusals`)."""
+
+    def __init__(self, action: Action, case: Case | None = None) -> None:
+        super().__init__(f"Not permitted: {action.value}")
+        self.action = action
+        self.case = case
+
+
 def require(user: Any, action: Action, case: Case | None = None) -> None:
     """Raise PermissionDenied (a 403, never a 500) unless `can()`."""
     if not can(user, action, case):
-        raise PermissionDenied(f"Not permitted: {action.value}")
+        raise Refused(action, case)
 
 
 def is_assigned_counselor(user: Any, case: Case) -> bool:

@@ -1,0 +1,440 @@
+"""Design-based estimates: weighted proportions and means, overall and by domains.
+
+The numbers are those of R's survey package for ``svydesign(ids=~psu, strata=~stratum,
+weights=~w, nest=TRUE)`` (with any ``postStratify``/``rake`` applied):
+
+- estimate: ``svymean`` — sum(w*y)/sum(w) over the domain's responses with a value.
+- SE: Taylor linearisation, ``svyrecvar``: the linearised values z = w*(y - estimate)/sum(w) of
+  the domain (zero outside it, so the full design is kept, as ``svyby`` does), residualised
+  within the calibration cells when the weights were calibrated, totalled per PSU;
+  var = sum over strata of n_h/(n_h-1) * sum over its PSUs of (Z - mean Z)^2.
+- proportion CI: ``svyciprop(method="logit")`` — logit(p) +/- t(df) * SE/(p(1-p)), back-
+  transformed, with df = PSUs minus strata among the domain's responses (``degf``). A domain
+  with df < 1 (all of it in one PSU) uses df = 1 where R gives NaN. p = 0 or 1 gives [p, p].
+- mean CI: ``confint(svymean)`` — estimate +/- z * SE (normal quantile).
+
+Missing values (NaN) of y are left out as R's ``na.rm=TRUE`` does: a domain of the responses
+with a value, the design kept whole.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats as _st
+
+from .design import Design, FloatArray, IntArray, as_float_column, degrees_of_freedom, factorize
+from .errors import StatsInputError
+
+__all__ = [
+    "CAUTION_RSE",
+    "NOT_SHOWN_RSE",
+    "Domains",
+    "Estimate",
+    "estimate",
+    "make_domains",
+    "mean",
+    "prevalence",
+]
+
+#: Relative standard error above which an estimate is shown with a caution flag.
+CAUTION_RSE = 0.30
+#: Relative standard error above which an estimate is not shown.
+NOT_SHOWN_RSE = 0.50
+
+Kind = Literal["proportion", "mean"]
+RseFlag = Literal["ok", "caution", "not_shown"]
+
+# Dense (domain x PSU) accumulators up to this many cells; sparse (sorted keys) above.
+_DENSE_CELLS = 1 << 24
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """One weighted estimate of one domain (``by == {}``: all responses)."""
+
+    by: dict[str, str]
+    kind: Kind
+    #: unweighted number of responses with a value in the domain (the denominator).
+    n: int
+    #: unweighted number of responses equal to 1 (proportions; None for means).
+    numerator: int | None
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    #: degrees of freedom of the CI (PSUs minus strata in the domain).
+    df: int
+    #: sum of the weights of the domain's responses (the estimated population size).
+    weighted_n: float
+
+    @property
+    def rse(self) -> float:
+        """Relative standard error, se/estimate (inf for an estimate of 0 with se > 0)."""
+        if self.estimate == 0:
+            return 0.0 if self.se == 0 else math.inf
+        return abs(self.se / self.estimate)
+
+    @property
+    def rse_flag(self) -> RseFlag:
+        """``"caution"`` above :data:`CAUTION_RSE`, ``"not_shown"`` above :data:`NOT_SHOWN_RSE`."""
+        r = self.rse
+        if r > NOT_SHOWN_RSE:
+            return "not_shown"
+        if r > CAUTION_RSE:
+            return "caution"
+        return "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": dict(self.by),
+            "kind": self.kind,
+            "n": self.n,
+            "numerator": self.numerator,
+            "estimate": self.estimate,
+            "se": self.se,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "df": self.df,
+            "weighted_n": self.weighted_n,
+            "rse": self.rse,
+            "rse_flag": self.rse_flag,
+        }
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Domains:
+    """Rows grouped by the combinations of one or more columns that occur in the data.
+
+    ``code[i]``: the domain of row i (0..len(labels)-1); ``labels[k]``: ``{column: value}``.
+    Make once with :func:`make_domains` and reuse for every question of a report.
+    """
+
+    code: IntArray
+    labels: list[dict[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def make_domains(by: Mapping[str, ArrayLike], n: int) -> Domains:
+    """Domains of the combinations of ``by``'s columns (each of length ``n``), in sorted order."""
+    if not by:
+        return Domains(code=np.zeros(n, dtype=np.intp), labels=[{}])
+    names = list(by)
+    codes: list[IntArray] = []
+    labels: list[list[str]] = []
+    for name in names:
+        col = by[name]
+        if np.shape(col)[:1] != (n,):
+            raise StatsInputError(f"by column {name!r} has {np.shape(col)[:1]} values, not {n}")
+        c, lab = factorize(col, name=f"by column {name!r}")
+        codes.append(c)
+        labels.append(lab)
+    dims = tuple(len(lab) for lab in labels)
+    flat = np.ravel_multi_index(tuple(codes), dims) if len(dims) > 1 else codes[0]
+    present, code = np.unique(flat, return_inverse=True)
+    combos = np.unravel_index(present, dims) if len(dims) > 1 else (present,)
+    out_labels = [
+        {names[j]: labels[j][int(combos[j][k])] for j in range(len(names))}
+        for k in range(present.shape[0])
+    ]
+    return Domains(code=code.astype(np.intp, copy=False), labels=out_labels)
+
+
+def prevalence(
+    design: Design,
+    y: ArrayLike,
+    *,
+    by: Mapping[str, ArrayLike] | Domains | None = None,
+    overall: bool = True,
+    level: float = 0.95,
+) -> list[Estimate]:
+    """Weighted prevalence of a 0/1 indicator (NaN: no answer), overall and by ``by``."""
+    return estimate(design, y, by=by, kind="proportion", overall=overall, level=level)
+
+
+def mean(
+    design: Design,
+    y: ArrayLike,
+    *,
+    by: Mapping[str, ArrayLike] | Domains | None = None,
+    overall: bool = True,
+    level: float = 0.95,
+) -> list[Estimate]:
+    """Weighted mean of a numeric variable (NaN: no answer), overall and by ``by``."""
+    return estimate(design, y, by=by, kind="mean", overall=overall, level=level)
+
+
+def estimate(
+    design: Design,
+    y: ArrayLike,
+    *,
+    by: Mapping[str, ArrayLike] | Domains | None = None,
+    kind: Kind | Literal["auto"] = "auto",
+    overall: bool = True,
+    level: float = 0.95,
+    name: str = "y",
+) -> list[Estimate]:
+    """Estimates of ``y`` for the whole sample (if ``overall``) then for each domain of ``by``.
+
+    ``kind="auto"``: a proportion when every value is 0 or 1, else a mean. Raises
+    :class:`StatsInputError` for a wrong length, a non-0/1 value of a proportion, or a level
+    outside (0, 1).
+    """
+    yv = as_float_column(y, name=name)
+    if yv.shape != (design.n,):
+        raise StatsInputError(f"{name} has {yv.shape[0]} values, the design {design.n}")
+    if not 0 < level < 1:
+        raise StatsInputError(f"level must be between 0 and 1, got {level}")
+    finite = yv[~np.isnan(yv)]
+    if np.isinf(finite).any():
+        raise StatsInputError(f"{name} has infinite values")
+    binary = bool(np.isin(finite, (0.0, 1.0)).all())
+    if kind == "auto":
+        kind = "proportion" if binary else "mean"
+    elif kind == "proportion" and not binary:
+        bad = finite[~np.isin(finite, (0.0, 1.0))][0]
+        raise StatsInputError(f"{name} is not a 0/1 indicator: it has the value {bad!r}")
+    out: list[Estimate] = []
+    if overall:
+        out.extend(_estimate(design, yv, Domains(np.zeros(design.n, np.intp), [{}]), kind, level))
+    if by is not None:
+        doms = by if isinstance(by, Domains) else make_domains(by, design.n)
+        if doms.labels != [{}]:
+            out.extend(_estimate(design, yv, doms, kind, level))
+    return out
+
+
+def _estimate(
+    design: Design, y: FloatArray, doms: Domains, kind: Kind, level: float
+) -> list[Estimate]:
+    n_dom = len(doms)
+    valid = ~np.isnan(y)
+    d = doms.code[valid]
+    w = design.weights[valid]
+    yv = y[valid]
+    w_tot = np.bincount(d, weights=w, minlength=n_dom)
+    wy_tot = np.bincount(d, weights=w * yv, minlength=n_dom)
+    n_d = np.bincount(d, minlength=n_dom)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = wy_tot / w_tot
+    num = np.bincount(d, weights=(yv == 1.0), minlength=n_dom) if kind == "proportion" else None
+    var = domain_variance(design, valid, d, w, yv, est, w_tot, n_dom)
+    se = np.sqrt(np.maximum(var, 0.0))
+    # degrees of freedom per domain: distinct PSUs minus distinct strata with a non-zero weight.
+    pos = w > 0
+    df = _domain_degf(design, np.flatnonzero(valid)[pos], d[pos], n_dom)
+    out: list[Estimate] = []
+    z = float(_st.norm.ppf(0.5 + level / 2))
+    for k in range(n_dom):
+        if n_d[k] == 0:
+            continue
+        e, s = float(est[k]), float(se[k])
+        if kind == "proportion":
+            lo, hi = _logit_ci(e, s, int(df[k]), level)
+        else:
+            lo, hi = e - z * s, e + z * s
+        out.append(
+            Estimate(
+                by=doms.labels[k],
+                kind=kind,
+                n=int(n_d[k]),
+                numerator=None if num is None else int(num[k]),
+                estimate=e,
+                se=s,
+                ci_low=lo,
+                ci_high=hi,
+                df=int(df[k]),
+                weighted_n=float(w_tot[k]),
+            )
+        )
+    return out
+
+
+def _logit_ci(p: float, se: float, df: int, level: float) -> tuple[float, float]:
+    if not 0 < p < 1 or se == 0 or math.isnan(p):
+        return p, p
+    q = float(_st.t.ppf(0.5 + level / 2, max(df, 1)))
+    half = q * se / (p * (1 - p))
+    lg = math.log(p / (1 - p))
+    return _expit(lg - half), _expit(lg + half)
+
+
+def _expit(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def _domain_degf(design: Design, rows: IntArray, d: IntArray, n_dom: int) -> NDArray[np.int64]:
+    psu = design.psu[rows]
+    key = d.astype(np.int64) * design.n_psu + psu
+    uk = np.unique(key)
+    ud = uk // design.n_psu
+    n_psu = np.bincount(ud, minlength=n_dom)
+    sk = np.unique(ud * design.n_strata + design.psu_stratum[uk % design.n_psu])
+    n_str = np.bincount(sk // design.n_strata, minlength=n_dom)
+    return (n_psu - n_str).astype(np.int64)
+
+
+def domain_variance(
+    design: Design,
+    valid: NDArray[np.bool_],
+    d: IntArray,
+    w: FloatArray,
+    y: FloatArray,
+    est: FloatArray,
+    w_tot: FloatArray,
+    n_dom: int,
+) -> FloatArray:
+    """Linearisation variance of each domain's ratio estimate (see the module docstring).
+
+    ``valid`` selects the rows in some domain, ``d`` their domain, ``w``/``y`` their weights and
+    values; ``est``/``w_tot`` per domain.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = w * (y - est[d]) / w_tot[d]
+    z = np.where(np.isfinite(z), z, 0.0)
+    psu = design.psu[valid]
+    n_psu = design.n_psu
+    if design.calibration:
+        totals = _calibrated_psu_totals(design, valid, d, z, n_dom)
+    elif n_dom * n_psu <= _DENSE_CELLS:
+        totals = np.bincount(d * n_psu + psu, weights=z, minlength=n_dom * n_psu).reshape(
+            n_dom, n_psu
+        )
+    else:
+        return _sparse_variance(design, d, psu, z, n_dom)
+    return _variance_from_totals(design, totals)
+
+
+def _variance_from_totals(design: Design, totals: FloatArray) -> FloatArray:
+    """sum_h n_h/(n_h-1) * (sum_p Z^2 - (sum_p Z)^2 / n_h) for each row of ``totals`` (D x P)."""
+    starts = np.concatenate(([0], np.cumsum(design.n_psu_in_stratum)[:-1]))
+    nh = design.n_psu_in_stratum.astype(np.float64)
+    s1 = np.add.reduceat(totals, starts, axis=1)
+    s2 = np.add.reduceat(totals * totals, starts, axis=1)
+    var: FloatArray = ((s2 - s1 * s1 / nh) * (nh / (nh - 1))).sum(axis=1)
+    return var
+
+
+def _sparse_variance(
+    design: Design, d: IntArray, psu: IntArray, z: FloatArray, n_dom: int
+) -> FloatArray:
+    key = d.astype(np.int64) * design.n_psu + psu
+    uk, inv = np.unique(key, return_inverse=True)
+    tot = np.bincount(inv, weights=z)
+    ud = uk // design.n_psu
+    uh = design.psu_stratum[uk % design.n_psu]
+    cell = ud * design.n_strata + uh
+    size = n_dom * design.n_strata
+    s1 = np.bincount(cell, weights=tot, minlength=size).reshape(n_dom, design.n_strata)
+    s2 = np.bincount(cell, weights=tot * tot, minlength=size).reshape(n_dom, design.n_strata)
+    nh = design.n_psu_in_stratum.astype(np.float64)
+    var: FloatArray = ((s2 - s1 * s1 / nh) * (nh / (nh - 1))).sum(axis=1)
+    return var
+
+
+def _calibrated_psu_totals(
+    design: Design, valid: NDArray[np.bool_], d: IntArray, z: FloatArray, n_dom: int
+) -> FloatArray:
+    """PSU totals (D x P) of the linearised values after R's calibration residualisation.
+
+    x starts as z inside each domain and 0 outside; every calibration step subtracts
+    psw * m[cell] with m a (weighted) mean of x/psw over the cell. x stays z plus a combination of
+    the basis functions psw_k * [cell_k == g], so only their coefficients (D x G_k) are tracked.
+    """
+    rows = np.flatnonzero(valid)
+    ops: list[tuple[IntArray, FloatArray, FloatArray, FloatArray]] = []  # (cells, psw, a, den)
+    schedule: list[int] = []
+    for stage in design.calibration:
+        if stage.kind == "poststratify":
+            g, psw, old = stage.groups[0], stage.after[0], stage.before[0]
+            psw_safe = np.where((psw == 0) & (old == 0), 1.0, psw)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a = np.where(psw_safe > 0, old / psw_safe, 0.0)
+            den = np.bincount(g, weights=old)
+            ops.append((g, psw_safe, a, den))
+            schedule.append(len(ops) - 1)
+        else:
+            first = len(ops)
+            for g, psw in zip(stage.groups, stage.after, strict=True):
+                with np.errstate(divide="ignore"):
+                    a = np.where(psw > 0, 1.0 / psw, 0.0)
+                ops.append((g, psw, a, np.bincount(g).astype(np.float64)))
+            schedule.extend(list(range(first, len(ops))) * 10)
+    k_ops = len(ops)
+    sizes = [int(op[3].shape[0]) for op in ops]
+    # cross[k][l][g, h] = sum over rows with cell_k = g and cell_l = h of psw_l * a_k
+    cross = [
+        [
+            np.bincount(
+                ops[k][0] * sizes[l] + ops[l][0],
+                weights=ops[l][1] * ops[k][2],
+                minlength=sizes[k] * sizes[l],
+            ).reshape(sizes[k], sizes[l])
+            for l in range(k_ops)  # noqa: E741
+        ]
+        for k in range(k_ops)
+    ]
+    # z part of each op's cell sums: q[k][dom, g] = sum over the domain's rows in cell g of z*a_k
+    q = [
+        np.bincount(
+            d * sizes[k] + ops[k][0][rows],
+            weights=z * ops[k][2][rows],
+            minlength=n_dom * sizes[k],
+        ).reshape(n_dom, sizes[k])
+        for k in range(k_ops)
+    ]
+    coef = [np.zeros((n_dom, sizes[k])) for k in range(k_ops)]
+    for k in schedule:
+        s = q[k].copy()
+        for l in range(k_ops):  # noqa: E741
+            if coef[l].any():
+                s += coef[l] @ cross[k][l].T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = np.where(ops[k][3] > 0, s / ops[k][3], 0.0)
+        coef[k] -= m
+    n_psu = design.n_psu
+    totals = np.bincount(d * n_psu + design.psu[rows], weights=z, minlength=n_dom * n_psu).reshape(
+        n_dom, n_psu
+    )
+    for k in range(k_ops):
+        phi = np.bincount(
+            ops[k][0] * n_psu + design.psu, weights=ops[k][1], minlength=sizes[k] * n_psu
+        ).reshape(sizes[k], n_psu)
+        totals += coef[k] @ phi
+    return totals
+
+
+def estimate_columns(
+    design: Design,
+    columns: Mapping[str, ArrayLike],
+    *,
+    by: Mapping[str, ArrayLike] | Domains | None = None,
+    overall: bool = True,
+    level: float = 0.95,
+) -> dict[str, list[Estimate]]:
+    """:func:`estimate` for every column (the questions of a report), the domains built once."""
+    doms = by if isinstance(by, Domains) or by is None else make_domains(by, design.n)
+    return {
+        name: estimate(design, col, by=doms, overall=overall, level=level, name=name)
+        for name, col in columns.items()
+    }
+
+
+def check_columns_present(available: Sequence[str], wanted: Sequence[str]) -> None:
+    """Raise :class:`~anshim.stats.errors.MissingColumnError` naming the first absent column."""
+    from .errors import MissingColumnError
+
+    for col in wanted:
+        if col not in available:
+            shown = ", ".join(available[:20])
+            raise MissingColumnError(f"no column {col!r} in the data (columns: {shown})")
+
+
+__all__ += ["check_columns_present", "degrees_of_freedom", "domain_variance", "estimate_columns"]

@@ -12,9 +12,10 @@ BIN := $(VENV)/bin
 ANSHIM := $(BIN)/anshim
 PG_URL ?= postgres://root@127.0.0.1:5432/test
 # Debian packages: Chromium for browser tests, FFmpeg headers for the vpdq reference binding,
-# CJK fonts so Korean renders in screenshots and PDFs.
+# CJK fonts so Korean renders in screenshots and PDFs, R's survey package (the reference of the
+# statistics tests and bench-stats).
 APT_PACKAGES := chromium fonts-noto-cjk nodejs pkg-config libavcodec-dev libavformat-dev libavutil-dev \
-	libswscale-dev libavdevice-dev libavfilter-dev
+	libswscale-dev libavdevice-dev libavfilter-dev r-base-core r-cran-survey
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
 	bench bench-fingerprint bench-match bench-exchange bench-scan bench-robustness \

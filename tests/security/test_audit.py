@@ -52,6 +52,8 @@ def test_record_captures_who_what_where_why(make_user: Any) -> None:
     assert entry.user_agent == "Mozilla/5.0 Test"
     assert entry.reason == "follow-up call"
     assert entry.entry_hash == audit.compute_hash(audit.entry_values(entry))
+    # Keyed: the plain SHA-256 of the same fields is not the link.
+    assert entry.entry_hash != audit.plain_sha256(audit.entry_values(entry))
 
 
 def test_case_target_is_its_own_case(make_user: Any) -> None:
@@ -190,11 +192,26 @@ def _column_values(entry: AuditEntry, cols: list[str]) -> list[Any]:
     return [getattr(entry, c) for c in cols]
 
 
-def test_head_row_is_rebuilt_when_missing() -> None:
-    entries = _write(2)
+def test_missing_head_is_an_error_not_a_rebuild() -> None:
+    """Deleting the head row must not let the next write rebuild it from whatever rows are
+    left (that would bless a cut-off tail)."""
+    _write(2)
     AuditHead.objects.all().delete()
-    new = audit.record(actor=None, action="x")
-    assert new.seq == entries[-1].seq + 1 and new.prev_hash == entries[-1].entry_hash
+    with pytest.raises(audit.AuditHeadMissing), transaction.atomic():
+        audit.record(actor=None, action="x")
+    assert AuditEntry.objects.count() == 2  # nothing written
+    result = audit.verify_chain()
+    assert not result.ok and result.problem is audit.Problem.HEAD_MISSING
+    err = StringIO()
+    with pytest.raises(SystemExit) as exc:
+        call_command("audit", "verify", stdout=StringIO(), stderr=err)
+    assert exc.value.code == 1 and "head row is missing" in err.getvalue()
+
+
+def test_an_empty_log_gets_a_fresh_head() -> None:
+    AuditHead.objects.all().delete()
+    entry = audit.record(actor=None, action="first")
+    assert entry.seq == 1 and entry.prev_hash == audit.GENESIS_HASH
     assert audit.verify_chain().ok
 
 
@@ -216,6 +233,7 @@ def test_command_verify_ok() -> None:
     out = StringIO()
     call_command("audit", "verify", stdout=out)
     assert "OK" in out.getvalue() and "3 entries" in out.getvalue()
+    assert "No anchor yet" in out.getvalue()
 
 
 def test_command_verify_tampered_exits_1() -> None:
@@ -302,4 +320,310 @@ def test_concurrent_processes_on_a_sqlite_file(tmp_path: Any) -> None:
     done = subprocess.run([*manage, "audit", "verify"], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "intact (100 entries)" in done.stdout
+    assert "intact (100 entries" in done.stdout
+
+
+# --- Keyed links and external anchors: the two attacks of issue 17 ---------------------------
+
+
+def _recompute_from(entries_from_seq: int, digest: Any) -> None:
+    """What an attacker with DDL rights does after editing a row: recompute every later link
+    with `digest` and fix the head, so the chain looks consistent again."""
+    with suspended_triggers():
+        prev = AuditEntry.objects.filter(seq__lt=entries_from_seq).order_by("-seq").first()
+        prev_hash = prev.entry_hash if prev else audit.GENESIS_HASH
+        for entry in AuditEntry.objects.filter(seq__gte=entries_from_seq).order_by("seq"):
+            entry.prev_hash = prev_hash
+            entry.entry_hash = digest(audit.entry_values(entry))
+            _raw("UPDATE security_auditentry SET prev_hash = %s, entry_hash = %s WHERE id = %s",
+                 [entry.prev_hash, entry.entry_hash, entry.pk])
+            prev_hash = entry.entry_hash
+        _raw("UPDATE security_audithead SET last_hash = %s", [prev_hash])
+
+
+def _truncate_after(seq: int) -> None:
+    """Cut off every entry after `seq` and fix the head to match the shortened log."""
+    last = AuditEntry.objects.get(seq=seq)
+    with suspended_triggers():
+        _raw("DELETE FROM security_auditentry WHERE seq > %s", [seq])
+    _raw("UPDATE security_audithead SET seq = %s, last_hash = %s", [seq, last.entry_hash])
+
+
+def test_truncated_tail_with_fixed_head_is_caught_by_the_anchor() -> None:
+    entries = _write(6)
+    anchor = audit.anchor_head()
+    assert anchor is not None and anchor.seq == entries[-1].seq
+    _write(2)
+    _truncate_after(entries[2].seq)
+    result = audit.verify_chain()
+    assert not result.ok and result.problem is audit.Problem.REMOVED
+    assert f"records seq {entries[-1].seq}" in result.message
+    err = StringIO()
+    with pytest.raises(SystemExit):
+        call_command("audit", "verify", stdout=StringIO(), stderr=err)
+    assert "TAMPERED" in err.getvalue() and "anchor" in err.getvalue()
+
+
+def test_rewritten_row_with_every_later_hash_recomputed_is_caught_by_the_key() -> None:
+    """The attacker edits a row and recomputes the chain the only way they can without the
+    audit key (plain SHA-256, as the chain was before): every link is consistent, yet the
+    first rewritten entry fails its keyed hash."""
+    entries = _write(5)
+    with suspended_triggers():
+        _raw("UPDATE security_auditentry SET reason = 'nothing happened' WHERE id = %s",
+             [entries[1].pk])
+    _recompute_from(entries[1].seq, audit.plain_sha256)
+    result = audit.verify_chain()
+    assert not result.ok and result.problem is audit.Problem.EDITED
+    assert result.bad_entry_id == entries[1].pk
+
+
+def test_rewrite_with_a_guessed_key_is_caught_too() -> None:
+    entries = _write(4)
+    other_key = b"k" * audit.AUDIT_KEY_BYTES
+    with suspended_triggers():
+        _raw("UPDATE security_auditentry SET action = 'case.view' WHERE id = %s", [entries[2].pk])
+    _recompute_from(entries[2].seq, lambda values: audit.compute_hash(values, other_key))
+    result = audit.verify_chain()
+    assert result.problem is audit.Problem.EDITED and result.bad_entry_id == entries[2].pk
+
+
+def test_rewrite_by_someone_holding_the_audit_key_is_caught_by_the_anchor() -> None:
+    """Even with the audit key stolen, entries up to the last anchor are fixed: the anchor is
+    signed with the evidence key, which the database never sees."""
+    entries = _write(5)
+    audit.anchor_head()
+    _write(1)
+    with suspended_triggers():
+        _raw("UPDATE security_auditentry SET reason = 'rewritten' WHERE id = %s", [entries[1].pk])
+    _recompute_from(entries[1].seq, audit.compute_hash)
+    result = audit.verify_chain()
+    assert not result.ok and result.problem is audit.Problem.EDITED
+    assert result.bad_seq == entries[-1].seq and "anchor" in result.message
+
+
+def test_anchor_file_lines_are_signed_and_appended(settings: Any) -> None:
+    assert audit.anchor_head() is None  # an empty log: nothing to anchor
+    entries = _write(3)
+    first = audit.anchor_head()
+    assert first is not None and audit.anchor_head() is None  # head did not move
+    _write(1)
+    second = audit.anchor_head()
+    lines = audit.anchor_path().read_text().splitlines()
+    assert [audit.Anchor.from_line(line) for line in lines] == [first, second]
+    assert first.seq == entries[-1].seq and first.hash == entries[-1].entry_hash
+    assert oct(audit.anchor_path().stat().st_mode & 0o777) == "0o600"
+    result = audit.verify_chain()
+    assert result.ok and result.anchors == 2 and result.anchored_seq == second.seq
+
+
+def test_forged_anchor_is_refused() -> None:
+    _write(2)
+    real = audit.anchor_head()
+    assert real is not None
+    forged = audit.Anchor(seq=real.seq + 5, hash=real.hash, at=real.at, key_id=real.key_id,
+                          signature=real.signature)
+    audit.append_anchor(forged)
+    result = audit.verify_chain()
+    assert result.problem is audit.Problem.ANCHOR and "not signed" in result.message
+
+
+def test_verify_against_an_anchor_held_elsewhere(tmp_path: Any) -> None:
+    """The anchor file itself lost its last line (or was replaced): the mailed copy still
+    proves the log was longer."""
+    entries = _write(4)
+    anchor = audit.anchor_head()
+    assert anchor is not None
+    audit.anchor_path().unlink()
+    _truncate_after(entries[1].seq)
+    assert audit.verify_chain().ok  # nothing local to compare with
+    err = StringIO()
+    with pytest.raises(SystemExit):
+        call_command("audit", "verify", "--anchor-line", anchor.to_line(), stdout=StringIO(),
+                     stderr=err)
+    assert "TAMPERED" in err.getvalue()
+    copy = tmp_path / "copy.jsonl"
+    copy.write_text(anchor.to_line() + "\n")
+    with pytest.raises(SystemExit):
+        call_command("audit", "verify", "--anchor", str(copy), stdout=StringIO(),
+                     stderr=StringIO())
+
+
+def test_command_anchor_and_mail_to_a_second_party(settings: Any) -> None:
+    import email
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received: list[email.message.Message] = []
+
+    class Inbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(email.message_from_bytes(envelope.content))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    _write(2)
+    try:
+        settings.MAILERS = {"default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 10}}}
+        settings.ANSHIM_AUDIT_ANCHOR_MAIL_TO = ["auditor@example.org"]
+        out = StringIO()
+        call_command("audit", "anchor", stdout=out)
+        assert "Anchored seq" in out.getvalue()
+        call_command("audit", "anchor", stdout=out)
+        assert "nothing added" in out.getvalue()
+    finally:
+        controller.stop()
+    assert len(received) == 1
+    line = audit.anchor_path().read_text().strip()
+    body = received[0].get_payload(decode=True)
+    assert isinstance(body, bytes) and line in body.decode()
+
+
+def test_missing_audit_key_is_an_error(settings: Any, tmp_path: Any) -> None:
+    _write(2)
+    settings.ANSHIM_AUDIT_KEY_FILE = tmp_path / "gone.key"
+    audit.forget_audit_key()
+    try:
+        result = audit.verify_chain()
+        assert result.problem is audit.Problem.KEY_MISSING and "gone.key" in result.message
+        with pytest.raises(audit.AuditKeyMissing), transaction.atomic():
+            audit.record(actor=None, action="x")
+        assert not (tmp_path / "gone.key").exists()
+    finally:
+        audit.forget_audit_key()
+
+
+# The scheduler closes old connections between ticks: that needs real commits.
+@pytest.mark.usefixtures("committed_audit")
+def test_periodic_anchors_the_head(settings: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    _write(2)
+    out = StringIO()
+    call_command("periodic", "--once", stdout=out)
+    assert "anchored the audit log at seq" in out.getvalue()
+    assert len(audit.read_anchors()) == 1
+
+
+# --- PostgreSQL: the runtime role cannot lift the protection --------------------------------
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_postgresql_runtime_role_cannot_alter_or_disable_the_triggers() -> None:
+    """docs/deployment.md, "PostgreSQL roles": the owner migrates, the runtime role gets the
+    grants of `anshim audit grants`; with them it appends to the log but can neither change
+    rows nor drop, disable or bypass the append-only trigger."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the role split is a PostgreSQL feature")
+    import secrets
+
+    import psycopg
+
+    from anshim.security.audit_triggers import runtime_role_sql
+
+    entries = _write(2)
+    role = f"anshim_rt_{secrets.token_hex(4)}"
+    out = StringIO()
+    call_command("audit", "grants", "--role", role, stdout=out)
+    grants = out.getvalue().splitlines()
+    assert grants == runtime_role_sql(role)
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{role}" LOGIN')
+        for sql in grants:
+            cursor.execute(sql)
+    db = connection.settings_dict
+    try:
+        with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
+                             dbname=db["NAME"], user=role, autocommit=True) as rt:
+            # Ordinary work: read any table, append to the log, move the head.
+            rt.execute("SELECT count(*) FROM cases_case")
+            assert rt.execute("SELECT count(*) FROM security_auditentry").fetchone() == (2,)
+            rt.execute("UPDATE security_audithead SET seq = seq WHERE id = 1")
+            refused = [
+                "ALTER TABLE security_auditentry DISABLE TRIGGER ALL",
+                "ALTER TABLE security_auditentry DISABLE TRIGGER anshim_audit_no_change",
+                "DROP TRIGGER anshim_audit_no_change ON security_auditentry",
+                "DROP FUNCTION anshim_audit_append_only()",
+                "CREATE OR REPLACE FUNCTION anshim_audit_append_only() RETURNS trigger AS "
+                "$$ BEGIN RETURN NEW; END; $$ LANGUAGE plpgsql",
+                "SET session_replication_role = replica",
+                "TRUNCATE security_auditentry",
+                f"DELETE FROM security_auditentry WHERE id = {entries[0].pk}",
+                f"UPDATE security_auditentry SET reason = 'x' WHERE id = {entries[0].pk}",
+                "DELETE FROM security_audithead",
+                "ALTER TABLE security_auditentry OWNER TO CURRENT_USER",
+            ]
+            for sql in refused:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    rt.execute(sql)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP OWNED BY "{role}"')
+            cursor.execute(f'DROP ROLE "{role}"')
+    assert audit.verify_chain().ok
+    assert [e.reason for e in AuditEntry.objects.order_by("seq")] == ["r0", "r1"]
+
+
+# --- Migration 0003: an existing unkeyed chain is checked, then re-linked with the key -------
+
+_OLD_CHAIN = """
+import datetime as dt
+from django.db import connection
+from anshim.security import audit
+prev = audit.GENESIS_HASH
+for seq in range(1, 6):
+    values = {name: "" for name in audit.HASHED_FIELDS}
+    values.update(seq=seq, at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), actor_id=None,
+                  case_id=None, action="case.view", reason=f"old {seq}", prev_hash=prev)
+    digest = audit.plain_sha256(values)
+    if seq == int("TAMPER_SEQ"):
+        values["reason"] = "edited before the upgrade"
+    with connection.cursor() as c:
+        c.execute("INSERT INTO security_auditentry (seq, at, actor_id, actor_username, "
+                  "actor_role, action, target_model, target_pk, case_id, case_code, "
+                  "client_address, user_agent, reason, prev_hash, entry_hash) VALUES "
+                  "(%s, %s, NULL, '', '', %s, '', '', NULL, '', '', '', %s, %s, %s)",
+                  [seq, values["at"], values["action"], values["reason"], prev, digest])
+        c.execute("UPDATE security_audithead SET seq = %s, last_hash = %s", [seq, digest])
+    prev = digest
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tamper_seq", [0, 3])
+def test_migration_relinks_an_intact_old_chain_and_refuses_a_broken_one(
+    tmp_path: Any, tamper_seq: int
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ANSHIM_DATA_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    env.pop("ANSHIM_AUDIT_KEY", None)
+    manage = [sys.executable, "-m", "anshim.config.cli"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*manage, *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    assert run("migrate", "security", "0002", "--skip-checks", "-v0").returncode == 0
+    seeded = run("shell", "-c", _OLD_CHAIN.replace("TAMPER_SEQ", str(tamper_seq)))
+    assert seeded.returncode == 0, seeded.stderr
+    migrated = run("migrate", "security", "--skip-checks", "-v0")
+    check = run("shell", "-c", "from anshim.security import audit\n"
+                "r = audit.verify_chain()\nprint(r.ok, r.entries, r.message)")
+    if tamper_seq:
+        assert migrated.returncode != 0
+        assert "already broken at seq 3" in migrated.stderr
+        assert not (tmp_path / "audit-hmac.key").exists() or "False" in check.stdout
+    else:
+        assert migrated.returncode == 0, migrated.stderr
+        assert (tmp_path / "audit-hmac.key").exists()
+        assert "True 5 " in check.stdout, check.stdout + check.stderr

@@ -1,7 +1,14 @@
-"""Database triggers that make the audit table append-only, for SQLite and PostgreSQL.
+"""Database triggers that make the audit table append-only, for SQLite and PostgreSQL, and
+the grants of the PostgreSQL runtime role that cannot lift them.
 
-Used by migration 0002 and by `suspended_triggers()` (tests and the tamper drills only):
+Used by migrations 0002/0003 and by `suspended_triggers()` (tests and the tamper drills only):
 the statements must stay stable, since a migration depends on them.
+
+On PostgreSQL a trigger can be dropped or disabled only by the table's owner (or a superuser),
+so production runs with two roles: the owner, which runs `anshim migrate`, and a runtime role
+for the web server and the workers with the grants of `runtime_role_sql()`: ordinary data
+access everywhere, but on the audit table only SELECT and INSERT (docs/deployment.md,
+"PostgreSQL roles").
 """
 
 from __future__ import annotations
@@ -41,6 +48,29 @@ DROP: dict[str, list[str]] = {
         "DROP FUNCTION IF EXISTS anshim_audit_append_only();",
     ],
 }
+
+
+HEAD_TABLE = "security_audithead"
+
+
+def runtime_role_sql(role: str, schema: str = "public") -> list[str]:
+    """GRANT statements for the runtime role (run them as the owner after each `migrate`).
+
+    The role gets SELECT/INSERT/UPDATE/DELETE on every table and the sequences, never
+    ownership, TRUNCATE, REFERENCES or TRIGGER; the audit table loses UPDATE and DELETE too, so
+    even without the triggers the role could only append."""
+    if not role.replace("_", "").isalnum():
+        raise ValueError(f"Not a plain role name: {role!r}")
+    r, s = f'"{role}"', f'"{schema}"'
+    return [
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r};",
+        f"GRANT USAGE ON SCHEMA {s} TO {r};",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r};",
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {s} TO {r};",
+        f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER ON {s}.{TABLE} FROM {r};",
+        f"REVOKE DELETE, TRUNCATE ON {s}.{HEAD_TABLE} FROM {r};",
+        f"REVOKE CREATE ON SCHEMA {s} FROM {r};",
+    ]
 
 
 def create_triggers(using: str = "default") -> None:

@@ -60,6 +60,16 @@ def login_client(client: Any) -> Callable[[Any], Any]:
     return do_login
 
 
+@pytest.fixture(autouse=True)
+def _private_audit_anchors(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's database gets its own audit anchor file: an anchor that another test's
+    chain signed would (rightly) fail `audit.verify_chain()` here."""
+    import uuid
+
+    settings.ANSHIM_AUDIT_ANCHOR_FILE = (
+        tmp_path_factory.getbasetemp() / f"audit-anchors-{uuid.uuid4().hex}.jsonl")
+
+
 def _is_transactional(request: pytest.FixtureRequest) -> bool:
     marker = request.node.get_closest_marker("django_db")
     if marker is not None and (marker.kwargs.get("transaction") or

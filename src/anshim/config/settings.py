@@ -199,6 +199,16 @@ ANSHIM_SCAN_WORKERS = int(os.environ.get("ANSHIM_SCAN_WORKERS", str(os.cpu_count
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "ko"
+# The HMAC key of the audit chain: outside the database, beside the key ring by default
+# (ANSHIM_AUDIT_KEY, base64, overrides the file).
+ANSHIM_AUDIT_KEY_FILE = Path(
+    os.environ.get("ANSHIM_AUDIT_KEY_FILE", ANSHIM_KEY_FILE.parent / "audit-hmac.key"))
+# Signed heads of the audit chain, one JSON line each (append-only; `anshim periodic` adds one
+# when the head moved), and who else receives each anchor by mail (comma-separated).
+ANSHIM_AUDIT_ANCHOR_FILE = Path(
+    os.environ.get("ANSHIM_AUDIT_ANCHOR_FILE", DATA_DIR / "audit-anchors.jsonl"))
+ANSHIM_AUDIT_ANCHOR_MAIL_TO = [
+    a.strip() for a in os.environ.get("ANSHIM_AUDIT_ANCHOR_MAIL_TO", "").split(",") if a.strip()]
 LANGUAGES = [("ko", _("Korean")), ("en", _("English"))]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = os.environ.get("ANSHIM_TIME_ZONE", "Asia/Seoul")

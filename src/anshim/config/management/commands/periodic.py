@@ -6,8 +6,13 @@ monitoring scans, re-checks of open sightings, re-sending of unanswered takedown
 `make run` starts it beside the worker; a deployment may run it as a service, or call
 `anshim reminders` and `anshim erasure_jobs --enqueue` from cron instead.
 
-Only enqueueing happens here, so a tick is cheap and a slow scan never delays the next tick; a
-tick that fails (the database restarting, say) is reported and retried at the next one.
+Each tick also anchors the audit chain: when its head moved, the head is signed with the
+evidence key and appended to the anchor file (`anshim.security.audit.anchor_head`), so a log
+cut short or rewritten later is caught by `anshim audit verify`.
+
+Only enqueueing (and one signature) happens here, so a tick is cheap and a slow scan never
+delays the next tick; a tick that fails (the database restarting, say) is reported and
+retried at the next one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
+
+from anshim.security import audit
 
 
 def tick() -> dict[str, str]:
@@ -51,7 +58,18 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"periodic: enqueued {ids['reminders']} (reminders), "
                                   f"{ids['erasure']} (erasure)")
+            self.anchor()
             self.stdout.flush()
             if once:
                 return
             time.sleep(every)
+
+    def anchor(self) -> None:
+        try:
+            made = audit.anchor_head()
+        except (DatabaseError, OSError, audit.AuditError) as exc:
+            # Reported loudly and retried next tick; `anshim audit verify` would show the cause.
+            self.stderr.write(f"periodic: audit anchor failed: {exc}")
+            return
+        if made is not None:
+            self.stdout.write(f"periodic: anchored the audit log at seq {made.seq}")

@@ -39,6 +39,7 @@ from anshim.cases.models import (
 )
 from anshim.cases.triage import TriageFactors, reason_messages
 from anshim.security.policy import Action, allowed_actions, require
+from anshim.security.refusals import record_refusal
 
 
 class StaffSessionAuth(SessionAuth):
@@ -241,7 +242,8 @@ def typed_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:
             return view(request, *args, **kwargs)
-        except PermissionDenied:
+        except PermissionDenied as exc:
+            record_refusal(request, exc)
             return Status(403, {"error": "forbidden", "detail": "You may not do this."})
         except Http404:
             return Status(404, {"error": "not_found", "detail": "No such case or record."})

@@ -11,10 +11,18 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from anshim.cases.models import AgeGroup, Case, Consent, ConsentGiver, ConsentScope, Guardian
+
+#: Sent by `withdraw` inside the withdrawing transaction, when consents were withdrawn, with
+#: ``case``, ``scope`` and ``given_by`` ("" for everyone). Receivers act in that transaction so
+#: the withdrawal and what it stops commit together (the erasure app stops takedown requests
+#: and withdraws fingerprints here: before the caller writes its audit entry, which keeps the
+#: lock order of `anshim.erasure.changelog`).
+consent_withdrawn = Signal()
 
 
 class ConsentMissing(ValidationError):
@@ -117,7 +125,12 @@ def grant(
 
 def withdraw(case: Case, scope: str, given_by: str | None = None) -> int:
     """Withdraw active consents to `scope` (from `given_by`, or everyone). Returns how many."""
-    qs = _active(case, scope)
-    if given_by:
-        qs = qs.filter(given_by=given_by)
-    return qs.update(withdrawn_at=timezone.now())
+    with transaction.atomic():
+        qs = _active(case, scope)
+        if given_by:
+            qs = qs.filter(given_by=given_by)
+        count = qs.update(withdrawn_at=timezone.now())
+        if count:
+            consent_withdrawn.send(sender=Consent, case=case, scope=scope,
+                                   given_by=given_by or "")
+    return count

@@ -188,7 +188,8 @@ class TriageAssessment(models.Model):
     reasons = models.JSONField(default=list)
     deadline = models.DateTimeField(null=True, blank=True)
     override_level = models.CharField(max_length=10, choices=RiskLevel.choices, blank=True)
-    override_reason = models.TextField(blank=True)
+    # Typed by the supervisor and may name people: personal data, encrypted like the rest.
+    override_reason = EncryptedTextField(blank=True)
     overridden_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

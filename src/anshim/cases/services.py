@@ -271,8 +271,10 @@ def override_triage(actor: Any, case: Case, level: str, reason: str,
         case.refresh_from_db()
         add_event(case, "triage.overridden", gettext_noop("Risk level overridden by supervisor"),
                   actor, {"level": level, "previous": assessment.computed_level})
+        # The reason is personal data: it stays in the encrypted assessment; the audit row
+        # names the event type and the assessment only.
         audit(actor=actor, action="triage.override", target=assessment, case=case,
-              request=request, reason=reason.strip())
+              request=request)
     return assessment
 
 

@@ -29,6 +29,8 @@ from anshim.cases.forms import (
 )
 from anshim.cases.models import Case, CaseStatus, Referral, RiskLevel
 from anshim.cases.triage import TriageFactors, reason_messages
+from anshim.erasure.summary import case_summary
+from anshim.experts.panels import case_panel_context
 from anshim.security.decorators import staff_required
 from anshim.security.policy import Action, allowed_actions, require, visible_cases
 
@@ -80,22 +82,6 @@ def _get_case(request: HttpRequest, code: str, action: Action = Action.VIEW_CASE
     return case
 
 
-def _experts_panel(user: Any, case: Case) -> dict[str, Any] | None:
-    try:
-        from anshim.experts.panels import case_panel_context
-    except ImportError:
-        return None
-    return case_panel_context(user, case)
-
-
-def _erasure_summary(case: Case) -> Any:
-    try:
-        from anshim.erasure.summary import case_summary
-    except ImportError:
-        return None
-    return case_summary(case)
-
-
 def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str, Any]:
     user = request.user
     allowed = allowed_actions(user, case)
@@ -125,12 +111,12 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
                                                 initial={"status": r.status})}
             for r in referrals
         ]
-    panel = _experts_panel(user, case)
+    panel = case_panel_context(user, case)
     ctx["has_experts_panel"] = panel is not None
     if panel is not None:
         # The experts app's include reads its own names; ours win on a clash.
         ctx = {**panel, **ctx}
-    ctx["erasure_summary"] = _erasure_summary(case)
+    ctx["erasure_summary"] = case_summary(case)
     ctx["edit_form"] = forms.get("edit_form") or CaseEditForm(
         prefix="edit", initial={"version": case.version, "status": case.status,
                                 "summary": case.summary if "person" in ctx else "",

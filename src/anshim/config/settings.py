@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "anshim.security.middleware.ClientAddressMiddleware",
+    "anshim.security.refusals.RefusalAuditMiddleware",  # every 403 is audited
     # Axes must be last: it turns lockouts into responses.
     "axes.middleware.AxesMiddleware",
 ]
@@ -112,11 +113,15 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Django's full set, at least 12 characters, and no common word or role name with digits
+# around it (`counselor2024`): the passwords a sprayer tries first.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+     "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "anshim.security.passwords.DecoratedWordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -130,6 +135,10 @@ LOGOUT_REDIRECT_URL = "staff:login"
 AXES_FAILURE_LIMIT = int(os.environ.get("ANSHIM_AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Password spraying (one password tried on many usernames): an address is refused for the same
+# cool-off after this many failures across all usernames (anshim.security.services).
+ANSHIM_LOGIN_ADDRESS_FAILURE_LIMIT = int(
+    os.environ.get("ANSHIM_LOGIN_ADDRESS_FAILURE_LIMIT", "10"))
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "staff/locked_out.html"
 AXES_VERBOSE = False
@@ -190,15 +199,6 @@ ANSHIM_KEY_FILE = Path(os.environ.get("ANSHIM_KEY_FILE", DATA_DIR / "keyring.jso
 # Ed25519 key that signs evidence packages for police and courts (created on first use, 0600).
 ANSHIM_EVIDENCE_KEY_FILE = Path(
     os.environ.get("ANSHIM_EVIDENCE_KEY_FILE", DATA_DIR / "evidence-ed25519.pem"))
-# Seconds a bank matcher may answer from its index before polling the change log again
-# (withdrawn hits are re-checked against the database on every query regardless).
-ANSHIM_MATCHER_POLL_SECONDS = float(os.environ.get("ANSHIM_MATCHER_POLL_SECONDS", "0"))
-# Processes fingerprinting the media of a scheduled scan (default: one per core; 1 = a thread
-# inside the crawl process, no extra process to start).
-ANSHIM_SCAN_WORKERS = int(os.environ.get("ANSHIM_SCAN_WORKERS", str(os.cpu_count() or 1)))
-
-# --- Internationalisation ------------------------------------------------------------------
-LANGUAGE_CODE = "ko"
 # The HMAC key of the audit chain: outside the database, beside the key ring by default
 # (ANSHIM_AUDIT_KEY, base64, overrides the file).
 ANSHIM_AUDIT_KEY_FILE = Path(
@@ -209,6 +209,15 @@ ANSHIM_AUDIT_ANCHOR_FILE = Path(
     os.environ.get("ANSHIM_AUDIT_ANCHOR_FILE", DATA_DIR / "audit-anchors.jsonl"))
 ANSHIM_AUDIT_ANCHOR_MAIL_TO = [
     a.strip() for a in os.environ.get("ANSHIM_AUDIT_ANCHOR_MAIL_TO", "").split(",") if a.strip()]
+# Seconds a bank matcher may answer from its index before polling the change log again
+# (withdrawn hits are re-checked against the database on every query regardless).
+ANSHIM_MATCHER_POLL_SECONDS = float(os.environ.get("ANSHIM_MATCHER_POLL_SECONDS", "0"))
+# Processes fingerprinting the media of a scheduled scan (default: one per core; 1 = a thread
+# inside the crawl process, no extra process to start).
+ANSHIM_SCAN_WORKERS = int(os.environ.get("ANSHIM_SCAN_WORKERS", str(os.cpu_count() or 1)))
+
+# --- Internationalisation ------------------------------------------------------------------
+LANGUAGE_CODE = "ko"
 LANGUAGES = [("ko", _("Korean")), ("en", _("English"))]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = os.environ.get("ANSHIM_TIME_ZONE", "Asia/Seoul")

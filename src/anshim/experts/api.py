@@ -32,7 +32,8 @@ from anshim.experts.models import (
     Specialty,
 )
 from anshim.experts.ranking import suggest_experts
-from anshim.security.policy import Action, can, require
+from anshim.security.policy import Action, Refused, can, require
+from anshim.security.refusals import record_refusal
 
 
 class StaffSessionAuth(SessionAuth):
@@ -140,7 +141,8 @@ def typed_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:
             return view(request, *args, **kwargs)
-        except PermissionDenied:
+        except PermissionDenied as exc:
+            record_refusal(request, exc)
             return Status(403, {"error": "forbidden", "detail": "You may not do this."})
         except Http404:
             return Status(404, {"error": "not_found", "detail": "No such record."})
@@ -168,7 +170,7 @@ def _assignment_out(user: Any, a: Assignment, request: HttpRequest | None = None
     show_brief = may_see_brief(user, a.case)
     if show_brief and request is not None:
         services.audit(actor=user, action="assignment.view", target=a, case=a.case,
-                        request=request)
+                       request=request)
     return {
         "id": a.pk, "case_code": a.case.code, "expert_id": a.expert_id, "need": a.specialty,
         "status": a.status, "created_at": a.created_at,
@@ -189,7 +191,7 @@ def _assignment(request: HttpRequest, pk: int) -> Assignment:
     assignment = get_object_or_404(Assignment.objects.select_related("case", "expert__user"),
                                    pk=pk)
     if not _may_open_assignment(request.user, assignment):
-        raise PermissionDenied
+        raise Refused(Action.VIEW_ASSIGNMENT, assignment.case)
     return assignment
 
 
@@ -199,7 +201,7 @@ def _appointment(request: HttpRequest, pk: int) -> Appointment:
     appointment = get_object_or_404(
         Appointment.objects.select_related("assignment__case", "expert__user"), pk=pk)
     if not _may_open_assignment(request.user, appointment.assignment):
-        raise PermissionDenied
+        raise Refused(Action.VIEW_ASSIGNMENT, appointment.assignment.case)
     return appointment
 
 
@@ -256,7 +258,7 @@ def assign(request: HttpRequest, payload: AssignIn) -> Any:
     require(request.user, Action.ASSIGN_EXPERT, case)
     expert = get_object_or_404(Expert.objects.select_related("user"), pk=payload.expert_id)
     assignment = services.assign_expert(request.user, case, expert, payload.need, payload.brief,
-                                        request=request)
+                                       request=request)
     return Status(201, _assignment_out(request.user, assignment))
 
 
@@ -272,7 +274,10 @@ def end(request: HttpRequest, pk: int, payload: EndIn) -> Any:
 @typed_errors
 def list_appointments(request: HttpRequest, pk: int) -> Any:
     assignment = _assignment(request, pk)
-    return Status(200, [_appointment_out(a) for a in assignment.appointments.order_by("starts_at")])
+    appointments = [_appointment_out(a) for a in assignment.appointments.order_by("starts_at")]
+    services.audit(actor=request.user, action="appointment.list", target=assignment,
+                   case=assignment.case, request=request)
+    return Status(200, appointments)
 
 
 @router.post("/assignments/{int:pk}/appointments", response={201: AppointmentOut, **ERRORS})
@@ -293,7 +298,7 @@ def book(request: HttpRequest, pk: int, payload: AppointmentIn) -> Any:
 def cancel(request: HttpRequest, pk: int, payload: CancelIn) -> Any:
     appointment = _appointment(request, pk)
     services.cancel_appointment(request.user, appointment, reason=payload.reason,
-                                request=request)
+                               request=request)
     return Status(200, _appointment_out(appointment))
 
 
@@ -305,7 +310,7 @@ def get_log(request: HttpRequest, pk: int) -> Any:
         raise PermissionDenied
     log = get_object_or_404(SessionLog, appointment=appointment)
     services.audit(actor=request.user, action="session_log.view", target=log,
-                    case=appointment.assignment.case, request=request)
+                   case=appointment.assignment.case, request=request)
     return Status(200, {"appointment_id": appointment.pk, "summary": log.summary,
                  "follow_up_needed": log.follow_up_needed, "created_at": log.created_at})
 

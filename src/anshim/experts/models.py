@@ -84,6 +84,8 @@ class Assignment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Free text typed by staff (it may name people): encrypted, never in the audit log.
+    end_reason = EncryptedTextField(_("why the assignment ended"), blank=True)
 
     class Meta:
         constraints = [
@@ -128,6 +130,8 @@ class Appointment(models.Model):
     )
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Free text typed by staff (it may name people): encrypted, never in the audit log.
+    cancel_reason = EncryptedTextField(_("why it was cancelled"), blank=True)
 
     class Meta:
         ordering = ["starts_at"]

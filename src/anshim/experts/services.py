@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 from anshim.cases.models import Case, Notification
+from anshim.cases.services import add_event
 from anshim.experts.models import (
     SLOT_MINUTES,
     Appointment,
@@ -38,9 +38,8 @@ from anshim.experts.models import (
     SessionLog,
     Specialty,
 )
+from anshim.security.audit import record
 from anshim.security.policy import Action, can, require
-
-logger = logging.getLogger(__name__)
 
 SLOT = dt.timedelta(minutes=SLOT_MINUTES)
 MAX_APPOINTMENT_MINUTES = 180
@@ -143,25 +142,13 @@ class NotStartedYet(ExpertsError):
 
 # --- Audit and timeline -------------------------------------------------------------------
 def audit(*, actor: Any, action: str, target: models.Model | None, case: Case | None,
-           request: Any = None, reason: str = "") -> None:
-    try:
-        from anshim.security.audit import record
-    except ModuleNotFoundError:  # pragma: no cover - only before the audit module lands
-        logger.warning("Audit module missing; not recorded: %s", action)
-        return
-    record(actor=actor, action=action, target=target, case=case, request=request, reason=reason)
+          request: Any = None) -> None:
+    """Record an audit entry (never free text: the event type and the target say it all)."""
+    record(actor=actor, action=action, target=target, case=case, request=request)
 
 
 def _timeline(case: Case, *, actor: Any, kind: str, message: str, data: dict[str, Any]) -> None:
     """Add a case timeline event. `message` must hold no personal data."""
-    try:
-        from anshim.cases.services import add_event
-    except ImportError:  # pragma: no cover - only before the cases services land
-        from anshim.cases.models import TimelineEvent
-
-        TimelineEvent.objects.create(case=case, actor=actor, kind=kind, message=message,
-                                     data=data)
-        return
     add_event(case, kind=kind, message=message, actor=actor, data=data)
 
 
@@ -190,7 +177,7 @@ def assign_expert(
                 case=case, expert=expert, specialty=need, brief=brief, assigned_by=actor,
             )
             audit(actor=actor, action="expert.assign", target=assignment, case=case,
-                   request=request)
+                  request=request)
             _timeline(case, actor=actor, kind="expert.assigned",
                       message=gettext_noop("Expert assigned"),
                       data={"assignment": assignment.pk, "expert": expert.pk, "need": need.value})
@@ -215,13 +202,15 @@ def end_assignment(actor: Any, assignment: Assignment, *, reason: str = "",
         now = timezone.now()
         assignment.status = AssignmentStatus.ENDED
         assignment.ended_at = now
-        assignment.save(update_fields=["status", "ended_at"])
+        assignment.end_reason = reason.strip()
+        assignment.save(update_fields=["status", "ended_at", "end_reason"])
         future = list(assignment.appointments.filter(
             status=AppointmentStatus.SCHEDULED, starts_at__gt=now))
         for appointment in future:
             _cancel(appointment)
+        # The reason may name people: it is kept encrypted on the assignment, not in the log.
         audit(actor=actor, action="expert.unassign", target=assignment, case=assignment.case,
-               request=request, reason=reason)
+              request=request)
         _timeline(assignment.case, actor=actor, kind="expert.unassigned",
                   message=gettext_noop("Expert assignment ended"),
                   data={"assignment": assignment.pk, "cancelled_appointments": len(future)})
@@ -350,9 +339,12 @@ def cancel_appointment(actor: Any, appointment: Appointment, *, reason: str = ""
     if appointment.status != AppointmentStatus.SCHEDULED:
         raise InvalidStatusChange()
     with transaction.atomic():
+        appointment.cancel_reason = reason.strip()
+        appointment.save(update_fields=["cancel_reason"])
         _cancel(appointment)
+        # The reason may name people: it is kept encrypted on the appointment, not in the log.
         audit(actor=actor, action="appointment.cancel", target=appointment, case=case,
-               request=request, reason=reason)
+              request=request)
         _timeline(case, actor=actor, kind="appointment.cancelled",
                   message=gettext_noop("Expert appointment cancelled"),
                   data={"appointment": appointment.pk})
@@ -387,7 +379,7 @@ def reschedule_appointment(
             appointment.save(update_fields=["starts_at", "ends_at", "mode", "reminder_sent_at"])
             _occupy(appointment)
             audit(actor=actor, action="appointment.reschedule", target=appointment, case=case,
-                   request=request)
+                  request=request)
             _timeline(case, actor=actor, kind="appointment.rescheduled",
                       message=gettext_noop("Expert appointment moved"),
                       data={"appointment": appointment.pk, "from": old_start.isoformat(),
@@ -414,7 +406,7 @@ def set_outcome(actor: Any, appointment: Appointment, status: str, *,
         appointment.status = status
         appointment.save(update_fields=["status"])
         audit(actor=actor, action=f"appointment.{status.value}", target=appointment, case=case,
-               request=request)
+              request=request)
         _timeline(case, actor=actor, kind=f"appointment.{status.value}",
                   message=OUTCOME_MESSAGES[status],
                   data={"appointment": appointment.pk})

@@ -37,7 +37,7 @@ from anshim.experts.models import (
 from anshim.experts.panels import may_see_brief
 from anshim.experts.ranking import suggest_experts
 from anshim.security.decorators import staff_required
-from anshim.security.policy import Action, can, require
+from anshim.security.policy import Action, Refused, can, require
 
 
 def _posted(request: HttpRequest) -> Any:
@@ -62,7 +62,7 @@ def _load_assignment(request: HttpRequest, pk: int) -> Assignment:
     assignment = get_object_or_404(
         Assignment.objects.select_related("case", "expert__user"), pk=pk)
     if not _may_open_assignment(request.user, assignment):
-        raise PermissionDenied("Not permitted: view_assignment")
+        raise Refused(Action.VIEW_ASSIGNMENT, assignment.case)
     return assignment
 
 
@@ -70,7 +70,7 @@ def _load_appointment(request: HttpRequest, pk: int) -> Appointment:
     appointment = get_object_or_404(
         Appointment.objects.select_related("assignment__case", "expert__user"), pk=pk)
     if not _may_open_assignment(request.user, appointment.assignment):
-        raise PermissionDenied("Not permitted: view_assignment")
+        raise Refused(Action.VIEW_ASSIGNMENT, appointment.assignment.case)
     return appointment
 
 
@@ -155,7 +155,7 @@ def assignment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     assignment = _load_assignment(request, pk)
     case = assignment.case
     services.audit(actor=request.user, action="assignment.view", target=assignment, case=case,
-                    request=request)
+                   request=request)
     appointments = []
     for appt in assignment.appointments.select_related("log").order_by("starts_at"):
         log = getattr(appt, "log", None)
@@ -271,7 +271,7 @@ def outcome(request: HttpRequest, pk: int) -> HttpResponse:
         return _assignment_page(appointment.assignment)
     try:
         services.set_outcome(request.user, appointment, form.cleaned_data["status"],
-                             request=request)
+                            request=request)
     except services.ExpertsError as exc:
         messages.error(request, exc.text)
     else:
@@ -312,12 +312,18 @@ def my_assignments(request: HttpRequest) -> HttpResponse:
         expert.assignments.filter(status=AssignmentStatus.ACTIVE)
         .select_related("case").order_by("-created_at")
     )
-    upcoming = (
+    upcoming = list(
         expert.appointments.filter(status=AppointmentStatus.SCHEDULED,
                                    assignment__status=AssignmentStatus.ACTIVE,
                                    ends_at__gte=timezone.now())
         .select_related("assignment__case").order_by("starts_at")
     )
+    # The page shows case codes and appointment times: a read of each case, audited.
+    shown = {a.case.pk: a.case for a in assignments}
+    shown |= {u.assignment.case.pk: u.assignment.case for u in upcoming}
+    for case in shown.values():
+        services.audit(actor=request.user, action="assignment.list", target=None, case=case,
+                       request=request)
     return render(request, "experts/my.html", {
         "expert": expert, "assignments": assignments, "upcoming": upcoming,
         "notifications": request.user.notifications.filter(read_at__isnull=True)[:20],  # type: ignore[union-attr]

@@ -182,6 +182,7 @@ def authenticate(code: str, passphrase: str, *, request: HttpRequest | None = No
 def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str, Any]:
     """What the victim sees: counts only, no staff names or notes."""
     from anshim.erasure.models import BankEntry
+    from anshim.erasure.summary import case_summary
     from anshim.experts.models import Appointment, AppointmentStatus
 
     progress: dict[str, Any] = {
@@ -191,14 +192,9 @@ def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str
         "found": None, "requests_sent": None, "removed": None, "reuploads": None,
         "next_appointment": None,
     }
-    try:  # the erasure workflow (sightings, takedowns) fills these when it is installed
-        from anshim.erasure.summary import case_summary  # type: ignore[import-not-found]
-    except ImportError:
-        pass
-    else:
-        summary = case_summary(case) or {}
-        for key in ("found", "requests_sent", "removed", "reuploads"):
-            progress[key] = summary.get(key)
+    summary = case_summary(case) or {}
+    for key in ("found", "requests_sent", "removed", "reuploads"):
+        progress[key] = summary.get(key)
     nxt = (Appointment.objects.filter(assignment__case=case, status=AppointmentStatus.SCHEDULED,
                                       starts_at__gte=timezone.now())
            .select_related("expert").order_by("starts_at").first())

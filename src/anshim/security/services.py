@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import qrcode
 import qrcode.image.svg
+from axes.models import AccessAttempt
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch
+from django.utils import timezone
 from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 NEXT_SESSION_KEY = "anshim_staff_next"
@@ -70,3 +77,53 @@ def check_token(device: TOTPDevice, token: str) -> tuple[bool, bool]:
     if not allowed:
         return False, True
     return bool(device.verify_token(token)), False
+
+
+def address_failures(address: str) -> int:
+    """Failed sign-ins from `address` across every username within the cool-off window.
+
+    Axes locks a username+address pair; this count is what a password sprayer (one password,
+    many usernames) drives up.
+    """
+    if not address:
+        return 0
+    since = timezone.now() - dt.timedelta(hours=float(settings.AXES_COOLOFF_TIME))
+    total = AccessAttempt.objects.filter(ip_address=address, attempt_time__gte=since).aggregate(
+        n=Sum("failures_since_start"))["n"]
+    return int(total or 0)
+
+
+def address_locked_out(address: str) -> bool:
+    return address_failures(address) >= settings.ANSHIM_LOGIN_ADDRESS_FAILURE_LIMIT
+
+
+@dataclass(frozen=True)
+class BackupCodeResult:
+    device: StaticDevice | None  # the device whose code was used, None when refused
+    throttled: bool
+    remaining: int  # unused codes left on that device
+
+
+def use_backup_code(user: Any, code: str) -> BackupCodeResult:
+    """Spend one backup code of `user`: valid once, whoever asks first.
+
+    django-otp's own check reads the token and deletes it in two steps, so two requests with
+    the same code could both pass; here the DELETE itself decides (one row, one winner).
+    Wrong codes count towards the device's throttle like wrong TOTP codes.
+    """
+    throttled_everywhere = True
+    devices = list(StaticDevice.objects.filter(user=user, confirmed=True))
+    for device in devices:
+        allowed, _ = device.verify_is_allowed()
+        if not allowed:
+            continue
+        throttled_everywhere = False
+        with transaction.atomic():
+            deleted, _ = StaticToken.objects.filter(device=device, token=code).delete()
+        if deleted:
+            device.throttle_reset(commit=False)
+            device.set_last_used_timestamp(commit=False)
+            device.save()
+            return BackupCodeResult(device, False, device.token_set.count())
+        device.throttle_increment()
+    return BackupCodeResult(None, bool(devices) and throttled_everywhere, 0)

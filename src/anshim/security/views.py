@@ -6,11 +6,12 @@ Thin views: the checks live in `forms` and `services`; every outcome is audited.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import auth, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -19,7 +20,7 @@ from django_otp import login as otp_login
 
 from anshim.security import audit, services
 from anshim.security.decorators import staff_required
-from anshim.security.forms import LoginForm, TokenForm
+from anshim.security.forms import LoginForm, SignInTokenForm, TokenForm
 
 
 def _is_verified(request: HttpRequest) -> bool:
@@ -59,7 +60,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if getattr(request, "axes_locked_out", False):
             # AxesMiddleware turns this response into the "locked out" page.
             audit.record(actor=None, action="auth.lockout", request=request,
-                         actor_username=typed, reason="too many failed sign-ins")
+                         actor_username=typed,
+                         reason="scope=address" if form.address_locked_out else "scope=account")
         else:
             audit.record(actor=None, action="auth.login_failed", request=request,
                          actor_username=typed, reason="wrong username or password")
@@ -74,7 +76,7 @@ def _require_password_step(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-@sensitive_post_parameters("token")
+@sensitive_post_parameters("token", "backup_code")
 @csrf_protect
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -84,7 +86,9 @@ def otp_view(request: HttpRequest) -> HttpResponse:
     devices = services.confirmed_totp_devices(request.user)
     if not devices:
         return redirect("staff:otp_setup")
-    form = TokenForm(request.POST if request.method == "POST" else None)
+    form = SignInTokenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["backup_code"]:
+        return _sign_in_with_backup_code(request, form)
     if request.method == "POST" and form.is_valid():
         throttled_everywhere = True
         for device in devices:
@@ -101,6 +105,25 @@ def otp_view(request: HttpRequest) -> HttpResponse:
             form.add_error("token", _("The code is wrong or has expired. Enter the current code."))
         audit.record(actor=request.user, action="auth.otp_failed", request=request,
                      reason="throttled" if throttled_everywhere else "wrong code")
+    return render(request, "staff/otp.html", {"form": form})
+
+
+def _sign_in_with_backup_code(request: HttpRequest, form: SignInTokenForm) -> HttpResponse:
+    result = services.use_backup_code(request.user, form.cleaned_data["backup_code"])
+    if result.device is not None:
+        otp_login(request, result.device)
+        audit.record(actor=request.user, action="auth.otp_backup", target=result.device,
+                     request=request, reason=f"remaining={result.remaining}")
+        messages.warning(request, ngettext(
+            "You signed in with a backup code. It cannot be used again: %(count)d code left.",
+            "You signed in with a backup code. It cannot be used again: %(count)d codes left.",
+            result.remaining) % {"count": result.remaining})
+        return _after_password(request)
+    form.add_error("backup_code", _("Too many wrong codes. Wait a minute, then try again.")
+                   if result.throttled else
+                   _("This backup code is wrong or has already been used."))
+    audit.record(actor=request.user, action="auth.otp_backup_failed", request=request,
+                 reason="throttled" if result.throttled else "wrong code")
     return render(request, "staff/otp.html", {"form": form})
 
 

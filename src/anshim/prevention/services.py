@@ -25,6 +25,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from anshim import stats
 from anshim.cases.models import ContactPreference, HarmType
 from anshim.prevention import xlsform
 from anshim.prevention.models import (
@@ -66,8 +67,6 @@ CLASS_SESSION_MINUTES = 45
 SHORT_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 SHORT_CODE_LENGTH = 6
 _KEY = re.compile(r"\A[A-Za-z0-9_-]{16,128}\Z")
-# The self-generated code (docs/prevention.md): a parent's initial + birth month + a digit.
-_CODE = re.compile(r"\A[^\W\d_]\d{2}\d\Z")
 FIDELITY_ITEMS = ("objectives", "all_activities", "discussion", "help_card", "evaluation",
                   "on_time")
 MAX_XLSFORM_BYTES = 5_000_000
@@ -514,7 +513,7 @@ def record_disclosure(actor: Any, session: ProgrammeSession, *, harm_type: str,
 # --- Knowledge tests ---------------------------------------------------------------------
 
 
-def normalize_code(text: str) -> str:
+def normalize_short_code(text: str) -> str:
     return re.sub(r"[\s\-_.]", "", text).upper()
 
 
@@ -535,16 +534,16 @@ def parse_score_lines(text: str, max_score: int) -> list[ScoreLine]:
         if len(parts) != 2:
             problems.append(str(number))
             continue
-        code = normalize_code(parts[0])
         try:
             score = float(parts[1])
         except ValueError:
             problems.append(str(number))
             continue
-        if not _CODE.match(code) or not 0 <= score <= max_score:
+        # The engine owns the self-generated code scheme (docs/stats.md).
+        if not stats.is_scheme_code(parts[0]) or not 0 <= score <= max_score:
             problems.append(str(number))
             continue
-        lines.append(ScoreLine(code, score))
+        lines.append(ScoreLine(stats.normalise_code(parts[0]), score))
     if problems:
         raise InvalidInput(params={"problem": _(
             "These lines are not 'CODE SCORE' with a valid code and a score from 0 to the "
@@ -741,7 +740,7 @@ def class_session_for(short_code: str, now: dt.datetime | None = None,
                       grace: dt.timedelta = dt.timedelta(0)) -> ClassSession:
     """The class session a student's code names, if it is open (plus `grace`)."""
     now = now or timezone.now()
-    code = normalize_code(short_code)[:SHORT_CODE_LENGTH + 2]
+    code = normalize_short_code(short_code)[:SHORT_CODE_LENGTH + 2]
     cs = ClassSession.objects.select_related("version").filter(short_code=code).first()
     if cs is None:
         raise UnknownClass()
@@ -842,37 +841,23 @@ def request_help(data: HelpRequestData, *, now: dt.datetime | None = None) -> He
 # --- Reading -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ResponseRate:
-    schools_invited: int
-    schools_participating: int
-    students_sampled: int
-    responses: int
-
-    @property
-    def school_rate(self) -> float | None:
-        return (self.schools_participating / self.schools_invited
-                if self.schools_invited else None)
-
-    @property
-    def student_rate(self) -> float | None:
-        return self.responses / self.students_sampled if self.students_sampled else None
-
-
-def response_rates(survey: Survey) -> ResponseRate:
-    """School and student response rates (the sample, else the class sessions' sizes)."""
+def response_rates(survey: Survey) -> stats.ResponseRates:
+    """School and student response rates (from the sample, else from the class sessions:
+    schools invited vs. schools with a class session, class sizes vs. responses)."""
     sample = list(survey.sample.all())
     responses = Response.objects.filter(version__survey=survey).count()
     if sample:
         invited = max(survey.schools_invited, len(sample))
         participating = sum(1 for s in sample if s.participated)
-        students = sum(s.students_sampled for s in sample if s.participated)
+        eligible = sum(s.students_sampled for s in sample if s.participated)
     else:
         sessions = ClassSession.objects.filter(version__survey=survey)
-        invited = survey.schools_invited or sessions.values("school").distinct().count()
         participating = sessions.values("school").distinct().count()
-        students = sum(sessions.values_list("expected", flat=True))
-    return ResponseRate(invited, participating, students, responses)
+        invited = max(survey.schools_invited, participating)
+        eligible = sum(sessions.values_list("expected", flat=True))
+    return stats.response_rates(schools_sampled=invited, schools_participating=participating,
+                                students_eligible=max(eligible, responses),
+                                students_responding=responses)
 
 
 def response_counts(class_sessions: Iterable[ClassSession]) -> dict[int, int]:
@@ -881,3 +866,20 @@ def response_counts(class_sessions: Iterable[ClassSession]) -> dict[int, int]:
     rows = Response.objects.filter(class_session_id__in=ids).values(
         "class_session_id").annotate(n=models.Count("id"))
     return {r["class_session_id"]: r["n"] for r in rows}
+
+
+def export_survey(actor: Any, survey: Survey, kind: str, profile: str, *,
+                  language: str = "ko", request: Any = None) -> Any:
+    """A researcher export (`anshim.prevention.exports`); audited with format and profile."""
+    from anshim.prevention import exports
+
+    require(actor, Action.EXPORT_SURVEY_DATA)
+    try:
+        export_kind, export_profile = exports.ExportKind(kind), exports.Profile(profile)
+    except ValueError:
+        raise InvalidInput(params={"problem": _("Choose a format and a profile.")}) from None
+    result = exports.export(survey, export_kind, export_profile, language=language)
+    with _durable():
+        _audit(actor, Event.EXPORTED, survey, request, kind=export_kind.value,
+               profile=export_profile.value, rows=result.rows)
+    return result

@@ -1,0 +1,326 @@
+"""Survey results and test evaluations, computed by the statistics engine (`anshim.stats`).
+
+This module only turns stored answer sheets into the engine's arrays (indicators, weights,
+strata, PSUs, domains) and the engine's results into tables for the pages; every estimate,
+weight, calibration, paired test and suppression decision is the engine's.
+
+Weights: a school's design weight is 1 / its selection probability, adjusted for the sampled
+schools that did not take part within its stratum; each response then carries its school's
+weight times (students sampled / responses) in that school, and the weights are
+post-stratified to the survey's grade x sex population margins when they are set. Without a
+sampling design every response weighs 1 (strata: school level; PSU: school).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from anshim import stats
+from anshim.prevention.models import (
+    KnowledgeTest,
+    Response,
+    SampledSchool,
+    SchoolLevel,
+    Sex,
+    Survey,
+    SurveyVersion,
+    TestScore,
+    Wave,
+)
+from anshim.prevention.xlsform import FormDefinition, Question, pick
+
+GRADE_QUESTION = "grade"  # a form's own grade question wins over the class session's grade
+SEX_QUESTION = "sex"  # calibration needs it, with choices named as `Sex` values
+DIMENSIONS = ("grade", "sex", "level")
+
+
+@dataclass
+class Frame:
+    """One row per response, in a stable order."""
+
+    answers: list[dict[str, Any]]
+    grade: list[str]
+    sex: list[str]
+    level: list[str]
+    district: list[str]
+    school: list[int]
+    submitted_on: list[str]
+    version: list[int]
+    weights: np.ndarray
+    strata: list[str]
+    notes: list[str] = field(default_factory=list)  # why calibration was not applied, ...
+
+    @property
+    def n(self) -> int:
+        return len(self.answers)
+
+    def column(self, dim: str) -> list[str]:
+        return {"grade": self.grade, "sex": self.sex, "level": self.level}[dim]
+
+
+def load_frame(survey: Survey) -> Frame:
+    rows = list(
+        Response.objects.filter(version__survey=survey).order_by("class_session_id", "id")
+        .values_list("answers", "class_session__grade", "class_session__school_id",
+                     "class_session__school__level", "class_session__school__district",
+                     "submitted_on", "version__number"))
+    answers = [r[0] for r in rows]
+    grade = [str(a.get(GRADE_QUESTION, g)) for a, g in zip(answers, (r[1] for r in rows),
+                                                            strict=True)]
+    sex = [str(a.get(SEX_QUESTION, "")) for a in answers]
+    school = [r[2] for r in rows]
+    frame = Frame(answers=answers, grade=grade, sex=sex, level=[r[3] for r in rows],
+                  district=[r[4] for r in rows], school=school,
+                  submitted_on=[r[5].isoformat() for r in rows],
+                  version=[r[6] for r in rows], weights=np.ones(len(rows)),
+                  strata=[r[3] for r in rows])
+    _weight(survey, frame)
+    return frame
+
+
+def _weight(survey: Survey, frame: Frame) -> None:
+    sample = list(SampledSchool.objects.filter(survey=survey))
+    if not sample or not frame.n:
+        return
+    by_school = {s.school_id: s for s in sample}
+    outside = {sid for sid in frame.school if sid not in by_school}
+    if outside:
+        frame.notes.append("responses from schools outside the sample are left out of the "
+                           "weights; every response weighs 1")
+        return
+    # Schools: 1/p, then the non-participating schools' weight goes to their stratum's others.
+    school_w = stats.nonresponse_adjust(
+        stats.base_weights([s.selection_probability for s in sample]),
+        [s.participated for s in sample], [s.stratum for s in sample])
+    weight_of = {s.school_id: float(w) for s, w in zip(sample, school_w, strict=True)}
+    responses: defaultdict[int, int] = defaultdict(int)
+    for sid in frame.school:
+        responses[sid] += 1
+    w = np.array([
+        weight_of[sid] * (max(by_school[sid].students_sampled, responses[sid]) / responses[sid])
+        for sid in frame.school])
+    frame.strata = [by_school[sid].stratum for sid in frame.school]
+    frame.weights = w
+    margins = survey.population_margins
+    if margins:
+        population: dict[Hashable, float] = {
+            (str(m["grade"]), str(m["sex"])): float(m["count"]) for m in margins}
+        design = stats.make_design(w, strata=frame.strata, psu=frame.school)
+        try:
+            calibrated = stats.post_stratify(design, [np.array(frame.grade),
+                                                      np.array(frame.sex)], population)
+        except stats.StatsInputError as exc:
+            frame.notes.append(f"not post-stratified: {exc}")
+            return
+        frame.weights = calibrated.weights
+
+
+def design_for(frame: Frame) -> stats.Design:
+    return stats.make_design(frame.weights, strata=frame.strata, psu=frame.school)
+
+
+# --- Tables --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One published cell: a weighted percentage, or nothing when suppressed."""
+
+    n: int  # unweighted denominator
+    count: int  # unweighted numerator
+    suppressed: bool
+    percent: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    caution: bool = False  # RSE above 0.30
+
+    @property
+    def shown(self) -> bool:
+        return not self.suppressed and self.percent is not None
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    cells: tuple[Cell, ...]  # one per column; the last is "all"
+
+
+@dataclass(frozen=True)
+class Table:
+    question: str
+    title: str
+    kind: str
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+    base_n: int  # responses that answered (the domain)
+    mean: Cell | None = None  # numbers: the weighted mean (percent holds the mean)
+
+
+def _protect(counts: np.ndarray) -> np.ndarray:
+    """The suppression mask of a counts table with margins: primary (unweighted denominator
+    under 30 or numerator 1-9) then secondary, both by the engine."""
+    num = stats.with_margins(counts)
+    den = np.broadcast_to(num[-1:, :], num.shape)
+    primary = stats.primary_suppression(den, num)
+    return stats.secondary_suppression(num, primary)
+
+
+def _column_labels(dim: str | None, values: list[str]) -> list[str]:
+    if dim is None:
+        return []
+    order = sorted(set(values), key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+    return [v for v in order if v != ""]
+
+
+def _dim_label(dim: str, value: str) -> str:
+    if dim == "sex":
+        return str(dict(Sex.choices).get(value, value))
+    if dim == "level":
+        return str(dict(SchoolLevel.choices).get(value, value))
+    return value
+
+
+def question_table(frame: Frame, design: stats.Design, q: Question, dim: str | None,
+                   language: str) -> Table:
+    groups = frame.column(dim) if dim else ["" for _ in range(frame.n)]
+    values = _column_labels(dim, groups)
+    col_index = {v: i for i, v in enumerate(values)}
+    answered = [q.name in a for a in frame.answers]
+    group_codes = np.array([col_index.get(g, -1) for g in groups])
+    columns = tuple([_dim_label(dim, v) for v in values] + ["all"]) if dim else ("all",)
+    by = {dim: np.array(groups)} if dim else None
+    if q.kind in ("integer", "decimal"):
+        y = np.array([float(a[q.name]) if q.name in a else math.nan for a in frame.answers])
+        base = int(np.sum(~np.isnan(y)))
+        if base == 0:
+            return Table(q.name, q.label(language), q.kind, ("all",), (), 0)
+        est = stats.mean(design, y, overall=True)[0]
+        hidden = stats.DEFAULT_RULE.suppressed(est.n) or est.rse_flag == "not_shown"
+        cell = Cell(est.n, est.n, hidden, None if hidden else est.estimate,
+                    None if hidden else est.ci_low, None if hidden else est.ci_high,
+                    est.rse_flag == "caution")
+        return Table(q.name, q.label(language), q.kind, ("all",), (), base, mean=cell)
+    choices = list(q.choices)
+    if q.kind == "select_one":
+        lines = [(c.name, pick(c.labels, language)) for c in choices]
+        picked = [[a.get(q.name) == c.name for c in choices] for a in frame.answers]
+    else:
+        lines = [(c.name, pick(c.labels, language)) for c in choices]
+        picked = [[c.name in (a.get(q.name) or []) for c in choices] for a in frame.answers]
+    ncols = len(values) if dim else 1
+    base = sum(answered)
+    rows: list[Row] = []
+    ans = np.array(answered)
+    mat = np.array(picked, dtype=bool).reshape(frame.n, len(choices))
+    in_col = [(group_codes == j) & ans for j in range(ncols)] if dim else [ans]
+    # select_one: one table (choices x groups) sums to the group totals; select_multiple: each
+    # choice is its own chosen / not chosen table.
+    if q.kind == "select_one":
+        counts = np.array([[int(np.sum(mat[:, i] & in_col[j])) for j in range(ncols)]
+                           for i in range(len(choices))])
+        masks = [_protect(counts)] if base else []
+    else:
+        masks = []
+        for i in range(len(choices)):
+            chosen = [int(np.sum(mat[:, i] & in_col[j])) for j in range(ncols)]
+            totals = [int(np.sum(in_col[j])) for j in range(ncols)]
+            masks.append(_protect(np.array([chosen, [t - c for t, c in zip(totals, chosen,
+                                                                           strict=True)]])))
+    for i, (_name, label) in enumerate(lines):
+        y = np.where(ans, mat[:, i].astype(float), math.nan)
+        if base == 0:
+            continue
+        ests = stats.prevalence(design, y, by=by)
+        by_value = {e.by.get(dim, "") if dim else "": e for e in ests[1:]} if dim else {}
+        mask = masks[0] if q.kind == "select_one" else masks[i]
+        row_i = i if q.kind == "select_one" else 0
+        cells: list[Cell] = []
+        for j in range(len(columns)):
+            is_all = j == len(columns) - 1
+            e = ests[0] if is_all else by_value.get(values[j])
+            suppressed = bool(mask[row_i, ncols if is_all else j])
+            if e is None:
+                cells.append(Cell(0, 0, True))
+                continue
+            hide = suppressed or e.rse_flag == "not_shown"
+            cells.append(Cell(e.n, int(e.numerator or 0), hide,
+                              None if hide else 100 * e.estimate,
+                              None if hide else 100 * e.ci_low,
+                              None if hide else 100 * e.ci_high, e.rse_flag == "caution"))
+        rows.append(Row(label, tuple(cells)))
+    return Table(q.name, q.label(language), q.kind, columns, tuple(rows), base)
+
+
+ANALYSED_KINDS = ("select_one", "select_multiple", "integer", "decimal")
+
+
+def _analysed(q: Question, dim: str | None) -> bool:
+    """Free text and dates are never tabulated; a question is not broken down by itself."""
+    own = {"grade": GRADE_QUESTION, "sex": SEX_QUESTION}.get(dim or "")
+    return q.kind in ANALYSED_KINDS and q.name != own
+
+
+@dataclass(frozen=True)
+class Results:
+    n: int
+    tables: tuple[Table, ...]
+    notes: tuple[str, ...]
+    error: str = ""
+
+
+def survey_results(survey: Survey, *, dim: str | None = None, language: str = "ko",
+                   version: SurveyVersion | None = None) -> Results:
+    """Every question of the latest published version (or `version`), by `dim`."""
+    version = version or survey.versions.filter(published_at__isnull=False).order_by(
+        "-number").first()
+    if version is None:
+        return Results(0, (), ())
+    form = FormDefinition.from_json(version.definition)
+    frame = load_frame(survey)
+    if frame.n == 0:
+        return Results(0, (), tuple(frame.notes))
+    try:
+        design = design_for(frame)
+        tables = tuple(question_table(frame, design, q, dim, language)
+                       for q in form.inputs() if _analysed(q, dim))
+    except stats.StatsInputError as exc:
+        return Results(frame.n, (), tuple(frame.notes), error=str(exc))
+    return Results(frame.n, tables, tuple(frame.notes))
+
+
+# --- Knowledge tests -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    before: str
+    after: str
+    report: stats.PairedReport | None
+    error: str = ""
+
+
+def test_results(test: KnowledgeTest) -> list[Comparison]:
+    """Pre -> post and pre -> follow-up, linked by the students' self-generated codes."""
+    waves: dict[str, tuple[list[str], list[float]]] = {w: ([], []) for w in Wave.values}
+    for wave, code, score in TestScore.objects.filter(test=test).values_list(
+            "wave", "code", "score"):
+        waves[wave][0].append(code)
+        waves[wave][1].append(score)
+    out = []
+    for after in (Wave.POST, Wave.FOLLOW_UP):
+        if not waves[Wave.PRE][0] or not waves[after][0]:
+            continue
+        try:
+            report = stats.paired_analysis(waves[Wave.PRE][0], waves[Wave.PRE][1],
+                                           waves[after][0], waves[after][1])
+        except stats.StatsInputError as exc:
+            out.append(Comparison(Wave.PRE, after, None, str(exc)))
+            continue
+        out.append(Comparison(Wave.PRE, after, report))
+    return out

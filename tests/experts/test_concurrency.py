@@ -62,3 +62,22 @@ def test_concurrent_overlapping_bookings_end_with_exactly_one(
         assert len(booked) == 1 and len(refused) == 1, (connection.vendor, results)
     assert Appointment.objects.count() == ROUNDS
     assert AppointmentSlot.objects.count() == ROUNDS * 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_bookings_of_different_slots_never_exceed_weekly_capacity(
+    make_case: Any, make_expert: Any, make_user: Any, committed_audit: None,
+) -> None:
+    """The capacity is counted inside the booking transaction with the expert row locked, so
+    bookings of different (non-overlapping) times cannot both take the last session."""
+    counselor = make_user("counselor")
+    expert = make_expert(capacity=1, windows=((0, 8, 20), (2, 8, 20)))
+    assignments = [Assignment.objects.create(case=make_case(), expert=expert, specialty="trauma")
+                   for _ in range(4)]
+    for week in range(ROUNDS):
+        results = _race([(counselor, a, next_weekday(0, 9 + 2 * i, weeks_ahead=1 + week))
+                         for i, a in enumerate(assignments)])
+        booked = [r for r in results if isinstance(r, Appointment)]
+        refused = [r for r in results if isinstance(r, services.OverCapacity)]
+        assert len(booked) == 1 and len(refused) == 3, (connection.vendor, results)
+    assert Appointment.objects.count() == ROUNDS

@@ -286,6 +286,16 @@ def validate_booking(expert: Expert, starts_at: dt.datetime, ends_at: dt.datetim
         raise OverCapacity(params={"capacity": expert.weekly_capacity})
 
 
+def _lock_calendar(expert: Expert) -> None:
+    """Lock the expert's row until the booking transaction ends.
+
+    The slot constraint stops overlaps, but the weekly capacity is a count over different
+    slots: two bookings of different times could both count N-1 and both insert. Holding the
+    expert row while counting and inserting serialises bookings of one expert (on PostgreSQL a
+    row lock; on SQLite the IMMEDIATE transaction already holds the write lock)."""
+    Expert.objects.select_for_update().filter(pk=expert.pk).values_list("pk", flat=True).first()
+
+
 def _occupy(appointment: Appointment) -> None:
     """Insert the slot rows; the unique constraint refuses any overlap."""
     try:
@@ -311,8 +321,9 @@ def book_appointment(
     mode = AppointmentMode(mode)
     expert = assignment.expert
     ends_at = starts_at + dt.timedelta(minutes=duration_minutes)
-    validate_booking(expert, starts_at, ends_at)
     with transaction.atomic():
+        _lock_calendar(expert)
+        validate_booking(expert, starts_at, ends_at)
         appointment = Appointment.objects.create(
             assignment=assignment, expert=expert, starts_at=starts_at, ends_at=ends_at, mode=mode,
         )
@@ -366,10 +377,11 @@ def reschedule_appointment(
     if duration_minutes is None:
         duration_minutes = int((appointment.ends_at - appointment.starts_at).total_seconds() // 60)
     ends_at = starts_at + dt.timedelta(minutes=duration_minutes)
-    validate_booking(appointment.expert, starts_at, ends_at, exclude=appointment)
     old_start = appointment.starts_at
     try:
         with transaction.atomic():
+            _lock_calendar(appointment.expert)
+            validate_booking(appointment.expert, starts_at, ends_at, exclude=appointment)
             appointment.slots.all().delete()
             appointment.starts_at = starts_at
             appointment.ends_at = ends_at

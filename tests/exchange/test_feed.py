@@ -45,10 +45,18 @@ def test_additions_carry_fingerprints_and_nothing_about_the_case(
     items, _ = partner_client(token).feed_all()
     assert len(items) == 1
     item = items[0]
-    assert set(item) == {"seq", "op", "entry_id", "bank", "at", "fingerprints"}
+    assert set(item) == {"seq", "op", "entry_id", "bank", "at", "fingerprints", "purpose",
+                         "opinion", "media_kind", "resync"}
     assert item["op"] == "add" and item["entry_id"] == entry.pk and item["bank"] == bank.name
+    assert (item["purpose"], item["opinion"], item["media_kind"], item["resync"]) == (
+        "victim_images", "positive", "image", False)
     assert {(f["kind"], f["value"]) for f in item["fingerprints"]} == {
         ("pdq", "a" * 64), ("md5", "b" * 32)}
+    pdq = next(f for f in item["fingerprints"] if f["kind"] == "pdq")
+    # Provenance travels with the hash (issue 20): partners can weigh reduced decodes.
+    assert set(pdq) == {"kind", "value", "quality", "variant", "decode", "engine", "frames"}
+    assert (pdq["quality"], pdq["variant"]) == (100, "original")
+    assert pdq["decode"] in ("exact", "reduced")
 
 
 def test_only_shared_banks_are_visible(make_bank, add_entry, make_partner, partner_client):
@@ -170,28 +178,140 @@ def test_bad_limit_is_422(make_bank, make_partner, partner_client, limit):
     assert partner_client(token).get("/fingerprints", limit=limit).status_code == 422
 
 
-def test_sharing_or_unsharing_a_bank_asks_for_a_resync(
+def test_share_changes_heal_the_feed_without_a_409(
+        make_bank, add_entry, withdraw, make_partner, partner_client):
+    """Issue 18: after a share change the next pages restate the difference; a client that
+    applies every page ends with exactly the shared banks' current entries."""
+    from anshim.exchange import services
+
+    first, later, third = make_bank("first"), make_bank("later"), make_bank("third")
+    add_entry(first)
+    old = add_entry(later)
+    gone_later = add_entry(later)
+    add_entry(third)
+    add_entry(first)  # the partner's cursor will be past the other banks' entries
+    partner, token = make_partner(first)
+    api = partner_client(token)
+    state: dict = {}
+    items, cursor = api.feed_all()
+    apply(state, items)
+    assert state == current(first)
+
+    services.share_banks(partner, ["later"])
+    withdraw(gone_later)
+    new = add_entry(later)
+    items, cursor = api.feed_all(cursor)
+    restated = [i for i in items if i["resync"]]
+    assert {i["entry_id"] for i in restated} == {old.pk}  # gone_later was withdrawn since
+    apply(state, items)
+    assert new.pk in state and state == current(first, later)
+
+    # Unsharing sends withdrawals of everything of that bank; sharing and unsharing in a row
+    # (two epochs behind) still ends right.
+    services.unshare_banks(partner, ["later"])
+    services.share_banks(partner, ["third"])
+    items, cursor = api.feed_all(cursor, limit=1)
+    assert {i["entry_id"] for i in items if i["op"] == "withdraw"} >= {old.pk, new.pk}
+    assert not any(i["bank"] == "later" and i["op"] == "add" for i in items)
+    apply(state, items)
+    assert state == current(first, third)
+
+    # Nothing left to restate: the next page is the ordinary, empty feed.
+    response = api.get("/fingerprints", cursor=cursor).json()
+    assert response["items"] == [] and response["has_more"] is False and response["as_of"]
+
+
+def test_a_share_change_in_the_middle_of_a_resync(
         make_bank, add_entry, make_partner, partner_client):
     from anshim.exchange import services
 
-    first, later = make_bank("first"), make_bank("later")
-    add_entry(first)
-    old = add_entry(later)
-    partner, token = make_partner(first)
+    a, b = make_bank("a"), make_bank("b")
+    for _ in range(5):
+        add_entry(a)
+        add_entry(b)
+    partner, token = make_partner(a)
+    api = partner_client(token)
+    state: dict = {}
+    items, cursor = api.feed_all()
+    apply(state, items)
+    services.share_banks(partner, ["b"])
+    page = api.get("/fingerprints", cursor=cursor, limit=2).json()  # two of five restated
+    apply(state, page["items"])
+    services.unshare_banks(partner, ["b"])  # ... and b is unshared again mid-way
+    items, _ = api.feed_all(page["cursor"], limit=2)
+    assert not any(i["bank"] == "b" and i["op"] == "add" for i in items)
+    apply(state, items)
+    assert state == current(a)
+
+
+def test_cursor_survives_key_rotation_and_a_secret_key_rotation(
+        make_bank, add_entry, make_partner, partner_client, settings, tmp_path, monkeypatch):
+    from anshim.security import keyring, rotation
+
+    monkeypatch.delenv("ANSHIM_KEYS", raising=False)
+    settings.ANSHIM_KEY_FILE = tmp_path / "keyring.json"
+    keyring.set_keyring(None)
+    bank = make_bank()
+    add_entry(bank)
+    _, token = make_partner(bank)
     api = partner_client(token)
     _, cursor = api.feed_all()
-    services.share_banks(partner, ["later"])
+    rotation.rotate()  # `anshim keys rotate`: a new primary encryption key
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    new = add_entry(bank)
     response = api.get("/fingerprints", cursor=cursor)
-    assert response.status_code == 409
-    assert response.json()["error"] == "resync_required"
-    # Starting over gives the whole new view, the earlier entries of the new bank included.
-    items, cursor = api.feed_all()
-    assert old.pk in {i["entry_id"] for i in items}
-    services.unshare_banks(partner, ["later"])
-    assert api.get("/fingerprints", cursor=cursor).status_code == 409
-    state: dict = {}
-    apply(state, api.feed_all()[0])
-    assert state == current(first)
+    assert response.status_code == 200
+    assert [i["entry_id"] for i in response.json()["items"]] == [new.pk]
+    keyring.set_keyring(None)
+
+
+def test_low_quality_pdq_is_not_shared(make_bank, make_partner, partner_client, db):
+    from anshim.erasure.services import HashValue, register_fingerprints
+
+    bank = make_bank()
+    _, token = make_partner(bank)
+    register_fingerprints(bank, fingerprints=[HashValue("pdq", "1" * 64, quality=49),
+                                              HashValue("md5", "2" * 32)],
+                          source="import", actor=None)
+    register_fingerprints(bank, fingerprints=[HashValue("pdq", "3" * 64, quality=50)],
+                          source="import", actor=None)
+    items, _ = partner_client(token).feed_all()
+    shared = {(f["kind"], f["value"]) for i in items for f in i["fingerprints"]}
+    assert shared == {("md5", "2" * 32), ("pdq", "3" * 64)}
+
+
+def test_allow_lists_are_published_as_negatives(make_bank, add_entry, make_partner,
+                                                partner_client):
+    allow = make_bank("fp", purpose="allow_list")
+    entry = add_entry(allow)
+    _, token = make_partner(allow)
+    items, _ = partner_client(token).feed_all()
+    assert [(i["entry_id"], i["purpose"], i["opinion"]) for i in items] == [
+        (entry.pk, "allow_list", "negative")]
+
+
+def test_a_video_is_one_vpdq_signal_in_threatexchange_format(
+        make_bank, make_partner, partner_client, db):
+    import json
+
+    from anshim.erasure.models import BankEntry
+
+    bank = make_bank()
+    _, token = make_partner(bank)
+    entry = BankEntry.objects.create(bank=bank, source="import", media_kind="video")
+    for n, (value, quality) in enumerate([("a" * 64, 100), ("b" * 64, 30), ("c" * 64, 80)]):
+        Fingerprint.objects.create(entry=entry, bank=bank, kind="vpdq", value=value,
+                                   quality=quality, frame_number=n, timestamp=n * 1.5)
+    from anshim.erasure.models import BankChange
+
+    BankChange.objects.create(bank=bank, entry_id=entry.pk, op="add")
+    items, _ = partner_client(token).feed_all()
+    (vpdq,) = [f for f in items[0]["fingerprints"] if f["kind"] == "vpdq"]
+    # threatexchange's VpdqCompactFeature string: "pdq,quality,timestamp" (f"{t:.3}"); the
+    # frame of quality 30 is not shared.
+    assert json.loads(vpdq["value"]) == [f"{'a' * 64},100,0.0", f"{'c' * 64},80,3.0"]
+    assert vpdq["frames"] == 2 and items[0]["media_kind"] == "video"
 
 
 def test_crop_grid_variants_are_not_shared(make_bank, make_partner, add_entry, partner_client):

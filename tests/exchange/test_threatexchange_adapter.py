@@ -6,10 +6,9 @@ import pytest
 
 pytest.importorskip("threatexchange")
 
+from anshim_threatexchange import TX_MANIFEST, AnshimCollabConfig, AnshimSignalExchangeAPI
 from threatexchange.signal_type.md5 import VideoMD5Signal
 from threatexchange.signal_type.pdq.signal import PdqSignal
-
-from anshim_threatexchange import TX_MANIFEST, AnshimCollabConfig, AnshimSignalExchangeAPI
 
 P1, P2, M1 = "a" * 64, "b" * 64, "c" * 32
 

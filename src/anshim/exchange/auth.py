@@ -10,6 +10,19 @@ from anshim.exchange.models import Partner, PartnerToken
 from anshim.exchange.tokens import TokenError, authenticate_cached
 
 
+class PartnerAPIError(HttpError):
+    """An HttpError with a stable machine-readable `code` (the `error` of the answer)."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(status_code, message)
+        self.code = code
+
+
+#: TokenError reasons as the API's error codes.
+_TOKEN_CODES = {"invalid_token": "unauthorized", "token_revoked": "token_revoked",
+                "token_expired": "token_expired", "partner_inactive": "partner_inactive"}
+
+
 class PartnerBearer(HttpBearer):
     """`Authorization: Bearer anx_…`; a refused token says why (expired, revoked, unknown).
 
@@ -21,7 +34,8 @@ class PartnerBearer(HttpBearer):
             return authenticate_cached(token.strip())
         except TokenError as exc:
             # An HttpError (not AuthenticationError) keeps the specific reason in the answer.
-            raise HttpError(401, f"{exc.reason}: {exc.message}") from None
+            code = _TOKEN_CODES.get(exc.reason, "unauthorized")
+            raise PartnerAPIError(401, code, f"{exc.reason}: {exc.message}") from None
 
 
 def partner_of(request: HttpRequest) -> Partner:
@@ -32,5 +46,6 @@ def partner_of(request: HttpRequest) -> Partner:
 def require_scope(request: HttpRequest, scope: str) -> Partner:
     partner = partner_of(request)
     if not partner.has_scope(scope):
-        raise HttpError(403, f"missing_scope: this token lacks the '{scope}' scope.")
+        raise PartnerAPIError(403, "insufficient_scope",
+                              f"missing_scope: this token lacks the '{scope}' scope.")
     return partner

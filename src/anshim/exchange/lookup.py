@@ -4,12 +4,15 @@ PDQ goes through the process-wide bank matcher's public `match_pdq_hashes`
 (anshim.erasure.matcher): it applies each bank's own threshold and the allow-lists, and
 resolves every hit through the database before reporting it, so a withdrawn entry or a
 disabled bank never comes back, from any process, however recently its index was updated.
-MD5 is an exact match on the fingerprint table's (kind, value) index. Answers carry entry ids,
-bank names and distances only.
+MD5 and SHA-256 are exact matches on the fingerprint table's (kind, value) index. A vPDQ
+signal (threatexchange's serialisation: a JSON list of "pdq,quality,timestamp") goes through the
+same matcher's video path with Meta's vPDQ rules. Answers carry entry ids, bank names and
+distances (vPDQ: match percentages) only.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -31,6 +34,12 @@ class Match:
     entry_id: int
     bank: str
     distance: int
+    query_percent: float | None = None
+    compared_percent: float | None = None
+
+
+class BadSignal(ValueError):
+    """A vPDQ signal that is not threatexchange's serialisation; says which frame."""
 
 
 # partner pk -> ({bank pk: bank name} of its shared, enabled, non-allow-list banks, deadline).
@@ -57,19 +66,20 @@ def shared_banks(partner: Partner) -> dict[int, str]:
     return names
 
 
-def _md5_matches(bank_ids: list[int], values: list[str]) -> dict[str, list[tuple[int, int]]]:
+def _exact_matches(bank_ids: list[int], values: list[str], kind: str = FingerprintKind.MD5,
+                   ) -> dict[str, list[tuple[int, int]]]:
     """value -> [(entry_id, bank_id)]; a value on any enabled allow-list matches nothing."""
     wanted = set(values)
     allowed = set(
         Fingerprint.objects.filter(
-            kind=FingerprintKind.MD5, value__in=wanted, bank__enabled=True,
+            kind=kind, value__in=wanted, bank__enabled=True,
             bank__purpose=BankPurpose.ALLOW_LIST,
         ).values_list("value", flat=True)
     )
     found: dict[str, list[tuple[int, int]]] = defaultdict(list)
     rows = (
         Fingerprint.objects.filter(
-            kind=FingerprintKind.MD5, value__in=wanted - allowed, bank_id__in=bank_ids,
+            kind=kind, value__in=wanted - allowed, bank_id__in=bank_ids,
             bank__enabled=True,
         ).values_list("value", "entry_id", "bank_id").distinct()
     )
@@ -95,6 +105,58 @@ def _pdq_matches(
     return [[(m.entry_id, m.bank, m.distance) for m in per_query] for per_query in found]
 
 
+def parse_vpdq(signal: str) -> list[tuple[str, int, float]]:
+    """threatexchange's VPDQSignal string -> [(pdq hex, quality, timestamp)]; BadSignal."""
+    try:
+        frames = json.loads(signal)
+    except ValueError as exc:
+        raise BadSignal("a vPDQ signal is a JSON list of \"pdq,quality,timestamp\"") from exc
+    if not isinstance(frames, list) or not frames:
+        raise BadSignal("a vPDQ signal is a non-empty JSON list of \"pdq,quality,timestamp\"")
+    out: list[tuple[str, int, float]] = []
+    for n, frame in enumerate(frames):
+        parts = frame.split(",") if isinstance(frame, str) else []
+        try:
+            pdq, quality, timestamp = parts
+            value, q, ts = pdq.lower(), int(quality), float(timestamp)
+            int(value, 16)
+        except ValueError:
+            raise BadSignal(f"frame {n}: expected \"pdq,quality,timestamp\"") from None
+        if len(value) != 64 or not 0 <= q <= 100 or not ts >= 0 or ts == float("inf"):
+            raise BadSignal(f"frame {n}: 64 hex digits, quality 0-100, timestamp >= 0")
+        out.append((value, q, ts))
+    return out
+
+
+def _vpdq_matches(bank_ids: set[int], signals: list[str]) -> list[list[Match]]:
+    """Per signal: the videos of `bank_ids` that match, by the matcher's video rule (the one
+    `anshim match` and the crawl use: frames of quality >= 50 within the bank's threshold,
+    enough of either side's frames matching), best first."""
+    from anshim.erasure.matcher import get_matcher
+    from anshim.fingerprint.types import VideoFingerprint, VpdqFrame
+
+    fps = []
+    for signal in signals:
+        frames = tuple(VpdqFrame(n, q, pdq, ts) for n, (pdq, q, ts) in
+                       enumerate(parse_vpdq(signal)))
+        fps.append(VideoFingerprint(md5="", sha256="", frames=frames, width=0, height=0,
+                                    frame_rate=0.0, duration=0.0, format=""))
+    try:
+        found = get_matcher().match_fingerprints(fps)
+    except (DatabaseError, MatchingError) as exc:  # pragma: no cover - depends on the engine
+        raise MatcherUnavailable(str(exc)) from exc
+    out: list[list[Match]] = []
+    for results in found:
+        matches = [
+            Match(r.entry_id, r.bank, r.distance, r.query_percent, r.compared_percent)
+            for r in results
+            if r.bank_id in bank_ids and r.kind == FingerprintKind.VPDQ
+        ]
+        matches.sort(key=lambda m: (-(m.query_percent or 0.0), m.distance, m.entry_id))
+        out.append(matches)
+    return out
+
+
 def lookup(
     partner: Partner, hashes: list[tuple[str, str]], max_distance: int | None = None
 ) -> list[list[Match]]:
@@ -105,11 +167,18 @@ def lookup(
     if not bank_ids:
         return out
 
-    md5_positions = [i for i, (kind, _) in enumerate(hashes) if kind == "md5"]
-    if md5_positions:
-        found = _md5_matches(bank_ids, [hashes[i][1] for i in md5_positions])
-        for i in md5_positions:
-            out[i] = [Match(e, names[b], 0) for e, b in sorted(found.get(hashes[i][1], []))]
+    for exact_kind in (FingerprintKind.MD5, FingerprintKind.SHA256):
+        positions = [i for i, (kind, _) in enumerate(hashes) if kind == exact_kind]
+        if positions:
+            found = _exact_matches(bank_ids, [hashes[i][1] for i in positions], exact_kind)
+            for i in positions:
+                out[i] = [Match(e, names[b], 0) for e, b in sorted(found.get(hashes[i][1], []))]
+
+    vpdq_positions = [i for i, (kind, _) in enumerate(hashes) if kind == "vpdq"]
+    if vpdq_positions:
+        per_video = _vpdq_matches(set(bank_ids), [hashes[i][1] for i in vpdq_positions])
+        for i, video_matches in zip(vpdq_positions, per_video, strict=True):
+            out[i] = video_matches
 
     pdq_positions = [i for i, (kind, _) in enumerate(hashes) if kind == "pdq"]
     if pdq_positions:

@@ -39,9 +39,16 @@ class Partner(models.Model):
     webhook_secret = EncryptedTextField(_("webhook secret"), blank=True)
     # Highest change-log seq already announced to this partner's webhook.
     webhook_seq = models.BigIntegerField(default=0)
-    # Bumped whenever a bank is shared or unshared: cursors issued before no longer describe
-    # the partner's view, so the feed asks for a full resync instead of silently diverging.
+    # Bumped whenever a bank is shared or unshared, with a `ShareSnapshot` of the new set: a
+    # cursor names the epoch it was issued in, so the feed can tell what the partner holds and
+    # send the difference (withdrawals of unshared banks, additions of newly shared ones).
     share_epoch = models.PositiveIntegerField(default=0)
+    # The platform this partner runs: feedback by URL or hash touches only its sightings.
+    platform = models.ForeignKey(
+        "erasure.Platform", on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="partners", verbose_name=_("platform"),
+        help_text=_("Feedback from this partner applies only to sightings on this platform."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -116,10 +123,34 @@ class BankShare(models.Model):
         return f"{self.bank_id} → {self.partner_id}"
 
 
+class ShareSnapshot(models.Model):
+    """The banks shared with a partner as of one `Partner.share_epoch` (the feed's memory of
+    what a cursor's holder has; see anshim.exchange.feed)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="snapshots")
+    epoch = models.PositiveIntegerField()
+    bank_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "epoch"], name="sharesnapshot_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}@{self.epoch}: {self.bank_ids}"
+
+
 class FeedbackAction(models.TextChoices):
     REMOVED = "removed", _("Removed")
     NOT_FOUND = "not_found", _("Not found")
     REFUSED = "refused", _("Refused")
+    # Per-hash opinions (batch feedback, threatexchange `report_opinion`): StopNCII's
+    # Blocked / NotBlocked / PendingReview and NCMEC's affirmative / negative map onto these.
+    CONFIRMED = "confirmed", _("Confirmed (acted on a match)")
+    DISPUTED = "disputed", _("Disputed (false positive)")
+    PENDING_REVIEW = "pending_review", _("Pending review")
+    SEEN = "seen", _("Seen on the platform")
 
 
 class PartnerFeedback(models.Model):
@@ -133,6 +164,11 @@ class PartnerFeedback(models.Model):
     action = models.CharField(_("action"), max_length=16, choices=FeedbackAction.choices)
     url = models.URLField(_("URL"), max_length=2000, blank=True)
     entry_id = models.BigIntegerField(_("entry id"), null=True, blank=True)
+    # Per-hash feedback: the hash the partner matched (kind + lowercase value).
+    hash_kind = models.CharField(_("hash kind"), max_length=8, blank=True)
+    hash_value = models.CharField(_("hash"), max_length=64, blank=True)
+    # NCMEC-style reason for a dispute or confirmation (free text from the partner, short).
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
     # The partner's own identifier for the item (a post id), for their support staff and ours.
     reference = models.CharField(_("partner reference"), max_length=200, blank=True)
     acted_at = models.DateTimeField(_("acted at"))

@@ -38,21 +38,51 @@ EntryId = Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_json_intege
 # validator per object that costs more than the whole lookup at this size.
 
 
+ErrorCode = Literal[
+    "invalid_input", "bad_cursor", "unauthorized", "token_expired", "token_revoked",
+    "partner_inactive", "insufficient_scope", "rate_limited", "not_found", "unknown_entry",
+    "matcher_unavailable", "resync_required",
+]
+
+
 class ErrorOut(Schema):
-    error: str | None = Field(None, description="Stable machine-readable code.")
+    error: ErrorCode = Field(..., description="Stable machine-readable code.")
     detail: Any = Field(..., description="What went wrong, for people.")
 
 
 class FingerprintOut(BaseModel):
-    kind: str = Field(..., description="pdq, md5, sha256 or vpdq (lowercase hex value).")
+    kind: Literal["pdq", "md5", "sha256", "vpdq"] = Field(
+        ..., description="pdq, md5, sha256: lowercase hex. vpdq: one whole video as "
+                         "threatexchange's VPDQSignal string (a JSON list of "
+                         "\"pdq,quality,timestamp\" frames).")
     value: str
+    quality: int | None = Field(None, description="PDQ quality 0-100 (never below 50: such "
+                                                  "hashes are not shared); null if unknown.")
+    variant: str = Field("original", description="original, a dihedral name or trim.")
+    decode: str = Field("", description="exact or reduced: how the media was decoded. Weigh "
+                                        "reduced-decode hashes less (they may be a few bits "
+                                        "further from a reference hash of the same file).")
+    engine: str = Field("", description="The engine (name/version) that made the hash; "
+                                        "empty for imported lists.")
+    frames: int | None = Field(None, description="vpdq: the number of frames in the value.")
 
 
 class FeedItemOut(BaseModel):
-    seq: int = Field(..., description="Position in the change log; strictly increasing.")
+    seq: int = Field(..., description="The change this item stems from. Increasing, except "
+                                      "in items with `resync` true, which restate older "
+                                      "changes after the banks shared with you changed.")
     op: Literal["add", "withdraw"]
     entry_id: int
     bank: str
+    purpose: Literal["victim_images", "evidence", "imported_list", "partner_list",
+                     "allow_list"] = Field(..., description="The bank's purpose.")
+    opinion: Literal["positive", "negative"] = Field(
+        ..., description="positive: act on matches. negative: an allow-list of known false "
+                         "positives; never act on a match, and treat a positive match of the "
+                         "same hash as disputed.")
+    media_kind: Literal["image", "video", "hashes", ""] = Field(
+        "", description="What the entry is (add only).")
+    resync: bool = Field(False, description="Restated because the shared banks changed.")
     at: dt.datetime
     fingerprints: list[FingerprintOut] = Field(
         ..., description="The entry's fingerprints for `add`; empty for `withdraw`."
@@ -63,18 +93,31 @@ class FeedPageOut(Schema):
     items: list[FeedItemOut]
     cursor: str = Field(..., description="Pass as ?cursor= to continue after this page.")
     has_more: bool = Field(..., description="False once the feed is caught up.")
+    as_of: dt.datetime | None = Field(
+        None, description="Once caught up: every change up to this time is in your copy "
+                          "(a progress checkpoint); null while more pages follow.")
+
+
+def _fingerprint_payload(f: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": f.kind, "value": f.value, "quality": f.quality,
+                           "variant": f.variant, "decode": f.decode, "engine": f.engine}
+    if f.frames is not None:
+        out["frames"] = f.frames
+    return out
 
 
 def feed_page_payload(page: FeedPage, cursor: str) -> dict[str, Any]:
     return {
         "items": [
             {"seq": i.seq, "op": i.op, "entry_id": i.entry_id, "bank": i.bank,
-             "at": i.at.isoformat(),
-             "fingerprints": [{"kind": f.kind, "value": f.value} for f in i.fingerprints]}
+             "purpose": i.purpose, "opinion": i.opinion, "media_kind": i.media_kind,
+             "resync": i.resync, "at": i.at.isoformat(),
+             "fingerprints": [_fingerprint_payload(f) for f in i.fingerprints]}
             for i in page.items
         ],
         "cursor": cursor,
         "has_more": page.has_more,
+        "as_of": page.as_of.isoformat() if page.as_of else None,
     }
 
 
@@ -88,7 +131,20 @@ class Md5HashIn(BaseModel):
     value: str = Field(..., pattern=r"^[0-9a-fA-F]{32}$", description="32 hex digits.")
 
 
-HashIn = Annotated[PdqHashIn | Md5HashIn, Field(discriminator="kind")]
+class Sha256HashIn(BaseModel):
+    kind: Literal["sha256"]
+    value: str = Field(..., pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits.")
+
+
+class VpdqHashIn(BaseModel):
+    kind: Literal["vpdq"]
+    value: str = Field(..., min_length=2, max_length=200_000,
+                       description="threatexchange's VPDQSignal string: a JSON list of "
+                                   "\"pdq,quality,timestamp\" frames.")
+
+
+HashIn = Annotated[PdqHashIn | Md5HashIn | Sha256HashIn | VpdqHashIn,
+                   Field(discriminator="kind")]
 
 
 class LookupIn(Schema):
@@ -102,7 +158,11 @@ class LookupIn(Schema):
 class MatchOut(BaseModel):
     entry_id: int
     bank: str
-    distance: int
+    distance: int = Field(..., description="PDQ: Hamming distance; exact kinds: 0; vpdq: the "
+                                           "best frame distance.")
+    query_percent: float | None = Field(None, description="vpdq: share of your frames that "
+                                                          "matched.")
+    compared_percent: float | None = Field(None, description="vpdq: share of ours.")
 
 
 class LookupResultOut(BaseModel):
@@ -154,3 +214,52 @@ class FeedbackIn(Schema):
 class FeedbackOut(Schema):
     id: int
     received_at: dt.datetime
+
+
+_OPINION_HELP = ("confirmed | disputed | pending_review | seen, or StopNCII's Blocked | "
+                 "NotBlocked | PendingReview, or NCMEC's affirmative | negative.")
+
+
+class HashOpinionIn(BaseModel):
+    kind: Literal["pdq", "md5", "sha256", "vpdq"]
+    value: str = Field(..., min_length=32, max_length=200_000,
+                       description="The hash as the feed gave it.")
+    opinion: Literal["confirmed", "disputed", "pending_review", "seen", "Blocked",
+                     "NotBlocked", "PendingReview", "affirmative", "negative"] = Field(
+        ..., description=_OPINION_HELP)
+    reason: str = Field("", max_length=200, description="Why (NCMEC's reason), e.g. "
+                                                         "'false positive: a logo'.")
+    reference: str = Field("", max_length=200, description="Your own id for the item.")
+    acted_at: AwareDatetime = Field(
+        ..., description="When you formed the opinion, with its UTC offset (years 2000-2099).",
+        json_schema_extra={"pattern": _ACTED_AT_PATTERN},
+    )
+
+    @field_validator("acted_at")
+    @classmethod
+    def _in_utc(cls, value: dt.datetime) -> dt.datetime:
+        if not 2000 <= value.year <= 2099:
+            raise ValueError("acted_at must be in the years 2000-2099")
+        return value.astimezone(dt.UTC)
+
+    @model_validator(mode="after")
+    def _hex(self) -> HashOpinionIn:
+        lengths = {"pdq": 64, "md5": 32, "sha256": 64}
+        if self.kind in lengths and not (
+                len(self.value) == lengths[self.kind]
+                and all(c in "0123456789abcdefABCDEF" for c in self.value)):
+            raise ValueError(f"a {self.kind} hash is {lengths[self.kind]} hex digits")
+        return self
+
+
+class HashFeedbackIn(Schema):
+    items: list[HashOpinionIn] = Field(..., min_length=1, max_length=MAX_LOOKUP)
+
+
+class HashFeedbackResultOut(BaseModel):
+    status: Literal["recorded", "not_found"]
+    entry_ids: list[int] = Field(..., description="Our entries the hash belongs to.")
+
+
+class HashFeedbackOut(Schema):
+    results: list[HashFeedbackResultOut] = Field(..., description="One per item, in order.")

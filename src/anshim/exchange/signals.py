@@ -28,13 +28,28 @@ def _on_bank_changed(sender: Any, **kwargs: Any) -> None:
 
 
 def _on_share_change(sender: type[Any], instance: Any, **kwargs: Any) -> None:
-    from django.db.models import F
+    from django.db import transaction
 
     from anshim.exchange.lookup import forget_shared_banks
-    from anshim.exchange.models import Partner
+    from anshim.exchange.models import BankShare, Partner, ShareSnapshot
     from anshim.exchange.tokens import forget_cached_tokens
 
-    Partner.objects.filter(pk=instance.partner_id).update(share_epoch=F("share_epoch") + 1)
+    if not kwargs.get("created", True):
+        return  # a share saved again unchanged: the set of banks is the same
+    origin = kwargs.get("origin")
+    if isinstance(origin, Partner) or getattr(origin, "model", None) is Partner:
+        return  # the partner itself is being deleted: nothing left to describe
+    # The partner row lock orders concurrent share changes: each epoch gets exactly the set
+    # of banks that was shared once its change was made (the feed diffs two such sets).
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().filter(pk=instance.partner_id).first()
+        if partner is None:
+            return  # the partner itself is being deleted (cascade)
+        epoch = partner.share_epoch + 1
+        Partner.objects.filter(pk=partner.pk).update(share_epoch=epoch)
+        banks = sorted(BankShare.objects.filter(partner_id=partner.pk)
+                       .values_list("bank_id", flat=True))
+        ShareSnapshot.objects.create(partner_id=partner.pk, epoch=epoch, bank_ids=banks)
     forget_shared_banks()
     forget_cached_tokens()  # the cached Partner carries a share_epoch
 

@@ -37,8 +37,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 # vpdq (a test reference) builds against FFmpeg's headers: Debian packages come first.
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python system-deps
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml clients/threatexchange/pyproject.toml | $(BIN)/python system-deps
+	$(BIN)/pip install --quiet -e '.[test]' -e ./clients/threatexchange
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

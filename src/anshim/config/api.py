@@ -1,6 +1,7 @@
 """The JSON API: one django-ninja instance; each app contributes a router.
 
-OpenAPI is served at /api/v1/openapi.json and the interactive docs at /api/v1/docs.
+OpenAPI is served at /api/v1/openapi.json and the interactive docs at /api/v1/docs. The
+partner exchange has a document of its own (anshim.exchange.partner_api, /api/v1/exchange/).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from anshim.cases.api import router as cases_router
-from anshim.exchange.api import router as exchange_router
 from anshim.experts.api import router as experts_router
 
 api = NinjaAPI(
     title="Anshim API",
     version="1",
-    description="Staff case management and the partner platform exchange.",
+    description="Staff case management. The partner platform exchange is documented "
+                "separately at /api/v1/exchange/openapi.json.",
     urls_namespace="api",
 )
 
@@ -37,4 +38,3 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError) -> Http
 
 api.add_router("/cases", cases_router)
 api.add_router("/experts", experts_router)
-api.add_router("/exchange", exchange_router)

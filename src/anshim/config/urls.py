@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from anshim.config.api import api
+from anshim.exchange.partner_api import partner_api
 
 urlpatterns = [
     path("", include("anshim.portal.urls")),
@@ -11,5 +12,7 @@ urlpatterns = [
     path("staff/erasure/", include("anshim.erasure.urls")),
     path("staff/admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The partner API is its own OpenAPI document (/api/v1/exchange/openapi.json).
+    path("api/v1/exchange/", partner_api.urls),
     path("api/v1/", api.urls),
 ]

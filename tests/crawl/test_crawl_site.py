@@ -15,6 +15,13 @@ from PIL import Image
 
 from anshim.crawl import CrawlConfig, CrawlConfigError, crawl
 
+#: The test site is on loopback: allowed explicitly (the crawler refuses it otherwise).
+LOOPBACK = ("127.0.0.1",)
+
+
+def site_config(base: str, **options: Any) -> CrawlConfig:
+    return CrawlConfig(seeds=(base,), allowed_private_hosts=LOOPBACK, **options)
+
 
 def _png(seed: int, size: int = 96) -> bytes:
     rng = np.random.default_rng(seed)
@@ -62,7 +69,7 @@ def _media(records: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
 
 def test_crawl_fingerprints_media_on_every_page_within_depth(site: tuple[str, Path]) -> None:
     base, _ = site
-    records = crawl(CrawlConfig(seeds=(base,), depth=1, per_host_rate=100))
+    records = crawl(site_config(base, depth=1, per_host_rate=100))
     media = _media(records)
     assert ("", "p0.png") in media and ("page2.html", "p0.png") in media
     assert ("page2.html", "p1.png") in media
@@ -77,7 +84,7 @@ def test_resume_does_not_fetch_unchanged_media_again(site: tuple[str, Path], tmp
                                                       ) -> None:
     base, _ = site
     state = tmp_path_factory.mktemp("state") / "crawl.sqlite3"
-    config = CrawlConfig(seeds=(base,), depth=2, per_host_rate=100, state_path=str(state))
+    config = site_config(base, depth=2, per_host_rate=100, state_path=str(state))
     first = _media(crawl(config))
     assert "unchanged" not in first[("", "p0.png")]
     # A new crawl (a fresh job directory: the first one finished) revalidates media instead of
@@ -100,7 +107,7 @@ def test_bad_configuration_is_refused() -> None:
 
 def test_image_records_carry_robust_query_hashes(site: tuple[str, Path]) -> None:
     base, _ = site
-    records = crawl(CrawlConfig(seeds=(base,), depth=0, per_host_rate=100))
+    records = crawl(site_config(base, depth=0, per_host_rate=100))
     media = _media(records)[("", "p0.png")]
     strategies = {q["strategy"] for q in media["robust"]}
     assert any(s.startswith("dihedral") for s in strategies)
@@ -110,8 +117,8 @@ def test_image_records_carry_robust_query_hashes(site: tuple[str, Path]) -> None
 def test_fingerprinting_processes_give_the_same_records_as_the_thread(
         site: tuple[str, Path]) -> None:
     base, _ = site
-    one = _media(crawl(CrawlConfig(seeds=(base,), depth=1, per_host_rate=100, workers=1)))
-    pool = _media(crawl(CrawlConfig(seeds=(base,), depth=1, per_host_rate=100, workers=2)))
+    one = _media(crawl(site_config(base, depth=1, per_host_rate=100, workers=1)))
+    pool = _media(crawl(site_config(base, depth=1, per_host_rate=100, workers=2)))
     assert one.keys() == pool.keys()
     for key, rec in one.items():
         for field in ("pdq", "quality", "sha256", "robust", "gone"):
@@ -140,7 +147,7 @@ def test_a_crawl_that_cannot_start_fails_loudly(site: tuple[str, Path]) -> None:
         "sys.exit(worker.main())\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          input=CrawlConfig(seeds=(base,), depth=0).to_json(), timeout=120)
+                          input=site_config(base, depth=0).to_json(), timeout=120)
     assert proc.returncode == 1
     assert '"done"' not in proc.stdout
     assert "spider cannot start" in proc.stderr
@@ -167,7 +174,7 @@ def test_a_worker_dying_on_a_hostile_file_costs_that_file_only(site: tuple[str, 
         "spider.fingerprint_media = fingerprint_or_die\n"
         "sys.exit(worker.main())\n"
     )
-    config = CrawlConfig(seeds=(base,), depth=0, per_host_rate=100, workers=2)
+    config = site_config(base, depth=0, per_host_rate=100, workers=2)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           input=config.to_json(), timeout=180,
                           cwd=Path(__file__).resolve().parents[2])

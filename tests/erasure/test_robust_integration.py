@@ -216,7 +216,8 @@ def test_a_real_scan_finds_a_letterboxed_copy_by_trim(robust_entry: Any, tmp_pat
         site.put_image("boxed.jpg", padded)
         site.put_image("other.png", _encode(_picture(21)))
         seed = site.put_page("index.html", ["boxed.jpg", "other.png"])
-        report = run_scan([seed], depth=0, per_host_rate=100, fetch_html=False, workers=2)
+        report = run_scan([seed], depth=0, per_host_rate=100, fetch_html=False, workers=2,
+                          allowed_private_hosts=["127.0.0.1"])
     found = [(m.match.entry_id, m.match.strategy, m.media_url.rsplit("/", 1)[-1])
              for m in report.matches]
     assert found == [(robust_entry.pk, "trim", "boxed.jpg")]

@@ -14,6 +14,7 @@ from django.utils import timezone
 from anshim.cases.models import Consent, ConsentGiver, ConsentScope, TimelineEvent
 from anshim.erasure.models import (
     EntrySource,
+    MonitoredSource,
     Platform,
     Sighting,
     SightingStatus,
@@ -39,10 +40,12 @@ TRANSFORMS = ["resized", "recompressed", "cropped", "watermarked", "mirrored", "
 @pytest.fixture(autouse=True)
 def evidence_key(settings: Any, tmp_path: Path) -> None:
     settings.ANSHIM_EVIDENCE_KEY_FILE = str(tmp_path / "evidence.pem")
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
 
 def test_scan_notice_removal_and_reupload(tmp_path: Path, bank: Any, make_case: Any,
-                                          make_user: Any) -> None:
+                                          make_user: Any,
+                                          django_capture_on_commit_callbacks: Any) -> None:
     case = make_case()
     Consent.objects.create(case=case, scope=ConsentScope.CONTACT_PLATFORMS,
                            given_by=ConsentGiver.VICTIM, granted_at=timezone.now())
@@ -71,8 +74,14 @@ def test_scan_notice_removal_and_reupload(tmp_path: Path, bank: Any, make_case: 
         site.put_page("post5.html", benign[5:])
         site.put_page("index.html", [], [f"post{i}.html" for i in range(1, 6)])
 
+        # The fake site is on loopback: its monitored source allows that host explicitly
+        # (verification follows the same rule as the crawl).
+        MonitoredSource.objects.create(name="FakeSNS", seeds=site.base + "index.html",
+                                       allowed_private_hosts="127.0.0.1")
+
         # 1. The scan finds exactly the six copies, each matched to its own entry.
-        report = run_scan([site.base + "index.html"], depth=1, per_host_rate=200)
+        report = run_scan([site.base + "index.html"], depth=1, per_host_rate=200,
+                          allowed_private_hosts=["127.0.0.1"])
         assert report.pages == 6
         found = {m.media_url.rsplit("/", 1)[-1]: m.match.entry_id for m in report.matches}
         assert found == {copies[how]: entries[how] for how in TRANSFORMS}
@@ -88,7 +97,8 @@ def test_scan_notice_removal_and_reupload(tmp_path: Path, bank: Any, make_case: 
             review_sighting(s, confirm=True, actor=specialist)
         [req] = draft_requests(case, actor=specialist)
         assert req.state == TakedownState.DRAFT and req.items.count() == 6
-        with smtp_server() as (inbox, mailers), override_settings(MAILERS=mailers):
+        with (smtp_server() as (inbox, mailers), override_settings(MAILERS=mailers),
+              django_capture_on_commit_callbacks(execute=True)):
             approve_and_send(req, actor=specialist)
         req.refresh_from_db()
         assert req.state == TakedownState.SENT and req.due_at is not None
@@ -122,7 +132,8 @@ def test_scan_notice_removal_and_reupload(tmp_path: Path, bank: Any, make_case: 
         site.put_image("again.jpg", transformed(registered["resized"], "recompressed"))
         site.put_page("post6.html", [benign[6], "again.jpg"])
         site.put_page("index.html", [], ["post6.html"])
-        report = run_scan([site.base + "index.html"], depth=1, per_host_rate=200)
+        report = run_scan([site.base + "index.html"], depth=1, per_host_rate=200,
+                          allowed_private_hosts=["127.0.0.1"])
         assert [m.media_url.rsplit("/", 1)[-1] for m in report.matches] == ["again.jpg"]
         assert report.matches[0].reupload
         first = review_queue().first()

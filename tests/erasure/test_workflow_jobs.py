@@ -36,7 +36,8 @@ def test_due_sources_are_scanned_then_verified(tmp_path: Path, bank: Any, make_c
         site.put_image("y.png", picture_bytes(701))
         page = site.put_page("index.html", ["x.png", "y.png"])
         source = MonitoredSource.objects.create(name="fake", seeds=page, depth=0,
-                                                per_host_rate=200, every_minutes=60)
+                                                per_host_rate=200, every_minutes=60,
+                                                allowed_private_hosts="127.0.0.1")
         assert tasks.due_sources() == [source]
         out = io.StringIO()
         call_command("erasure_jobs", stdout=out)

@@ -47,9 +47,11 @@ def test_ray_scan_matches_local_scan(tmp_path: Path, bank: Any, make_case: Any) 
             return {(m.page_url, m.media_url, m.match.entry_id, m.match.distance)
                     for m in report.matches}
 
-        local = run_scan([seed], depth=1, per_host_rate=200, record=False)
+        local = run_scan([seed], depth=1, per_host_rate=200, record=False,
+                         allowed_private_hosts=["127.0.0.1"])
         out = io.StringIO()
-        call_command("scan", "--ray", "local", "--json", "--depth", "1", "--rate", "200", seed,
+        call_command("scan", "--ray", "local", "--json", "--depth", "1", "--rate", "200",
+                     "--allow-private-host", "127.0.0.1", seed,
                      stdout=out, stderr=io.StringIO())
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     ray_found = {(x["page_url"], x["media_url"], x["entry"], x["distance"]) for x in lines}

@@ -49,6 +49,18 @@ def evidence_key(settings: Any, tmp_path: Path) -> None:
     settings.ANSHIM_EVIDENCE_KEY_FILE = str(tmp_path / "evidence.pem")
 
 
+@pytest.fixture(autouse=True)
+def immediate_tasks(settings: Any) -> None:
+    # Notices are delivered by the task queue once the sending transaction commits.
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Any) -> Any:
+    """Run what a block leaves for after commit (the test's own transaction never commits)."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
 @pytest.fixture
 def platforms(db: Any) -> tuple[Platform, Platform]:
     return (Platform.objects.create(name="Domestic", domains="dom.test", contact_email="a@dom.test",
@@ -118,15 +130,17 @@ def test_notice_templates_in_four_languages(lang: str, word: str) -> None:
 
 
 def test_send_by_smtp_resend_every_24h_then_escalate(case: Any, platforms: Any,
-                                                     make_user: Any) -> None:
+                                                     make_user: Any, committed: Any) -> None:
     user = make_user("erasure")
     sighting(case, "http://dom.test/p/1", actor=user)
     [req] = draft_requests(case, actor=user)
     t0 = timezone.now()
     with smtp_server() as (inbox, mailers), override_settings(MAILERS=mailers):
-        approve_and_send(req, actor=user, at=t0)
+        with committed():
+            approve_and_send(req, actor=user, at=t0)
         assert resend_due_requests(now=t0 + dt.timedelta(hours=23)) == []
-        resent = resend_due_requests(now=t0 + dt.timedelta(hours=25))
+        with committed():
+            resent = resend_due_requests(now=t0 + dt.timedelta(hours=25))
         assert [r.pk for r in resent] == [req.pk]
     assert len(inbox.messages) == 2
     assert "http://dom.test/p/1" in body_text(inbox.messages[0])
@@ -152,9 +166,9 @@ def test_verification_escalates_content_still_online_past_deadline(
     [req] = draft_requests(case, actor=user)
     approve_and_send(req, actor=user, at=timezone.now() - dt.timedelta(days=5))
     html = f'<html><body><img src="{s.media_url}"></body></html>'.encode()
-    monkeypatch.setattr(verification, "fetch", lambda url, limit, timeout=20.0:
+    monkeypatch.setattr(verification, "fetch", lambda url, limit, timeout=20.0, **kw:
                         verification.Fetched(200, html, "text/html"))
-    monkeypatch.setattr(verification, "_media_gone", lambda sighting: False)
+    monkeypatch.setattr(verification, "_media_gone", lambda sighting, policy=None: False)
     report = verify_open_sightings()
     assert report.still_there == [s.pk] and report.escalated == [req.pk]
     req.refresh_from_db()
@@ -210,7 +224,7 @@ def test_summary_is_none_without_activity(make_case: Any) -> None:
 
 
 def test_views_review_draft_approve(client: Any, case: Any, platforms: Any, make_user: Any,
-                                    login_client: Any, settings: Any) -> None:
+                                    login_client: Any, settings: Any, committed: Any) -> None:
     settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     user = make_user("erasure")
     c = login_client(user)
@@ -227,7 +241,8 @@ def test_views_review_draft_approve(client: Any, case: Any, platforms: Any, make
     assert req.language == "zh"
     detail = c.get(f"/staff/erasure/requests/{req.pk}/")
     assert detail.status_code == 200 and "http://dom.test/p/1" in detail.content.decode()
-    c.post(f"/staff/erasure/requests/{req.pk}/approve/")
+    with committed():
+        c.post(f"/staff/erasure/requests/{req.pk}/approve/")
     req.refresh_from_db()
     assert req.state == S.SENT and len(mail.outbox) == 1
     c.post(f"/staff/erasure/requests/{req.pk}/respond/", {"state": "acknowledged"})
@@ -250,7 +265,7 @@ def test_preview_is_blurred_and_unblur_is_audited(client: Any, case: Any, platfo
 
     from .media import picture_bytes
 
-    monkeypatch.setattr(preview_mod, "fetch", lambda url, limit: preview_mod_fetched(
+    monkeypatch.setattr(preview_mod, "fetch", lambda url, limit, **kw: preview_mod_fetched(
         picture_bytes(3)))
     c = login_client(make_user("erasure"))
     s = sighting(case, "http://dom.test/p/1", confirm=False)
@@ -289,7 +304,7 @@ def test_feedback_handler_adapts_exchange_feedback(case: Any, platforms: Any) ->
     assert s.status == SightingStatus.REMOVED
 
 
-def test_partner_webhook_channel(case: Any, make_user: Any) -> None:
+def test_partner_webhook_channel(case: Any, make_user: Any, committed: Any) -> None:
     import http.server
     import json
     import threading
@@ -316,7 +331,8 @@ def test_partner_webhook_channel(case: Any, make_user: Any) -> None:
         user = make_user("erasure")
         sighting(case, "http://partner.test/v/1", actor=user)
         [req] = draft_requests(case, actor=user)
-        approve_and_send(req, actor=user)
+        with committed():
+            approve_and_send(req, actor=user)
     finally:
         server.shutdown()
         server.server_close()

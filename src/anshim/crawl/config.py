@@ -15,6 +15,9 @@ class CrawlConfigError(ValueError):
 class CrawlConfig:
     seeds: tuple[str, ...]
     allowed_domains: tuple[str, ...] = ()  # default: the seeds' hosts
+    #: Hosts that may be fetched although they resolve to a loopback or private address (a
+    #: test site); every other such address is refused (`anshim.crawl.netguard`).
+    allowed_private_hosts: tuple[str, ...] = ()
     depth: int = 1  # 0 = only the seed pages
     per_host_rate: float = 4.0  # requests per second to one host
     per_host_concurrency: int = 4
@@ -58,4 +61,5 @@ class CrawlConfig:
         data = json.loads(text)
         data["seeds"] = tuple(data["seeds"])
         data["allowed_domains"] = tuple(data.get("allowed_domains") or ())
+        data["allowed_private_hosts"] = tuple(data.get("allowed_private_hosts") or ())
         return cls(**data)

@@ -7,21 +7,27 @@ bytes never leave this process and are never written to disk (no HTTP cache, no 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import multiprocessing
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.http import Response
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer
+from twisted.internet.interfaces import IHostnameResolver, IResolutionReceiver
 from twisted.internet.threads import deferToThread
+from zope.interface import implementer
 
 from anshim.crawl.config import CrawlConfig
 from anshim.crawl.extract import extract_links, is_media_url
 from anshim.crawl.media import fingerprint_media, warm_up
+from anshim.crawl.netguard import BlockedAddress, HostPolicy
 from anshim.crawl.state import MediaState
 
 Emit = Callable[[dict[str, Any]], None]
@@ -37,8 +43,87 @@ def _headers(response: Response) -> dict[str, str]:
     return out
 
 
+class BlockedRequest(IgnoreRequest):
+    """A request to an address that is not public (see `anshim.crawl.netguard`)."""
+
+
+class PrivateAddressGuard:
+    """Downloader middleware: a request (seed, link, media, or the new request a redirect
+    becomes: it passes here again) to a host that is or resolves to a non-public address is
+    refused. The answer per host is kept for the crawl; the connection itself is guarded too
+    (`_GuardedNameResolver`), so a name that resolves differently the second time gains
+    nothing."""
+
+    def __init__(self, policy: HostPolicy) -> None:
+        self.policy = policy
+        self._verdicts: dict[str, str | None] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> PrivateAddressGuard:
+        return cls(HostPolicy.allowing(crawler.settings.getlist("ANSHIM_ALLOWED_PRIVATE_HOSTS")))
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        host = urlsplit(request.url).hostname or ""
+        if host not in self._verdicts:
+            try:
+                self.policy.check_url(request.url)
+                self._verdicts[host] = None
+            except BlockedAddress as exc:
+                self._verdicts[host] = str(exc)
+            except ValueError as exc:
+                raise BlockedRequest(str(exc)) from None
+        refusal = self._verdicts[host]
+        if refusal is not None:
+            raise BlockedRequest(refusal)
+
+
+@implementer(IResolutionReceiver)
+class _FilteringReceiver:
+    def __init__(self, receiver: Any, host: str, policy: HostPolicy) -> None:
+        self.receiver, self.host, self.policy = receiver, host, policy
+
+    def resolutionBegan(self, resolution: Any) -> None:  # noqa: N802 (Twisted's interface)
+        self.receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: Any) -> None:  # noqa: N802
+        try:
+            ipaddress.ip_address(address.host)
+        except (AttributeError, ValueError):
+            return
+        if self.policy.permits(self.host, address.host):
+            self.receiver.addressResolved(address)
+
+    def resolutionComplete(self) -> None:  # noqa: N802
+        self.receiver.resolutionComplete()
+
+
+@implementer(IHostnameResolver)
+class _GuardedNameResolver:
+    """Wraps the reactor's name resolver: connections get only the addresses the policy
+    permits (none left: the request fails as a DNS error)."""
+
+    def __init__(self, inner: Any, policy: HostPolicy) -> None:
+        self.inner, self.policy = inner, policy
+
+    def resolveHostName(self, resolutionReceiver: Any, hostName: str,  # noqa: N802, N803
+                        portNumber: int = 0, addressTypes: Any = None,  # noqa: N803
+                        transportSemantics: str = "TCP") -> Any:  # noqa: N803
+        return self.inner.resolveHostName(
+            _FilteringReceiver(resolutionReceiver, hostName, self.policy), hostName,
+            portNumber, addressTypes, transportSemantics)
+
+
 class MediaSpider(scrapy.Spider):
     name = "anshim-media"
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        # Added to whatever the crawl process configured, before Scrapy's own middlewares
+        # (redirects come back through it as new requests).
+        middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
+        middlewares[f"{__name__}.PrivateAddressGuard"] = 50
+        settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="spider")
 
     def __init__(self, config: CrawlConfig, emit: Emit, state: MediaState, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -46,6 +131,7 @@ class MediaSpider(scrapy.Spider):
         self.emit = emit
         self.media_state = state  # not `state`: Scrapy keeps its own spider.state with JOBDIR
         self.allowed_domains = list(config.domains)
+        self.host_policy = HostPolicy.allowing(config.allowed_private_hosts)
         # media URL → pages it was seen on (one download serves every page that shows it)
         self.media_pages: dict[str, set[str]] = {}
         self.media_results: dict[str, dict[str, Any]] = {}
@@ -127,7 +213,24 @@ class MediaSpider(scrapy.Spider):
         finally:
             self._solo_lock.release()
 
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> MediaSpider:
+        config = kwargs.get("config")
+        if config is not None:
+            crawler.settings.set("ANSHIM_ALLOWED_PRIVATE_HOSTS",
+                                 list(config.allowed_private_hosts), priority="spider")
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        return spider  # type: ignore[no-any-return]
+
+    def _guard_connections(self) -> None:
+        from twisted.internet import reactor
+
+        if not isinstance(reactor.nameResolver, _GuardedNameResolver):  # type: ignore[attr-defined]
+            reactor.installNameResolver(  # type: ignore[attr-defined]
+                _GuardedNameResolver(reactor.nameResolver, self.host_policy))  # type: ignore[attr-defined]
+
     async def start(self) -> Any:  # Scrapy ≥ 2.13
+        self._guard_connections()
         for seed in self.config.seeds:
             yield self._page_request(seed, depth=0)
 

@@ -11,3 +11,9 @@ class ErasureConfig(AppConfig):
         from anshim.exchange.feedback import register_feedback_handler
 
         register_feedback_handler(feedback_handler)
+
+        # A withdrawn consent stops the takedown requests and the fingerprints that used it.
+        from anshim.cases.consent import consent_withdrawn
+        from anshim.erasure.receivers import on_consent_withdrawn
+
+        consent_withdrawn.connect(on_consent_withdrawn, dispatch_uid="erasure.consent_withdrawn")

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from anshim.fingerprint.types import DECODE_EXACT, DECODE_REDUCED
 from anshim.security.crypto import EncryptedTextField
+from anshim.security.signing import new_secret
 
 #: PDQ hashes are 256 bits; a distance of 31 or less is Meta's recommended match threshold.
 DEFAULT_THRESHOLD = 31
@@ -122,6 +123,10 @@ class BankEntry(models.Model):
         verbose_name_plural = _("bank entries")
         indexes = [models.Index(fields=["bank", "id"])]
 
+    #: Set (not stored) by `services.register_fingerprints` when it found the same file already
+    #: registered in the bank and returned that entry instead of adding one.
+    already_registered: bool = False
+
     def __str__(self) -> str:
         return f"{self.bank_id}/{self.pk}"
 
@@ -221,7 +226,8 @@ class Tombstone(models.Model):
     entry_id = models.BigIntegerField(unique=True)
     bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="tombstones")
     withdrawn_at = models.DateTimeField(auto_now_add=True)
-    reason = models.CharField(max_length=200, blank=True)
+    #: Staff may type a reason (`anshim bank withdraw --reason`): encrypted.
+    reason = EncryptedTextField(blank=True)
     withdrawn_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
         related_name="+",
@@ -281,6 +287,9 @@ class Platform(models.Model):
     contact_email = models.EmailField(_("takedown e-mail"), blank=True)
     form_url = models.URLField(_("takedown web form"), blank=True)
     webhook_url = models.URLField(_("partner webhook"), blank=True)
+    #: Signs notices sent by partner API (`anshim.security.signing`); made when first needed
+    #: and handed to the platform by the specialist who sets the channel up.
+    webhook_secret = EncryptedTextField(_("webhook signing secret"), blank=True)
     legal_basis = models.TextField(_("legal basis"), blank=True)
     notice_language = models.CharField(_("notice language"), max_length=2,
                                        choices=NoticeLanguage.choices, default=NoticeLanguage.KO)
@@ -303,6 +312,14 @@ class Platform(models.Model):
     def domain_list(self) -> list[str]:
         return [d.strip().lower().lstrip(".") for d in self.domains.split() if d.strip()]
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A platform reached by partner API gets its signing secret as soon as it is set up.
+        if self.channel == TakedownChannel.PARTNER_API and not self.webhook_secret:
+            self.webhook_secret = new_secret()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "webhook_secret"}
+        super().save(*args, **kwargs)
+
 
 class MonitoredSource(models.Model):
     """Where scheduled monitoring crawls: seeds, scope, depth, schedule and politeness."""
@@ -315,6 +332,12 @@ class MonitoredSource(models.Model):
     per_host_rate = models.FloatField(_("requests per second per host"), default=2.0)
     per_host_concurrency = models.PositiveSmallIntegerField(_("concurrency per host"), default=2)
     enabled = models.BooleanField(_("enabled"), default=True)
+    #: The crawler and the preview refuse loopback, private, link-local and metadata addresses
+    #: (SSRF); a host named here may be fetched even when it resolves to one (a test site).
+    allowed_private_hosts = models.TextField(
+        _("hosts allowed on private networks"), blank=True,
+        help_text=_("Normally empty. One host name or IP address per line that may be fetched "
+                    "even though it is on a loopback or private network."))
     last_run_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -324,6 +347,10 @@ class MonitoredSource(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def private_host_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.allowed_private_hosts.split() if h.strip()]
 
 
 class SightingStatus(models.TextChoices):
@@ -422,6 +449,8 @@ class TakedownState(models.TextChoices):
     REFUSED = "refused", _("Refused")
     NO_RESPONSE = "no_response", _("No response")
     ESCALATED = "escalated", _("Escalated")
+    #: The victim withdrew the consent to contact platforms: nothing more is sent.
+    WITHDRAWN = "withdrawn", _("Stopped: consent withdrawn")
 
 
 class EscalationTarget(models.TextChoices):
@@ -487,7 +516,61 @@ class TakedownEvent(models.Model):
     at = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                               blank=True, related_name="+")
-    note = models.CharField(max_length=300, blank=True)
+    #: Staff may type the platform's answer here: personal data, encrypted like the rest.
+    note = EncryptedTextField(blank=True)
 
     class Meta:
         ordering = ["at", "id"]
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Being sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class TakedownDelivery(models.Model):
+    """One notice of a request to hand to the platform (the first send, then each re-send).
+
+    Created in the transaction that decides to send and handed to the task queue once that
+    commits; the worker claims it under a row lock, so each delivery goes out once. Its
+    idempotency key travels with it (Message-ID, Idempotency-Key header): a retry after a crash
+    between sending and recording carries the same key, and the platform can drop the copy.
+    """
+
+    request = models.ForeignKey(TakedownRequest, on_delete=models.CASCADE,
+                                related_name="deliveries")
+    #: 1 = the first notice, 2 = the first re-send, ...
+    number = models.PositiveSmallIntegerField()
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=DeliveryState.choices,
+                              default=DeliveryState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["request_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["request", "number"],
+                                               name="takedown_delivery_unique_number")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}#{self.number} ({self.status})"
+
+
+class UnblurRecord(models.Model):
+    """Why a reviewer looked at an unblurred picture (the reason is typed: encrypted). The
+    audit row points here instead of carrying the prose."""
+
+    sighting = models.ForeignKey(Sighting, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    reason = EncryptedTextField(blank=True)

@@ -27,13 +27,16 @@ def crawl_chunk(pages: list[str], options: dict[str, Any]) -> list[dict[str, Any
     return list(iter_crawl(CrawlConfig(seeds=tuple(pages), depth=0, **options)))
 
 
-def discover_links(pages: list[str], max_bytes: int) -> list[str]:
+def discover_links(pages: list[str], max_bytes: int,
+                   allowed_private_hosts: tuple[str, ...] = ()) -> list[str]:
     """(Ray task) The links to further pages on `pages`."""
+    from anshim.crawl.netguard import HostPolicy
     from anshim.erasure.fetch import fetch_page_html
 
+    policy = HostPolicy.allowing(allowed_private_hosts)
     out: list[str] = []
     for page in pages:
-        html = fetch_page_html(page, limit=max_bytes)
+        html = fetch_page_html(page, limit=max_bytes, policy=policy)
         if html:
             out.extend(extract_links(html, page).pages)
     return out
@@ -52,12 +55,14 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 def ray_records(seeds: Iterable[str], *, address: str, depth: int = 1,
                 allowed_domains: Iterable[str] = (), per_host_rate: float = 4.0,
                 per_host_concurrency: int = 4, chunk_pages: int = CHUNK_PAGES,
+                allowed_private_hosts: Iterable[str] = (),
                 ) -> Iterator[dict[str, Any]]:
     """Crawl records like `iter_crawl`'s, produced by Ray tasks."""
     import ray
 
     config = CrawlConfig(seeds=tuple(seeds), depth=depth, allowed_domains=tuple(allowed_domains),
-                         per_host_rate=per_host_rate, per_host_concurrency=per_host_concurrency)
+                         per_host_rate=per_host_rate, per_host_concurrency=per_host_concurrency,
+                         allowed_private_hosts=tuple(allowed_private_hosts))
     started_here = not ray.is_initialized()
     if started_here:
         if address == "local":
@@ -67,14 +72,16 @@ def ray_records(seeds: Iterable[str], *, address: str, depth: int = 1,
     crawl_task = ray.remote(crawl_chunk)
     discover_task = ray.remote(discover_links)
     options = {"allowed_domains": config.domains, "per_host_rate": per_host_rate,
-               "per_host_concurrency": per_host_concurrency}
+               "per_host_concurrency": per_host_concurrency,
+               "allowed_private_hosts": config.allowed_private_hosts}
     try:
         frontier = list(dict.fromkeys(config.seeds))
         seen = set(frontier)
         for level in range(depth + 1):
             crawls = [crawl_task.remote(chunk, options)
                       for chunk in _chunks(frontier, chunk_pages)]
-            found = ([discover_task.remote(chunk, config.max_page_bytes)
+            found = ([discover_task.remote(chunk, config.max_page_bytes,  # type: ignore[call-arg]
+                                           config.allowed_private_hosts)
                       for chunk in _chunks(frontier, chunk_pages)] if level < depth else [])
             for ref in crawls:
                 yield from ray.get(ref)

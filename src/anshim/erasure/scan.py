@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anshim.crawl import CrawlConfig, iter_crawl
+from anshim.crawl.netguard import HostPolicy
 from anshim.erasure.fetch import fetch_page_html
 from anshim.erasure.matcher import MatchResult, get_matcher
 from anshim.erasure.sightings import Observation, record_sighting
@@ -115,17 +116,21 @@ def run_scan(seeds: Iterable[str], *, depth: int = 1, per_host_rate: float = 4.0
              per_host_concurrency: int = 4, allowed_domains: Iterable[str] = (),
              state_path: str | None = None, record: bool = True,
              records: Iterable[dict[str, Any]] | None = None,
-             fetch_html: bool = True, workers: int = 1) -> ScanReport:
+             fetch_html: bool = True, workers: int = 1,
+             allowed_private_hosts: Iterable[str] = ()) -> ScanReport:
     """Crawl and match. With `record`, each match becomes a sighting with signed evidence.
 
     `records` replaces the crawl (a Ray job passes the records its workers produced).
     `workers` > 1 fingerprints the media in that many processes (`CrawlConfig.workers`).
+    Loopback and private addresses are refused unless named in `allowed_private_hosts`.
     """
+    allowed_private_hosts = tuple(allowed_private_hosts)
+    policy = HostPolicy.allowing(allowed_private_hosts)
     if records is None:
         config = CrawlConfig(seeds=tuple(seeds), depth=depth, per_host_rate=per_host_rate,
                              per_host_concurrency=per_host_concurrency,
                              allowed_domains=tuple(allowed_domains), state_path=state_path,
-                             workers=workers)
+                             workers=workers, allowed_private_hosts=allowed_private_hosts)
         records = iter_crawl(config)
     report = ScanReport()
     html_cache: dict[str, str] = {}
@@ -134,7 +139,7 @@ def run_scan(seeds: Iterable[str], *, depth: int = 1, per_host_rate: float = 4.0
         if record:
             page = rec["page_url"]
             if fetch_html and page not in html_cache and page != rec["media_url"]:
-                html_cache[page] = fetch_page_html(page)
+                html_cache[page] = fetch_page_html(page, policy=policy)
             obs = Observation(page_url=page, media_url=rec["media_url"],
                               http_status=rec.get("http_status"), headers=rec.get("headers") or {},
                               sha256=rec.get("sha256", ""), fingerprint=rec.get("pdq", ""),

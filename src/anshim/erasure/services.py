@@ -176,14 +176,24 @@ def register_fingerprints(
 
     With a case, the case's fingerprint-registration consent must be given (ConsentMissing
     otherwise); the entry keeps a reference to that consent.
+
+    Idempotent per file: when the same file (its SHA-256) is already an entry of `bank` for
+    the same case, that entry is returned with `already_registered` set and nothing is added
+    (re-running `anshim bank add` after a crash adds only what is missing). The check runs
+    under the change-log lock, so two registrations of one file at once add it once.
     """
     require_manage_erasure(actor)
     if source not in EntrySource.values:
         raise ValidationError(_("Unknown entry source."), code="bad_source")
     rows, media = _validated(fingerprints)
+    sha256 = next((r.value for r in rows if r.kind == FingerprintKind.SHA256), None)
     with transaction.atomic():
         consent = fingerprint_consent(case) if case is not None else None
         lock_change_log()
+        existing = registered_file(bank, sha256, case) if sha256 else None
+        if existing is not None:
+            existing.already_registered = True
+            return existing
         entry = BankEntry.objects.create(
             bank=bank, case=case, consent=consent, source=source, media_kind=media,
             label=label[:200], added_by=actor_or_none(actor),
@@ -201,6 +211,14 @@ def register_fingerprints(
         audit(actor=actor_or_none(actor), action="bank.entry.add", target=entry, case=case)
     notify_matchers()
     return entry
+
+
+def registered_file(bank: Bank, sha256: str, case: Case | None) -> BankEntry | None:
+    """The entry of `bank` (for `case`) that already holds the file with this SHA-256."""
+    row = (Fingerprint.objects.filter(bank=bank, kind=FingerprintKind.SHA256, value=sha256,
+                                      entry__case=case)
+           .select_related("entry").order_by("entry_id").first())
+    return row.entry if row is not None else None
 
 
 def robust_hash_values(data: bytes, fp: ImageFingerprint, *, crops: bool = True,
@@ -320,8 +338,8 @@ def withdraw_entries(
                 add_event(case, "bank.entry_withdrawn",
                           gettext_noop("Fingerprints withdrawn from a bank"), actor_or_none(actor),
                           {"entry": entry_id, "bank_id": tomb.bank_id})
-            audit(actor=actor_or_none(actor), action="bank.entry.withdraw", target=tomb, case=case,
-                  reason=reason)
+            # The typed reason stays in the (encrypted) tombstone, out of the audit row.
+            audit(actor=actor_or_none(actor), action="bank.entry.withdraw", target=tomb, case=case)
             tombstones.append(tomb)
     notify_matchers()
     return tombstones

@@ -121,22 +121,33 @@ def review_sighting(sighting: Sighting, *, confirm: bool, actor: Any,
 
 def mark_removed(sighting: Sighting, *, at: dt.datetime | None = None, actor: Any = None,
                  reason: str = "") -> bool:
-    """The content is gone; returns False if it was already marked removed or rejected."""
-    if sighting.status in (SightingStatus.REMOVED, SightingStatus.REJECTED):
-        return False
-    at = at or timezone.now()
-    with transaction.atomic():
-        sighting.status = SightingStatus.REMOVED
-        sighting.removed_at = at
-        sighting.last_checked = at
-        sighting.save(update_fields=["status", "removed_at", "last_checked"])
-        if sighting.case is not None:
-            add_event(sighting.case, "erasure.removed", gettext_noop("Copy removed"),
-                      actor_or_none(actor), {"sighting": sighting.pk, "reason": reason[:80],
-                                             "hours": round(sighting.hours_to_removal or 0, 2)})
-        audit(actor=actor_or_none(actor), action="sighting.removed", target=sighting,
-              case=sighting.case, reason=reason)
+    """The content is gone; returns False if it was already marked removed or rejected.
+
+    One transaction with the sighting's row locked: the status is checked there (two
+    verifiers at once remove it once), and the requests whose last URL this was are closed in
+    the same commit, so a crash never leaves a request open and re-noticed for content that is
+    gone. `reason` is a short code (what showed the removal), never typed text."""
     from anshim.erasure.takedowns import close_requests_if_all_removed
 
-    close_requests_if_all_removed(sighting, actor=actor)
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = (Sighting.objects.select_for_update(no_key=True, of=("self",))
+                  .select_related("case").get(pk=sighting.pk))
+        if locked.status in (SightingStatus.REMOVED, SightingStatus.REJECTED):
+            sighting.status = locked.status
+            return False
+        locked.status = SightingStatus.REMOVED
+        locked.removed_at = at
+        locked.last_checked = at
+        locked.save(update_fields=["status", "removed_at", "last_checked"])
+        if locked.case is not None:
+            add_event(locked.case, "erasure.removed", gettext_noop("Copy removed"),
+                      actor_or_none(actor), {"sighting": locked.pk, "reason": reason[:80],
+                                             "hours": round(locked.hours_to_removal or 0, 2)})
+        # Request rows before the audit head (the lock order of anshim.erasure.changelog).
+        close_requests_if_all_removed(locked, actor=actor, at=at)
+        audit(actor=actor_or_none(actor), action="sighting.removed", target=locked,
+              case=locked.case, reason=reason[:80])
+    for name in ("status", "removed_at", "last_checked"):
+        setattr(sighting, name, getattr(locked, name))
     return True

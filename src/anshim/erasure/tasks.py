@@ -24,7 +24,8 @@ def scan_source(source_id: int) -> dict[str, Any]:
                       per_host_rate=source.per_host_rate,
                       per_host_concurrency=source.per_host_concurrency,
                       allowed_domains=source.allowed_domains.split(),
-                      workers=settings.ANSHIM_SCAN_WORKERS)
+                      workers=settings.ANSHIM_SCAN_WORKERS,
+                      allowed_private_hosts=source.private_host_list)
     source.last_run_at = timezone.now()
     source.save(update_fields=["last_run_at"])
     return {"pages": report.pages, "media": report.media, "matches": len(report.matches)}
@@ -40,9 +41,18 @@ def verify_sightings() -> dict[str, Any]:
 
 @task()
 def resend_requests() -> int:
+    """Re-send what is due; also queues again deliveries whose task was lost."""
     from anshim.erasure.takedowns import resend_due_requests
 
     return len(resend_due_requests())
+
+
+@task()
+def deliver_takedown(delivery_id: int) -> str:
+    """Hand one takedown notice to its platform (retries re-enqueue themselves with backoff)."""
+    from anshim.erasure.takedowns import run_delivery
+
+    return run_delivery(delivery_id)
 
 
 def due_sources() -> list[MonitoredSource]:

@@ -2,7 +2,9 @@
 
 Gone means: the page answers 404/410, the page no longer shows the media, the media answers
 404/410, or the media no longer matches the entry. Gone → removed (with time to removal);
-still there past its request's deadline → escalated. Media is fetched in memory only.
+still there past its request's deadline → escalated. Media is fetched in memory only, from
+public addresses only (`anshim.crawl.netguard`; hosts a monitored source explicitly allows are
+exempt), so a recorded URL cannot make the server fetch from its own network.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from anshim.crawl import CrawlConfig, extract_links
+from anshim.crawl.netguard import HostPolicy, guarded_urlopen
 from anshim.erasure.matcher import get_matcher
-from anshim.erasure.models import Sighting, SightingStatus, TakedownRequest, TakedownState
+from anshim.erasure.models import (
+    MonitoredSource,
+    Sighting,
+    SightingStatus,
+    TakedownRequest,
+    TakedownState,
+)
 from anshim.erasure.sightings import mark_removed
-from anshim.erasure.takedowns import escalate
+from anshim.erasure.takedowns import Why, escalate
 
 MAX_MEDIA_BYTES = CrawlConfig.max_media_bytes
 MAX_PAGE_BYTES = CrawlConfig.max_page_bytes
@@ -33,12 +42,24 @@ class Fetched:
     content_type: str = ""
 
 
-def fetch(url: str, limit: int, timeout: float = 20.0) -> Fetched:
+def source_policy() -> HostPolicy:
+    """The hosts on private networks that some monitored source explicitly allows."""
+    hosts: list[str] = []
+    for source in MonitoredSource.objects.exclude(allowed_private_hosts=""):
+        hosts.extend(source.private_host_list)
+    return HostPolicy.allowing(hosts)
+
+
+def fetch(url: str, limit: int, timeout: float = 20.0, *,
+          policy: HostPolicy | None = None) -> Fetched:
+    """GET `url` in memory; status None for anything that is not an answer (a refused
+    address included: that is no evidence of removal either)."""
     if not url.startswith(("http://", "https://")):
         return Fetched(None)
     req = urllib.request.Request(url, headers={"User-Agent": CrawlConfig.user_agent})  # noqa: S310
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http(s) only)
+        with guarded_urlopen(req, timeout=timeout,
+                             policy=source_policy() if policy is None else policy) as resp:
             return Fetched(resp.status, resp.read(limit), resp.headers.get("Content-Type", ""))
     except urllib.error.HTTPError as exc:
         return Fetched(exc.code)
@@ -55,9 +76,9 @@ class VerifyReport:
     escalated: list[int] = field(default_factory=list)
 
 
-def _media_gone(sighting: Sighting) -> bool | None:
+def _media_gone(sighting: Sighting, policy: HostPolicy | None = None) -> bool | None:
     """True: gone, False: still there and matching, None: could not tell."""
-    media = fetch(sighting.media_url, MAX_MEDIA_BYTES)
+    media = fetch(sighting.media_url, MAX_MEDIA_BYTES, policy=policy)
     if media.status in GONE_STATUSES:
         return True
     if media.status is None or media.status >= 400:
@@ -75,6 +96,7 @@ def _media_gone(sighting: Sighting) -> bool | None:
 def verify_open_sightings(*, now: dt.datetime | None = None) -> VerifyReport:
     now = now or timezone.now()
     report = VerifyReport()
+    policy = source_policy()
     by_page: dict[str, list[Sighting]] = defaultdict(list)
     for s in Sighting.objects.filter(status__in=[SightingStatus.NEW, SightingStatus.CONFIRMED]):
         by_page[s.page_url].append(s)
@@ -82,7 +104,7 @@ def verify_open_sightings(*, now: dt.datetime | None = None) -> VerifyReport:
         page_gone = False
         page_media: set[str] | None = None
         if any(s.media_url != page_url for s in sightings):
-            page = fetch(page_url, MAX_PAGE_BYTES)
+            page = fetch(page_url, MAX_PAGE_BYTES, policy=policy)
             if page.status in GONE_STATUSES:
                 page_gone = True
             elif page.status is not None and page.status < 400 and "html" in page.content_type:
@@ -92,11 +114,11 @@ def verify_open_sightings(*, now: dt.datetime | None = None) -> VerifyReport:
             report.checked += 1
             if page_gone:
                 gone: bool | None = True
-                reason = "page gone"
+                reason = "page_gone"
             elif page_media is not None and s.media_url not in page_media:
-                gone, reason = True, "page without the media"
+                gone, reason = True, "media_not_on_page"
             else:
-                gone, reason = _media_gone(s), "media gone or no longer matching"
+                gone, reason = _media_gone(s, policy), "media_gone_or_changed"
             if gone:
                 mark_removed(s, at=now, reason=reason)
                 report.removed.append(s.pk)
@@ -112,6 +134,7 @@ def verify_open_sightings(*, now: dt.datetime | None = None) -> VerifyReport:
                 state__in=[TakedownState.SENT, TakedownState.ACKNOWLEDGED,
                            TakedownState.NO_RESPONSE, TakedownState.REFUSED]).distinct()
             for req in overdue:
-                escalate(req, note="still online past the deadline", at=now)
+                escalate(req, note="still online past the deadline", at=now,
+                         why=Why.STILL_ONLINE)
                 report.escalated.append(req.pk)
     return report

@@ -14,8 +14,9 @@ from anshim.cases.services import audit
 from anshim.erasure import sightings as sighting_services
 from anshim.erasure import takedowns
 from anshim.erasure.forms import DraftForm, ResponseForm, ReviewForm
-from anshim.erasure.models import Sighting, TakedownRequest, TakedownState
+from anshim.erasure.models import Sighting, TakedownRequest, TakedownState, UnblurRecord
 from anshim.erasure.preview import PreviewUnavailable, preview_png
+from anshim.erasure.services import actor_or_none
 from anshim.erasure.summary import platform_metrics
 from anshim.security.decorators import staff_required
 from anshim.security.policy import Action, require
@@ -86,8 +87,11 @@ def unblur(request: HttpRequest, pk: int) -> HttpResponse:
     sighting = get_object_or_404(Sighting, pk=pk)
     if sighting.case is not None:
         require(request.user, Action.MANAGE_ERASURE, sighting.case)
-    audit(actor=request.user, action="sighting.unblur", target=sighting, case=sighting.case,
-          request=request, reason=request.POST.get("reason", "")[:200])
+    # The typed reason is kept encrypted; the audit row points at it instead of holding prose.
+    record = UnblurRecord.objects.create(sighting=sighting, actor=actor_or_none(request.user),
+                                         reason=request.POST.get("reason", "")[:500])
+    audit(actor=request.user, action="sighting.unblur", target=record, case=sighting.case,
+          request=request, reason=f"sighting:{sighting.pk}")
     try:
         data = preview_png(sighting.media_url, blurred=False)
     except PreviewUnavailable:

@@ -19,6 +19,8 @@ class PlatformAdmin(PolicyAdminMixin, admin.ModelAdmin):  # type: ignore[misc]
     list_display = ("name", "kind", "jurisdiction", "channel", "expected_response_hours")
     list_filter = ("kind", "jurisdiction", "channel")
     search_fields = ("name", "domains")
+    # Made on save for the partner API channel; shown so it can be handed to the platform.
+    readonly_fields = ("webhook_secret",)
 
 
 @admin.register(MonitoredSource)

@@ -11,7 +11,9 @@
 `bank add` registers images robustly by default (issue 8): besides MD5/SHA-256/PDQ, the PDQ of
 the border-trimmed picture and of a grid of crops, all on the same entry (withdrawn with it), so
 that cropped, letterboxed and screenshotted re-uploads are found. `--no-robust` registers the
-plain fingerprints only. Videos are always registered as usual.
+plain fingerprints only. Videos are always registered as usual. Adding a file that is already
+in the bank (same SHA-256, same case) changes nothing and reports "already registered", so
+`bank add` can be re-run after an interruption.
 
 Exit status: 0 on success; 1 when anything failed (bad input, missing consent, a file that could
 not be fingerprinted: the other files are still added).
@@ -151,6 +153,10 @@ class Command(BaseCommand):
         for path in expand_paths(options["paths"]):
             try:
                 fp = fingerprint_file(path)
+                known = services.registered_file(bank, fp.sha256, case)
+                if known is not None:  # checked again under the lock by the service
+                    self.stdout.write(f"{path}: already registered (entry {known.pk})")
+                    continue
                 if options["robust"] and isinstance(fp, ImageFingerprint):
                     # Decoded in memory again for the variants; nothing is written anywhere.
                     entry = services.register_image_robust(
@@ -168,7 +174,10 @@ class Command(BaseCommand):
                 continue
             except ValidationError as exc:
                 raise CommandError(_validation_text(exc)) from None
-            self.stdout.write(f"{path}: entry {entry.pk} ({fp.kind})")
+            if entry.already_registered:
+                self.stdout.write(f"{path}: already registered (entry {entry.pk})")
+            else:
+                self.stdout.write(f"{path}: entry {entry.pk} ({fp.kind})")
         if failed:
             raise CommandError(f"{failed} file(s) could not be fingerprinted.", returncode=1)
 

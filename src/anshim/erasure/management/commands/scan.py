@@ -33,6 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=settings.ANSHIM_SCAN_WORKERS,
                             help="Processes fingerprinting media (default: ANSHIM_SCAN_WORKERS, "
                                  "one per core).")
+        parser.add_argument("--allow-private-host", action="append", default=[],
+                            metavar="HOST",
+                            help="A host that may be fetched although it is on a loopback or "
+                                 "private network (repeatable; e.g. a test site). Every other "
+                                 "such address is refused.")
         parser.add_argument("--ray", metavar="ADDRESS", default=None,
                             help='Fan the work out over Ray ("local", "auto", "ray://...").')
 
@@ -44,12 +49,14 @@ class Command(BaseCommand):
             from anshim.erasure.ray_scan import ray_records
 
             records = ray_records(options["urls"], address=options["ray"],
-                                  depth=options["depth"], per_host_rate=options["rate"])
+                                  depth=options["depth"], per_host_rate=options["rate"],
+                                  allowed_private_hosts=options["allow_private_host"])
         try:
             report = run_scan(options["urls"], depth=options["depth"],
                               per_host_rate=options["rate"], record=not options["no_record"],
                               state_path=options["state"], records=records,
-                              workers=options["workers"])
+                              workers=options["workers"],
+                              allowed_private_hosts=options["allow_private_host"])
         except (CrawlConfigError, CrawlFailed) as exc:
             raise CommandError(str(exc)) from exc
         for m in report.matches:

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
-from anshim.erasure.models import Bank
+from anshim.erasure.models import Bank, Platform
 from anshim.exchange.models import ALL_SCOPES, BankShare, Partner
 from anshim.exchange.tokens import IssuedToken, issue_token, revoke_tokens, rotate_token
 from anshim.exchange.webhooks import new_secret
@@ -39,7 +39,7 @@ def _banks(names: Iterable[str]) -> list[Bank]:
 def create_partner(
     name: str, *, scopes: Iterable[str] | str = ALL_SCOPES, banks: Iterable[str] = (),
     rate_per_minute: int = 600, burst: int = 60, webhook_url: str = "",
-    expires_at: dt.datetime | None = None,
+    expires_at: dt.datetime | None = None, platform: Platform | str | None = None,
 ) -> tuple[Partner, IssuedToken]:
     name = name.strip()
     if not name:
@@ -49,7 +49,7 @@ def create_partner(
     with transaction.atomic():
         partner = Partner.objects.create(
             name=name, scopes=parse_scopes(scopes), rate_per_minute=rate_per_minute,
-            burst=burst,
+            burst=burst, platform=_platform(platform),
         )
         for bank in _banks(banks):
             BankShare.objects.get_or_create(partner=partner, bank=bank)
@@ -57,6 +57,23 @@ def create_partner(
             set_webhook(partner, webhook_url)
         issued = issue_token(partner, expires_at=expires_at)
     return partner, issued
+
+
+def _platform(platform: Platform | str | None) -> Platform | None:
+    if platform is None or isinstance(platform, Platform):
+        return platform
+    found = Platform.objects.filter(name=platform).first()
+    if found is None:
+        raise ValidationError(f"no platform named {platform!r}", code="platform")
+    return found
+
+
+def set_platform(partner: Partner, platform: Platform | str | None) -> Partner:
+    """Link the partner to the platform it runs: its feedback then applies to that platform's
+    sightings (and only those)."""
+    partner.platform = _platform(platform)
+    partner.save(update_fields=["platform"])
+    return partner
 
 
 def get_partner(name: str) -> Partner:

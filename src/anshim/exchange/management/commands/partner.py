@@ -2,11 +2,14 @@
 
     anshim partner create NAME [--scopes read,lookup,feedback] [--banks B1,B2] [--rate N]
                                [--burst N] [--webhook URL] [--expires-days N]
+                               [--platform PLATFORM]
     anshim partner list
     anshim partner rotate NAME [--grace-hours H]
     anshim partner revoke NAME [--disable]
     anshim partner share NAME --bank B [--bank B2 ...] [--unshare]
     anshim partner webhook NAME URL
+    anshim partner platform NAME PLATFORM      (the erasure platform it runs; feedback scope)
+    anshim partner hashes NAME [--output FILE] (threatexchange signal file of its banks)
 
 Tokens and webhook secrets are printed once and never stored in the clear.
 """
@@ -54,6 +57,9 @@ class Command(BaseCommand):
         create.add_argument("--burst", type=_positive, default=60, help="Burst size (requests).")
         create.add_argument("--webhook", default="", help="Webhook URL (prints the secret once).")
         create.add_argument("--expires-days", type=_positive, default=None)
+        create.add_argument("--platform", default=None,
+                            help="The erasure platform this partner runs (feedback applies to "
+                                 "its sightings only).")
         sub.add_parser("list", help="List partners, their scopes, banks and tokens.")
         rotate = sub.add_parser("rotate", help="Issue a new token; revoke the old ones.")
         rotate.add_argument("name")
@@ -69,6 +75,13 @@ class Command(BaseCommand):
         webhook = sub.add_parser("webhook", help="Set the webhook URL; prints a new secret once.")
         webhook.add_argument("name")
         webhook.add_argument("url")
+        platform = sub.add_parser("platform", help="Link the partner to the platform it runs.")
+        platform.add_argument("name")
+        platform.add_argument("platform")
+        hashes = sub.add_parser("hashes", help="Write the partner's hash list in "
+                                               "threatexchange's `signal_type signal` format.")
+        hashes.add_argument("name")
+        hashes.add_argument("--output", "-o", default="-", help="File (default: stdout).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -82,6 +95,7 @@ class Command(BaseCommand):
         partner, issued = services.create_partner(
             options["name"], scopes=options["scopes"], banks=options["banks"],
             rate_per_minute=options["rate"], burst=options["burst"], expires_at=expires,
+            platform=options["platform"],
         )
         self.stdout.write(f"Partner {partner.name!r} created (scopes: {partner.scopes}).")
         if options["webhook"]:
@@ -125,3 +139,24 @@ class Command(BaseCommand):
         partner = services.get_partner(options["name"])
         secret = services.set_webhook(partner, options["url"])
         self.stdout.write(f"Webhook secret (shown once): {secret}")
+
+    def _platform(self, options: dict[str, Any]) -> None:
+        partner = services.set_platform(services.get_partner(options["name"]),
+                                        options["platform"])
+        self.stdout.write(f"{partner.name!r} runs {options['platform']!r}: its feedback "
+                          "applies to that platform's sightings.")
+
+    def _hashes(self, options: dict[str, Any]) -> None:
+        from anshim.exchange.hashlist import hash_list_lines
+
+        partner = services.get_partner(options["name"])
+        if options["output"] == "-":
+            for line in hash_list_lines(partner):
+                self.stdout.write(line)
+            return
+        count = 0
+        with open(options["output"], "w", encoding="utf-8") as out:
+            for line in hash_list_lines(partner):
+                out.write(line + "\n")
+                count += 1
+        self.stderr.write(f"{count} signal(s) written to {options['output']}")

@@ -26,9 +26,10 @@ class SingletonStratumError(StatsInputError):
     def __init__(self, strata: list[str]) -> None:
         self.strata = strata
         shown = ", ".join(repr(s) for s in strata[:10]) + (" ..." if len(strata) > 10 else "")
+        what = f"stratum {shown} has" if len(strata) == 1 else f"strata {shown} have"
         super().__init__(
-            f"{len(strata)} stratum/strata with only one PSU, so no design-based variance: "
-            f"{shown} (merge each with a similar stratum, or sample a second PSU)"
+            f"{what} only one PSU, so no design-based variance (as R survey's default "
+            "survey.lonely.psu='fail'): merge it with a similar stratum or sample a second PSU"
         )
 
 

@@ -168,6 +168,13 @@ def rake(
         raise StatsInputError("rake needs at least one margin")
     cells = [_cells(g, design.n) for g, _ in margins]
     pops = [p for _, p in margins]
+    # margins with different grand totals can never all hold; the iteration would then stop on
+    # a cycle (as R's rake does) with the earlier margins wrong
+    totals = [float(sum(p.values())) for p in pops]
+    if max(totals) - min(totals) > 1e-9 * max(abs(t) for t in totals):
+        raise CalibrationError(
+            "the raking margins have different totals: " + ", ".join(f"{t:g}" for t in totals)
+        )
     eps = epsilon * float(design.weights.sum()) if epsilon < 1 else epsilon
     # the cross table of all margin variables, for the convergence test
     cross_dims = tuple(len(k) for _, k in cells)
@@ -194,6 +201,17 @@ def rake(
             f"raking did not converge in {max_iter} iterations: the margins may be inconsistent "
             "(their totals differ) or a cell is nearly empty"
         )
+    # a stable cycle also ends the iteration (R accepts it silently): every margin must hold
+    for m_no, ((code, keys), pop) in enumerate(zip(cells, pops, strict=True), start=1):
+        got = np.bincount(code, weights=w, minlength=len(keys))
+        want = {_normalise_key(k): float(v) for k, v in pop.items()}
+        for k, key in enumerate(keys):
+            if abs(got[k] - want[key]) > 1e-3 * want[key] + eps:
+                raise CalibrationError(
+                    f"raking cannot meet margin {m_no}: cell {key!r} totals {got[k]:.6g}, "
+                    f"the population {want[key]:.6g} (the sample has no respondents in a "
+                    "combination of cells that the margins need)"
+                )
     stage = CalibrationStage(kind="rake", groups=tuple(c for c, _ in cells), after=tuple(after))
     return design.with_weights(w, stage)
 

@@ -6,10 +6,12 @@ from anshim.exchange.partner_api import partner_api
 
 urlpatterns = [
     path("", include("anshim.portal.urls")),
+    path("", include("anshim.prevention.public_urls")),  # /schools/request/, /s/<code>/
     path("staff/", include("anshim.security.urls")),
     path("staff/cases/", include("anshim.cases.urls")),
     path("staff/experts/", include("anshim.experts.urls")),
     path("staff/erasure/", include("anshim.erasure.urls")),
+    path("staff/prevention/", include("anshim.prevention.urls")),
     path("staff/admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     # The partner API is its own OpenAPI document (/api/v1/exchange/openapi.json).

@@ -161,6 +161,16 @@ class Table:
     base_n: int  # responses that answered (the domain)
     mean: Cell | None = None  # numbers: the weighted mean (percent holds the mean)
 
+    def chart(self, width: int = 240, step: int = 22) -> dict[str, Any]:
+        """Bar geometry of the overall column for an inline SVG (no script, no style)."""
+        bars = []
+        for k, row in enumerate(self.rows):
+            cell = row.cells[-1]
+            bars.append({"y": k * step, "text_y": k * step + 14, "label": row.label,
+                         "width": round(width * (cell.percent or 0) / 100) if cell.shown
+                         else 0, "shown": cell.shown, "percent": cell.percent})
+        return {"height": max(step, len(self.rows) * step), "bars": bars, "width": width}
+
 
 def _protect(counts: np.ndarray) -> np.ndarray:
     """The suppression mask of a counts table with margins: primary (unweighted denominator

@@ -883,3 +883,10 @@ def export_survey(actor: Any, survey: Survey, kind: str, profile: str, *,
         _audit(actor, Event.EXPORTED, survey, request, kind=export_kind.value,
                profile=export_profile.value, rows=result.rows)
     return result
+
+
+def record_help_view(actor: Any, shown: int, *, request: Any = None) -> None:
+    """Reading the list of help requests is audited (it shows which cases they opened)."""
+    require(actor, Action.VIEW_HELP_REQUESTS)
+    with _durable():
+        _audit(actor, Event.HELP_REQUESTS_VIEWED, None, request, shown=shown)

@@ -26,8 +26,16 @@ NEXT_SESSION_KEY = "anshim_staff_next"
 DEVICE_NAME = "Anshim"
 
 
-def default_landing() -> str:
+# Roles whose work starts somewhere else than the case list (a URL name each).
+ROLE_LANDING = {"prevention": "prevention:home"}
+
+
+def default_landing(user: Any = None) -> str:
+    """Where a staff member lands after sign-in: their role's start page, else the cases."""
+    role_home = ROLE_LANDING.get(str(getattr(user, "role", "") or ""))
     try:
+        if role_home and getattr(user, "is_authenticated", False):
+            return resolve_url(role_home)
         return resolve_url(settings.LOGIN_REDIRECT_URL)
     except NoReverseMatch:  # the cases app has not registered its list view (yet)
         return "/staff/cases/"
@@ -38,11 +46,13 @@ def safe_next(request: HttpRequest, candidate: str | None) -> str:
 
     Refuses other hosts, scheme-relative `//evil`, backslash tricks and non-HTTP schemes.
     """
-    if candidate and candidate.startswith("/") and url_has_allowed_host_and_scheme(
+    # The generic landing page stored before sign-in becomes the role's own start page.
+    if candidate and candidate != default_landing() and candidate.startswith("/") and (
+            url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    )):
         return candidate
-    return default_landing()
+    return default_landing(getattr(request, "user", None))
 
 
 def confirmed_totp_devices(user: Any) -> list[TOTPDevice]:

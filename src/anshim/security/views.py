@@ -170,4 +170,4 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @staff_required()
 def home_view(request: HttpRequest) -> HttpResponse:
-    return redirect(services.default_landing())
+    return redirect(services.default_landing(request.user))

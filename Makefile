@@ -62,17 +62,22 @@ system-deps:
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm >/dev/null; }
 
+# A local demo: ANSHIM_DEMO=1 lets every process use the development SECRET_KEY and key files
+# (production mode refuses them). The worker and the scheduler are restarted if they die.
+run: export ANSHIM_DEMO = 1
 run: install
 	$(ANSHIM) migrate --noinput
 	$(ANSHIM) demo
 	@echo "Starting the task worker, the scheduler and the server on http://127.0.0.1:8000 (Ctrl-C stops all)"
 	@trap 'kill 0' EXIT INT TERM; \
-		$(ANSHIM) db_worker --queue-name '*' >var/worker.log 2>&1 & \
-		$(ANSHIM) periodic >var/periodic.log 2>&1 & \
+		while true; do $(ANSHIM) worker --queue-name '*'; \
+			echo "worker exited ($$?), restarting in 5 s" >&2; sleep 5; done >>var/worker.log 2>&1 & \
+		while true; do $(ANSHIM) periodic; \
+			echo "periodic exited ($$?), restarting in 5 s" >&2; sleep 5; done >>var/periodic.log 2>&1 & \
 		ANSHIM_DEBUG=1 $(ANSHIM) runserver 127.0.0.1:8000
 
 worker: install
-	$(ANSHIM) db_worker --queue-name '*'
+	$(ANSHIM) worker --queue-name '*'
 
 test: install-test test-sqlite test-postgres
 

@@ -18,7 +18,12 @@ DATA_DIR = Path(os.environ.get("ANSHIM_DATA_DIR", Path.cwd() / "var")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 DEBUG = os.environ.get("ANSHIM_DEBUG", "0") == "1"
-SECRET_KEY = os.environ.get("ANSHIM_SECRET_KEY", "insecure-development-key-change-me-in-production")
+# The development default. In production mode (DEBUG off, not ANSHIM_DEMO=1) the server, the
+# worker and the scheduler refuse to start with it (anshim.security.startup).
+ANSHIM_INSECURE_SECRET_KEY = "insecure-development-key-change-me-in-production"
+SECRET_KEY = os.environ.get("ANSHIM_SECRET_KEY", ANSHIM_INSECURE_SECRET_KEY)
+# `make run`: a local demo may use the development defaults even where DEBUG is off.
+ANSHIM_DEMO = os.environ.get("ANSHIM_DEMO", "0") == "1"
 ALLOWED_HOSTS = [
     h.strip()
     for h in os.environ.get("ANSHIM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
@@ -51,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: a request that met a busy database answers 503 + Retry-After, never a 500.
+    "anshim.security.contention.DatabaseBusyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "anshim.security.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
 from anshim.security import audit
+from anshim.security.startup import InsecureStartError, refuse_insecure_start
 
 
 def tick() -> dict[str, str]:
@@ -49,6 +50,10 @@ class Command(BaseCommand):
                **options: Any) -> None:
         if every < 1:
             raise CommandError("--every must be at least 1 second.")
+        try:
+            refuse_insecure_start("scheduler")
+        except InsecureStartError as exc:
+            raise CommandError(str(exc)) from exc
         while True:
             close_old_connections()
             try:

@@ -36,11 +36,14 @@ def test_other_roles_are_kept_out(client: Client, make_user: Any, login_client: 
     assert client.get("/staff/admin/").status_code == 302
 
 
-def test_user_admin_edits_role(client: Client, make_user: Any, login_client: Any) -> None:
+def test_user_admin_shows_the_role_without_editing_it(client: Client, make_user: Any,
+                                                     login_client: Any) -> None:
     login_client(make_user("admin"))
     target = make_user("counselor")
     page = client.get(f"/staff/admin/security/user/{target.pk}/change/")
-    assert page.status_code == 200 and 'name="role"' in page.content.decode()
+    html = page.content.decode()
+    assert page.status_code == 200 and 'name="role"' not in html
+    assert f"/staff/accounts/{target.pk}/" in html  # where a role change is proposed
 
 
 def test_audit_entries_are_read_only_in_admin(client: Client, make_user: Any,

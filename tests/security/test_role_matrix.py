@@ -150,6 +150,29 @@ def api(method: str, template: str, rule: Rule, fill: Callable[[World], str],
     return Row(f"{method} {template}", method, fill, rule, body)
 
 
+def _account_url(name: str, w: World) -> str:
+    return reverse(name, args=[w.users["counselor_other"].pk])
+
+
+def _account_request(w: World) -> Any:
+    """A pending role change for counselor_other, proposed by the admin."""
+    from anshim.security.models import AccountRequest
+
+    return AccountRequest.objects.get_or_create(
+        kind="role_change", target=w.users["counselor_other"], status="pending",
+        defaults={"old_role": "counselor", "new_role": "supervisor",
+                  "requested_by": w.users["admin"]})[0]
+
+
+def _request_url(name: str, w: World) -> str:
+    return reverse(name, args=[_account_request(w).pk])
+
+
+def second_person(user: Any, w: World) -> bool:
+    return (can(user, Action.APPROVE_ACCOUNT_CHANGES)
+            and user.pk not in (w.users["admin"].pk, w.users["counselor_other"].pk))
+
+
 VIEWS = [
     view("staff:home", "GET", signed_in),
     view("cases:list", "GET", globally(Action.VIEW_CASE_LIST)),
@@ -198,6 +221,22 @@ VIEWS = [
         on_case(Action.MANAGE_ERASURE)),
     Row("erasure:respond", "POST", lambda w: reverse("erasure:respond", args=[w.takedown.pk]),
         on_case(Action.MANAGE_ERASURE)),
+    # Staff accounts: admins and supervisors propose; a second person (a supervisor who is
+    # neither the proposer nor the account holder) decides.
+    view("staff:accounts", "GET", globally(Action.MANAGE_ACCOUNTS)),
+    view("staff:password_change", "GET", signed_in),
+    Row("staff:account", "GET", lambda w: _account_url("staff:account", w),
+        globally(Action.MANAGE_ACCOUNTS)),
+    Row("staff:account_role", "POST", lambda w: _account_url("staff:account_role", w),
+        globally(Action.MANAGE_ACCOUNTS)),
+    Row("staff:account_recovery", "POST", lambda w: _account_url("staff:account_recovery", w),
+        globally(Action.MANAGE_ACCOUNTS)),
+    Row("staff:account_approve", "POST", lambda w: _request_url("staff:account_approve", w),
+        second_person),
+    Row("staff:account_reject", "POST", lambda w: _request_url("staff:account_reject", w),
+        second_person),
+    Row("staff:account_cancel", "POST", lambda w: _request_url("staff:account_cancel", w),
+        globally(Action.MANAGE_ACCOUNTS)),
     Row("experts:log", "GET", lambda w: reverse("experts:log", args=[w.appointment.pk]),
         lambda u, w: opens_assignment(u, w) and own_session_log(u, w)),
     # Putting a counselor on a case (here: counselor_other, who would then read its notes) is
@@ -217,6 +256,7 @@ EXEMPT_VIEWS = {
     "staff:logout": "any session may end itself",
     "staff:otp": "second sign-in step, before any role applies",
     "staff:otp_setup": "second-factor enrolment, before any role applies",
+    "staff:recover": "public: a single-use recovery link that a second person approved",
 }
 
 _C = "/api/v1/cases"
@@ -304,10 +344,18 @@ def _call(client: Any, row: Row, w: World) -> Any:
     return client.post(path, row.body(w) if row.body else {})
 
 
+def rolled_back() -> Any:
+    """A transaction each row's world lives in and is rolled back with. Marked like the test
+    case's own blocks, so that domain actions (durable transactions) run inside it."""
+    block = transaction.atomic()
+    block._from_testcase = True  # type: ignore[attr-defined]
+    return block
+
+
 def _check(row: Row, login_client: Callable[..., Any], client_factory: Callable[[], Any]) -> None:
     outcomes = []
     for principal in PRINCIPALS:
-        with transaction.atomic():
+        with rolled_back():
             w = build_world()
             user = w.users[principal]
             client = login_client(user, client_factory())
@@ -344,7 +392,7 @@ def test_api_matrix(row: Row, login_client: Any, client_factory: Any) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("row", VIEWS + API, ids=[r.name for r in VIEWS + API])
 def test_anonymous_is_refused_everywhere(row: Row, client: Any) -> None:
-    with transaction.atomic():
+    with rolled_back():
         w = build_world()
         response = _call(client, row, w)
         transaction.set_rollback(True)

@@ -70,3 +70,57 @@ class AuditHead(models.Model):
 
     class Meta:
         verbose_name = _("audit head")
+
+
+class AccountRequestKind(models.TextChoices):
+    ROLE_CHANGE = "role_change", _("Role change")
+    RECOVERY = "recovery", _("Account recovery")
+
+
+class AccountRequestStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Withdrawn")
+
+
+class AccountRequest(models.Model):
+    """A change to a staff account that needs a second person (anshim.security.accounts).
+
+    A role change or an account recovery is proposed by an administrator (or a supervisor)
+    and takes effect only when a supervisor who is neither the proposer nor the account
+    holder approves it. A recovery removes the second factors and the password and issues a
+    single-use link (only its SHA-256 is stored) through which the holder sets a new password
+    and then enrols a new authenticator.
+    """
+
+    kind = models.CharField(_("kind"), max_length=16, choices=AccountRequestKind.choices)
+    target = models.ForeignKey(User, models.PROTECT, related_name="account_requests",
+                               verbose_name=_("account"))
+    old_role = models.CharField(_("current role"), max_length=16, blank=True)
+    new_role = models.CharField(_("new role"), max_length=16, choices=Role.choices, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=AccountRequestStatus.choices,
+                              default=AccountRequestStatus.PENDING)
+    requested_by = models.ForeignKey(User, models.PROTECT, related_name="+",
+                                     verbose_name=_("proposed by"))
+    requested_at = models.DateTimeField(_("proposed at"), auto_now_add=True)
+    decided_by = models.ForeignKey(User, models.PROTECT, related_name="+", null=True,
+                                   blank=True, verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    recovery_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    recovery_expires_at = models.DateTimeField(null=True, blank=True)
+    recovery_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        verbose_name = _("account request")
+        verbose_name_plural = _("account requests")
+        constraints = [
+            # One open request of each kind per account: a second proposal is a clear error.
+            models.UniqueConstraint(fields=["target", "kind"],
+                                    condition=models.Q(status="pending"),
+                                    name="one_pending_account_request"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.target}"

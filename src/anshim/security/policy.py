@@ -59,6 +59,10 @@ class Action(StrEnum):
     VIEW_EXPERTS = "view_experts"
     VIEW_AUDIT = "view_audit"
     ADMIN_CONFIG = "admin_config"
+    # Staff accounts: proposing role changes and recoveries; approving them needs a second
+    # person with APPROVE_ACCOUNT_CHANGES (anshim.security.accounts: never one's own).
+    MANAGE_ACCOUNTS = "manage_accounts"
+    APPROVE_ACCOUNT_CHANGES = "approve_account_changes"
     # Prevention: schools, programmes, sessions, tests, surveys (aggregates only in the UI).
     VIEW_PREVENTION = "view_prevention"
     MANAGE_PREVENTION = "manage_prevention"
@@ -90,7 +94,7 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
     Role.SUPERVISOR: frozenset(set(Action) - {Action.ADMIN_CONFIG, Action.WRITE_SESSION_LOG,
                                               Action.MANAGE_PREVENTION}),
     Role.ADMIN: frozenset({Action.ADMIN_CONFIG, Action.VIEW_AUDIT, Action.MANAGE_EXPERTS,
-                           Action.VIEW_EXPERTS}),
+                           Action.VIEW_EXPERTS, Action.MANAGE_ACCOUNTS}),
 }
 
 # Counselors see counseling notes, the experts' session logs and the victim's portal messages

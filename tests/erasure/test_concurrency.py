@@ -86,8 +86,8 @@ def test_two_approvals_at_once_send_one_notice(make_case: Any, make_user: Any) -
             give_contact_consent(case)
             req = one_draft(case, specialists[0], page=f"http://dom.test/p/{round_}",
                             entry=round_ + 1)
-            results = race(*(lambda who=who: takedowns.approve_and_send(
-                TakedownRequest.objects.get(pk=req.pk), actor=who) for who in specialists))
+            results = race(*(lambda who=who, pk=req.pk: takedowns.approve_and_send(
+                TakedownRequest.objects.get(pk=pk), actor=who) for who in specialists))
             ok = [r for r in results if isinstance(r, TakedownRequest)]
             refused = [r for r in results if isinstance(r, ValidationError)]
             assert len(ok) == 1 and len(refused) == 1, results
@@ -140,8 +140,8 @@ def test_two_answers_at_once_one_wins(make_case: Any, make_user: Any) -> None:
         give_contact_consent(case)
         req = one_draft(case, specialist, page=f"http://dom.test/a/{round_}", entry=round_ + 1)
         takedowns.approve_and_send(req, actor=specialist)
-        results = race(*(lambda: takedowns.record_response(
-            TakedownRequest.objects.get(pk=req.pk), S.REMOVED, actor=specialist)
+        results = race(*(lambda pk=req.pk: takedowns.record_response(
+            TakedownRequest.objects.get(pk=pk), S.REMOVED, actor=specialist)
             for _ in range(2)))
         assert sum(isinstance(r, ValidationError) for r in results) == 1, results
         assert TakedownEvent.objects.filter(request=req, to_state=S.REMOVED).count() == 1

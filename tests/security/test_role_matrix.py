@@ -187,6 +187,8 @@ VIEWS = [
     view("cases:referral_add", "POST", on_case(Action.MANAGE_REFERRALS), "code"),
     view("cases:referral_update", "POST", on_case(Action.MANAGE_REFERRALS), "code",
          "referral_id"),
+    view("cases:inbox", "GET", globally(Action.VIEW_PORTAL_INBOX)),
+    view("cases:message_reply", "POST", on_case(Action.REPLY_PORTAL_MESSAGES), "code"),
     view("experts:list", "GET", globally(Action.VIEW_EXPERTS)),
     view("experts:my", "GET", is_expert),
     view("experts:assign", "GET", on_case(Action.ASSIGN_EXPERT), "case_code"),

@@ -190,6 +190,15 @@ class NoteForm(forms.Form):
                            widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class ReplyForm(forms.Form):
+    """A counselor's answer to the victim's portal messages (the victim reads it on the
+    status page). The one-time key makes a double click store one reply."""
+
+    body = forms.CharField(label=_("Reply to the victim"), max_length=2000,
+                           widget=forms.Textarea(attrs={"rows": 3}))
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+
+
 class OverrideForm(forms.Form):
     level = forms.ChoiceField(label=_("New risk level"), choices=[
         c for c in RiskLevel.choices if c[0] != RiskLevel.UNASSESSED])

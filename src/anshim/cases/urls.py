@@ -6,6 +6,7 @@ app_name = "cases"
 urlpatterns = [
     path("", views.case_list, name="list"),
     path("new/", views.intake, name="intake"),
+    path("inbox/", views.inbox, name="inbox"),
     path("<str:code>/", views.case_detail, name="detail"),
     path("<str:code>/edit/", views.case_edit, name="edit"),
     path("<str:code>/contacts/", views.contact_add, name="contact_add"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("<str:code>/triage/", views.triage_reassess, name="reassess"),
     path("<str:code>/triage/override/", views.triage_override, name="override"),
     path("<str:code>/consent/", views.consent_change, name="consent"),
+    path("<str:code>/messages/", views.message_reply, name="message_reply"),
     path("<str:code>/referrals/", views.referral_add, name="referral_add"),
     path("<str:code>/referrals/<int:referral_id>/", views.referral_update, name="referral_update"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.db.models import Case as CaseWhen
 from django.db.models import IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -26,13 +28,15 @@ from anshim.cases.forms import (
     ReassessForm,
     ReferralForm,
     ReferralStatusForm,
+    ReplyForm,
 )
 from anshim.cases.models import Case, CaseStatus, Referral, RiskLevel
 from anshim.cases.triage import TriageFactors, reason_messages
 from anshim.erasure.summary import case_summary
 from anshim.experts.panels import case_panel_context
+from anshim.portal import services as portal
 from anshim.security.decorators import staff_required
-from anshim.security.policy import Action, allowed_actions, require, visible_cases
+from anshim.security.policy import Action, allowed_actions, can, require, visible_cases
 
 RISK_ORDER = CaseWhen(
     When(risk_level=RiskLevel.URGENT, then=Value(0)),
@@ -72,6 +76,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/list.html", {
         "form": form, "rows": rows,
         "can_create": Action.CREATE_CASE in allowed_actions(request.user),
+        "inbox_waiting": portal.unanswered_count(request.user)
+        if can(request.user, Action.VIEW_PORTAL_INBOX) else None,
     })
 
 
@@ -134,6 +140,10 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
                              if assessments and assessments[-1].factors.get(f)]})
     ctx["referral_form"] = forms.get("referral_form") or ReferralForm(prefix="referral")
     ctx["consent_error"] = forms.get("consent_error")
+    ctx["thread"] = portal.staff_thread(user, case, request=request)
+    ctx["response_hours"] = portal.response_target().total_seconds() / 3600
+    ctx["reply_form"] = forms.get("reply_form") or ReplyForm(
+        prefix="reply", initial={"idempotency_key": secrets.token_urlsafe(24)})
     services.audit(actor=user, action="case.view", target=case, case=case, request=request)
     return ctx
 
@@ -276,6 +286,39 @@ def consent_change(request: HttpRequest, code: str) -> HttpResponse:
     except ValidationError as exc:
         return _render_detail(request, case, 400, consent_error=" ".join(exc.messages))
     return _back(case)
+
+
+@staff_required()
+@require_POST
+def message_reply(request: HttpRequest, code: str) -> HttpResponse:
+    case = _get_case(request, code, Action.REPLY_PORTAL_MESSAGES)
+    form = ReplyForm(request.POST, prefix="reply")
+    if form.is_valid():
+        try:
+            portal.reply(request.user, case, form.cleaned_data["body"],
+                         idempotency_key=form.cleaned_data["idempotency_key"], request=request)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, _("Your reply was sent. The victim sees it on the "
+                                        "portal's status page."))
+            return redirect(reverse("cases:detail", kwargs={"code": case.code}) + "#messages")
+    return _render_detail(request, case, 400, reply_form=form)
+
+
+@staff_required(Action.VIEW_PORTAL_INBOX)
+def inbox(request: HttpRequest) -> HttpResponse:
+    """The victims' portal messages that wait for an answer, on the user's cases (all cases
+    for a supervisor); the user's unread notifications above them."""
+    rows, page = portal.inbox(request.user, page=request.GET.get("page"), request=request)
+    notes = list(request.user.notifications.filter(read_at__isnull=True)[:20])  # type: ignore[union-attr]
+    if notes:
+        request.user.notifications.filter(  # type: ignore[union-attr]
+            pk__in=[n.pk for n in notes]).update(read_at=timezone.now())
+    return render(request, "cases/inbox.html", {
+        "rows": rows, "page": page, "notifications": notes,
+        "response_hours": portal.response_target().total_seconds() / 3600,
+    })
 
 
 @staff_required()

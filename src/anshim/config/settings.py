@@ -198,6 +198,9 @@ X_FRAME_OPTIONS = "DENY"
 # Staff must confirm a TOTP code; tests and the demo may relax this explicitly.
 ANSHIM_REQUIRE_OTP = os.environ.get("ANSHIM_REQUIRE_OTP", "1") == "1"
 OTP_TOTP_ISSUER = "Anshim"
+# The center's response target for a victim's portal message: the inbox marks a message that
+# has waited longer without a reply as overdue.
+ANSHIM_PORTAL_RESPONSE_HOURS = float(os.environ.get("ANSHIM_PORTAL_RESPONSE_HOURS", "24"))
 
 # --- Encryption at rest --------------------------------------------------------------------
 # Key ring: ANSHIM_KEYS (comma-separated "id:base64key", newest first) or a key file.

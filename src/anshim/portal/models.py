@@ -6,6 +6,7 @@ status page for a short session.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from anshim.cases.models import Case
@@ -13,14 +14,33 @@ from anshim.security.crypto import EncryptedTextField
 
 
 class PortalMessage(models.Model):
+    """One message of the thread between the victim and the center.
+
+    A victim's message is `read_at` once a counselor opened the thread and `answered_at` once
+    someone replied; until then it waits in the counselors' inbox (overdue after the response
+    target). A counselor's reply is `read_at` once the victim opened the status page.
+    """
+
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="portal_messages")
     body = EncryptedTextField()
     from_victim = models.BooleanField(default=True)
+    author = models.ForeignKey(  # the staff member who replied (None for the victim)
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    read_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    # The reply form's one-time token: a double click or a resent form stores one reply.
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
-        ordering = ["created_at"]
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["from_victim", "answered_at"])]
 
 
 class AccessThrottle(models.Model):

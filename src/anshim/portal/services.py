@@ -8,15 +8,18 @@ matchers all see the same thing.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Min, Q
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -36,9 +39,13 @@ from anshim.cases.models import (
     Person,
     TriageAssessment,
 )
+from anshim.cases.services import add_event
 from anshim.cases.triage import TriageFactors, assess
 from anshim.portal.models import PortalMessage
 from anshim.portal.passphrases import generate_passphrase, hash_passphrase, verify_passphrase
+from anshim.security.audit import record as audit_record
+from anshim.security.policy import Action, can, portal_inbox_cases, require
+from anshim.security.roles import Role
 
 CENTER_HOTLINE = "1899-0000"  # fictitious; set per deployment in the center's configuration
 PORTAL_BANK = "victim-portal"
@@ -52,15 +59,11 @@ REASON = "victim portal"
 
 
 def _audit(action: str, case: Case, request: HttpRequest | None, target: Any = None) -> None:
-    from anshim.security import audit
-
-    audit.record(actor=None, action=action, target=target, case=case, request=request,
+    audit_record(actor=None, action=action, target=target, case=case, request=request,
                  reason=REASON)
 
 
 def _event(case: Case, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-    from anshim.cases.services import add_event
-
     add_event(case, kind, message, None, data or {})
 
 
@@ -205,8 +208,15 @@ def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str
     return progress
 
 
-def messages_for(case: Case) -> list[PortalMessage]:
-    return list(case.portal_messages.all())
+def messages_for(case: Case, *, mark_read: bool = False) -> list[PortalMessage]:
+    """The thread as the victim sees it (both directions, oldest first). With `mark_read` the
+    counselors' replies shown are marked read by the victim."""
+    thread = list(case.portal_messages.all())
+    unread = [m.pk for m in thread if not m.from_victim and m.read_at is None]
+    if mark_read and unread:
+        now = timezone.now()
+        PortalMessage.objects.filter(pk__in=unread, read_at__isnull=True).update(read_at=now)
+    return thread
 
 
 def send_message(case: Case, body: str, *, request: HttpRequest | None = None) -> PortalMessage:
@@ -220,10 +230,154 @@ def send_message(case: Case, body: str, *, request: HttpRequest | None = None) -
 
 
 def _notify_counselors(case: Case, message: str) -> None:
-    recipients = {u for u in [case.lead_counselor, *case.counselors.all()] if u is not None}
-    for user in recipients:
-        Notification.objects.create(recipient=user, message=message % {"code": case.code},
-                                    link=f"/staff/cases/{case.code}/")
+    """In-app notifications to the case's counselors; when nobody is assigned yet (a fresh
+    portal report), to the supervisors, who assign the case."""
+    from anshim.security.models import User
+
+    recipients = {u for u in [case.lead_counselor, *case.counselors.all()]
+                  if u is not None and u.is_active}
+    if not recipients:
+        recipients = set(User.objects.filter(role=Role.SUPERVISOR, is_active=True))
+    notes = []
+    for user in sorted(recipients, key=lambda u: u.pk):
+        # Stored as text: translated now, into the language the recipient reads.
+        with translation.override(getattr(user, "preferred_language", "") or
+                                  settings.LANGUAGE_CODE):
+            text = _(message) % {"code": case.code}
+        notes.append(Notification(recipient=user, message=text[:300],
+                                  link=f"/staff/cases/{case.code}/#messages"))
+    Notification.objects.bulk_create(notes)
+
+
+# --- The counselor's side of the thread ---------------------------------------------------------
+
+INBOX_PAGE_SIZE = 50
+MAX_MESSAGE_CHARS = 2000
+# Audit event types of the staff side of the thread.
+AUDIT_INBOX = "portal_message.inbox"
+AUDIT_READ = "portal_message.read"
+AUDIT_REPLY = "portal_message.reply"
+
+
+def response_target() -> dt.timedelta:
+    """How long a victim's message may wait for a reply (ANSHIM_PORTAL_RESPONSE_HOURS)."""
+    return dt.timedelta(hours=float(settings.ANSHIM_PORTAL_RESPONSE_HOURS))
+
+
+def is_message_overdue(msg: PortalMessage, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return (msg.from_victim and msg.answered_at is None
+            and msg.created_at < now - response_target())
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    case: Case
+    waiting: int  # the victim's messages with no reply yet
+    unread: int  # ... of which no counselor has opened yet
+    oldest: dt.datetime  # since when the oldest of them waits
+    overdue: bool
+
+
+def inbox(user: Any, *, page: int | str | None = 1,
+          request: HttpRequest | None = None) -> tuple[list[InboxRow], Any]:
+    """The cases whose victim is waiting for an answer, longest wait first, a page at a time:
+    (rows, the Paginator page). Which cases: `policy.portal_inbox_cases`. Shows no message
+    text (that is read, and audited, on the case page); the listing itself is audited."""
+    require(user, Action.VIEW_PORTAL_INBOX)
+    waiting = (PortalMessage.objects
+               .filter(from_victim=True, answered_at__isnull=True,
+                       case__in=portal_inbox_cases(user))
+               .values("case_id")
+               .annotate(waiting=Count("id"), unread=Count("id", filter=Q(read_at__isnull=True)),
+                         oldest=Min("created_at"))
+               .order_by("oldest", "case_id"))
+    current = Paginator(waiting, INBOX_PAGE_SIZE).get_page(page)
+    cases = Case.objects.in_bulk([r["case_id"] for r in current])
+    cutoff = timezone.now() - response_target()
+    rows = [InboxRow(case=cases[r["case_id"]], waiting=r["waiting"], unread=r["unread"],
+                     oldest=r["oldest"], overdue=r["oldest"] < cutoff) for r in current]
+    audit_record(actor=user, action=AUDIT_INBOX, request=request)
+    return rows, current
+
+
+def unanswered_count(user: Any) -> int:
+    """How many cases wait for an answer in `user`'s inbox (for the link to it)."""
+    return (PortalMessage.objects
+            .filter(from_victim=True, answered_at__isnull=True,
+                    case__in=portal_inbox_cases(user))
+            .values("case_id").distinct().count())
+
+
+@dataclass(frozen=True)
+class ThreadItem:
+    message: PortalMessage
+    overdue: bool
+    new: bool  # a victim's message no counselor had opened before this page view
+
+
+def staff_thread(user: Any, case: Case, *,
+                 request: HttpRequest | None = None) -> list[ThreadItem] | None:
+    """The whole thread for the case page, or None when `user` may not read it. Opening it
+    marks the victim's messages read (by `user`) and is audited."""
+    if not can(user, Action.VIEW_PORTAL_MESSAGES, case):
+        return None
+    thread = list(case.portal_messages.select_related("author"))
+    if not thread:
+        return []
+    now = timezone.now()
+    unread = [m.pk for m in thread if m.from_victim and m.read_at is None]
+    with transaction.atomic():
+        if unread:
+            PortalMessage.objects.filter(pk__in=unread, read_at__isnull=True).update(
+                read_at=now, read_by=user)
+        # The notifications that pointed here have done their job.
+        Notification.objects.filter(recipient=user, read_at__isnull=True,
+                                    link__startswith=f"/staff/cases/{case.code}/").update(
+            read_at=now)
+        audit_record(actor=user, action=AUDIT_READ, case=case, request=request)
+    return [ThreadItem(message=m, overdue=is_message_overdue(m, now), new=m.pk in unread)
+            for m in thread]
+
+
+def reply(actor: Any, case: Case, body: str, *, idempotency_key: str = "",
+          request: HttpRequest | None = None) -> PortalMessage:
+    """A counselor answers the victim; the victim reads it on the status page.
+
+    Every waiting message of the victim counts as answered. The form's one-time key makes a
+    double click or a resent form store one reply, not two."""
+    require(actor, Action.REPLY_PORTAL_MESSAGES, case)
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": [_("The reply is empty.")]}, code="empty")
+    if len(body) > MAX_MESSAGE_CHARS:
+        raise ValidationError({"body": [_("Please keep the reply under %(n)d characters.")
+                                        % {"n": MAX_MESSAGE_CHARS}]}, code="too_long")
+    key = idempotency_key.strip()[:64] or None
+    try:
+        with transaction.atomic():
+            msg = PortalMessage.objects.create(case=case, body=body, from_victim=False,
+                                               author=actor, idempotency_key=key)
+            now = timezone.now()
+            answered = PortalMessage.objects.filter(
+                case=case, from_victim=True, answered_at__isnull=True)
+            answered.filter(read_at__isnull=True).update(read_at=now, read_by=actor)
+            count = answered.update(answered_at=now)
+            _event_by(actor, case, "portal.reply",
+                      gettext_noop("Counselor replied through the portal"),
+                      {"message": msg.pk, "answered": count})
+            audit_record(actor=actor, action=AUDIT_REPLY, target=msg, case=case,
+                         request=request)
+    except IntegrityError:
+        existing = PortalMessage.objects.filter(idempotency_key=key, case=case).first()
+        if key is None or existing is None:
+            raise
+        return existing  # the same form sent twice: already stored once
+    return msg
+
+
+def _event_by(actor: Any, case: Case, kind: str, message: str, data: dict[str, Any]) -> None:
+    add_event(case, kind, message, actor, data)
 
 
 # --- On-device fingerprints -------------------------------------------------------------------

@@ -140,7 +140,7 @@ def status(request: HttpRequest) -> HttpResponse:
         return redirect("portal:sign_in")
     return render(request, "portal/status.html", _context(
         request, case=case, progress=services.case_progress(case, request=request),
-        message_form=MessageForm(), messages_sent=services.messages_for(case)))
+        message_form=MessageForm(), thread=services.messages_for(case, mark_read=True)))
 
 
 @require_POST

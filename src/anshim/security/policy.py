@@ -47,6 +47,7 @@ class Action(StrEnum):
     # the assignment, so only supervisors decide it.
     ASSIGN_COUNSELORS = "assign_counselors"
     VIEW_PORTAL_MESSAGES = "view_portal_messages"  # the victim's messages through the portal
+    VIEW_PORTAL_INBOX = "view_portal_inbox"  # the inbox of those messages (cases: see below)
     REPLY_PORTAL_MESSAGES = "reply_portal_messages"
     VIEW_ASSIGNMENT = "view_assignment"  # the expert's brief
     MANAGE_APPOINTMENTS = "manage_appointments"
@@ -78,6 +79,7 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
             Action.VIEW_PERSONAL_DATA, Action.ADD_NOTE, Action.TRIAGE, Action.MANAGE_CONSENT,
             Action.MANAGE_REFERRALS, Action.ASSIGN_EXPERT, Action.MANAGE_APPOINTMENTS,
             Action.VIEW_TIMELINE, Action.VIEW_EXPERTS, Action.VIEW_HELP_REQUESTS,
+            Action.VIEW_PORTAL_INBOX,
         }
     ),
     Role.ERASURE: frozenset(
@@ -177,6 +179,19 @@ def visible_cases(user: Any) -> QuerySet[Case]:
             Q(expert_assignments__expert__user=user) & Q(expert_assignments__status="active")
         ).distinct()
     return Case.objects.all()
+
+
+def portal_inbox_cases(user: Any) -> QuerySet[Case]:
+    """The cases whose portal messages reach `user`'s inbox: a counselor's own cases (lead or
+    assigned), every case for a supervisor; none for anyone else."""
+    from anshim.cases.models import Case
+
+    role = role_of(user)
+    if role is None or not can(user, Action.VIEW_PORTAL_INBOX):
+        return Case.objects.none()
+    if role is Role.COUNSELOR:
+        return Case.objects.filter(Q(lead_counselor=user) | Q(counselors=user)).distinct()
+    return Case.objects.all() if can(user, Action.VIEW_PORTAL_MESSAGES) else Case.objects.none()
 
 
 def allowed_actions(user: Any, case: Case | None = None) -> frozenset[Action]:

@@ -403,3 +403,21 @@ def test_unblur_reason_is_encrypted_and_the_audit_row_points_to_it(
     assert raw("erasure_unblurrecord", "reason")[0].startswith("enc1:")
     entry = AuditEntry.objects.get(action="sighting.unblur")
     assert entry.target_pk == str(record.pk) and typed not in entry.reason
+
+
+def test_request_page_shows_each_notice_and_a_stopped_request(
+        case: Any, specialist: Any, login_client: Any, make_user: Any,
+        django_assert_max_num_queries: Any) -> None:
+    email_platform()
+    req = one_draft(case, specialist)
+    approve_and_send(req, actor=specialist)
+    c = login_client(specialist)
+    c.get(f"/staff/erasure/requests/{req.pk}/")  # warm the session and translations
+    with django_assert_max_num_queries(20):
+        page = c.get(f"/staff/erasure/requests/{req.pk}/", HTTP_ACCEPT_LANGUAGE="ko")
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="deliveries"' in html and "발송 대기" in html
+    withdraw_consent(make_user("supervisor"), case, ConsentScope.CONTACT_PLATFORMS)
+    html = c.get(f"/staff/erasure/requests/{req.pk}/").content.decode()
+    assert "중단됨: 동의 철회" in html and "취소됨" in html
+    assert f"/staff/erasure/requests/{req.pk}/respond/" not in html

@@ -6,6 +6,13 @@ holding seq 10 could commit after one holding seq 11, and a matcher that had alr
 advisory lock before writing change rows (exclusive), and a matcher that loads a consistent
 snapshot takes it shared. SQLite already serialises writers (IMMEDIATE transactions), so there
 the lock is a no-op.
+
+Lock order, everywhere (docs/erasure.md): this change-log lock first, then row locks
+(sightings, takedown requests, their deliveries, bank entries; each in primary-key order), the
+audit head last (the audit entry is an action's last write). A transaction that already wrote
+an audit entry must not take this lock afterwards: that is the inversion that deadlocked
+consent withdrawal against registrations (fixed by withdrawing in the `consent_withdrawn`
+receiver, before the caller audits).
 """
 
 from __future__ import annotations

@@ -127,7 +127,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
           request=request)
     return render(request, "erasure/request_detail.html", {
         "req": req, "items": req.items.select_related("sighting"),
-        "events": req.events.all(), "response_form": ResponseForm(),
+        "events": req.events.all(), "deliveries": req.deliveries.all(),
+        "response_form": ResponseForm(),
     })
 
 
@@ -140,10 +141,9 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
         takedowns.approve_and_send(req, actor=request.user, request=request)
     except ValidationError as exc:
         _errors(request, exc)
-    except (takedowns.DeliveryFailed, OSError) as exc:
-        messages.error(request, _("Sending failed: %(error)s") % {"error": exc})
     else:
-        messages.success(request, _("Request approved and sent."))
+        # Sent by the task queue once approved (retried if the platform does not answer).
+        messages.success(request, _("Request approved: the notice is being sent."))
     return redirect("erasure:request", pk=req.pk)
 
 

@@ -113,15 +113,33 @@ class KeyRing:
 
 
 def write_key_file(ring: KeyRing, path: Path) -> None:
-    """Write atomically with owner-only permissions (never a half-written key file)."""
+    """Write atomically with owner-only permissions (never a half-written key file), and
+    durably: the new file's data, then its directory entry, reach the disk before this returns.
+
+    Without the directory fsync a power cut after `os.replace` can bring back the *old* file
+    while rows re-encrypted afterwards already use the new key: those rows would be
+    unreadable. Rotation re-encrypts only after this returns."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(ring.to_json())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(ring.to_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable (POSIX: fsync the directory)."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 _lock = Lock()
@@ -202,3 +220,4 @@ def _create_key_file(path: Path) -> None:
         pass
     finally:
         tmp.unlink(missing_ok=True)
+    fsync_directory(path.parent)

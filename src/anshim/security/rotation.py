@@ -1,13 +1,22 @@
 """Key rotation: add a new primary key, re-encrypt every encrypted column, retire old keys.
 
 Safe to interrupt and re-run: the new key is saved to the key ring *before* any row is
-re-encrypted, old keys stay in the ring until no row uses them, and each batch is its own
-transaction that re-reads its rows under lock (a concurrent edit is never overwritten with a
-stale value).
+re-encrypted (durably: file and directory fsynced), old keys stay in the ring until no row uses
+them, and each batch is its own transaction that re-reads its rows under lock (a concurrent edit
+is never overwritten with a stale value). A process killed at any point leaves every row
+readable; `anshim keys rotate --resume` finishes the job.
+
+Retiring a key is safe against concurrent writers: a transaction that began before the new
+primary key was saved may still hold a value encrypted with the old key that no scan can see
+until it commits. So before the usage scan that decides retirement, `writer_barrier()` waits
+until every transaction older than the barrier has ended (PostgreSQL: `pg_stat_activity`;
+SQLite: taking the write lock, which any open write transaction holds), re-encrypts what those
+stragglers wrote, and only then scans and retires.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +30,7 @@ from anshim.security.keyring import KeyRing, KeyRingError
 
 PLAINTEXT = "(not encrypted)"
 DEFAULT_BATCH = 500
+BARRIER_TIMEOUT_SECONDS = 600.0
 
 
 class RotationError(Exception):
@@ -179,6 +189,36 @@ def add_primary_key() -> KeyRing:
     return keyring.get_keyring()
 
 
+def writer_barrier(timeout: float = BARRIER_TIMEOUT_SECONDS, poll: float = 0.2) -> None:
+    """Return once every database transaction that was open when this was called has ended.
+
+    Raises `RotationError` (nothing retired) if one is still open after `timeout` seconds."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT clock_timestamp()")
+            (since,) = cursor.fetchone()
+            deadline = time.monotonic() + timeout
+            while True:
+                cursor.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "AND xact_start IS NOT NULL AND xact_start < %s", [since])
+                older = [pid for (pid,) in cursor.fetchall()]
+                if not older:
+                    return
+                if time.monotonic() > deadline:
+                    raise RotationError(
+                        f"Transactions older than the new key are still open (server pids "
+                        f"{', '.join(map(str, older))}); nothing was retired. Re-run "
+                        "`anshim keys rotate --resume --retire-old` later.")
+                time.sleep(poll)
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        # BEGIN IMMEDIATE (settings' transaction mode) waits for the write lock, which every
+        # open write transaction holds until it commits.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+
 def retire_unused_keys(ring: KeyRing, usage: Counter[str]) -> tuple[KeyRing, list[str]]:
     unused = {k for k in ring.keys if k != ring.primary_id and usage.get(k, 0) == 0}
     return ring.without(unused), sorted(unused)
@@ -195,6 +235,13 @@ def rotate(
     else:
         ring = keyring.get_keyring()
     report = reencrypt_all(ring, batch_size=batch_size, on_batch=on_batch)
+    if retire_old:
+        # Writers that encrypted with an old key before it stopped being primary may not have
+        # committed yet: wait for them, then bring what they wrote onto the new key.
+        writer_barrier()
+        straggled = reencrypt_all(ring, batch_size=batch_size)
+        report.reencrypted += straggled.reencrypted
+        report.plaintext_encrypted += straggled.plaintext_encrypted
     usage = total_usage(key_usage(batch_size))
     if retire_old:
         if usage.get(PLAINTEXT):

@@ -8,7 +8,7 @@ Weights: a school's design weight is 1 / its selection probability, adjusted for
 schools that did not take part within its stratum; each response then carries its school's
 weight times (students sampled / responses) in that school, and the weights are
 post-stratified to the survey's grade x sex population margins when they are set. Without a
-sampling design every response weighs 1 (strata: school level; PSU: school).
+sampling design every response weighs 1, schools are the clusters and there are no strata.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class Frame:
     weights: np.ndarray
     strata: list[str]
     notes: list[str] = field(default_factory=list)  # why calibration was not applied, ...
+    has_design: bool = False  # a sampling design was entered (strata, probabilities)
 
     @property
     def n(self) -> int:
@@ -107,6 +108,7 @@ def _weight(survey: Survey, frame: Frame) -> None:
         for sid in frame.school])
     frame.strata = [by_school[sid].stratum for sid in frame.school]
     frame.weights = w
+    frame.has_design = True
     margins = survey.population_margins
     if margins:
         population: dict[Hashable, float] = {
@@ -122,7 +124,13 @@ def _weight(survey: Survey, frame: Frame) -> None:
 
 
 def design_for(frame: Frame) -> stats.Design:
-    return stats.make_design(frame.weights, strata=frame.strata, psu=frame.school)
+    if frame.has_design:
+        return stats.make_design(frame.weights, strata=frame.strata, psu=frame.school)
+    # No sampling design entered: schools are the clusters (one school: a simple random
+    # sample of students), no strata.
+    if len(set(frame.school)) >= 2:
+        return stats.make_design(frame.weights, psu=frame.school)
+    return stats.make_design(frame.weights)
 
 
 # --- Tables --------------------------------------------------------------------------------

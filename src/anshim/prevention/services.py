@@ -463,15 +463,17 @@ def _intake_for_child(*, harm_types: list[str], contact_preference: str, contact
     (the same triage rules as the hotline, no name needed), inside the caller's transaction."""
     from anshim.portal.services import submit_report
 
-    class _Lang:
-        LANGUAGE_CODE = language
-
+    # No request is passed on: the intake must not record the child's address.
     new = submit_report({
         "harm_types": [h for h in harm_types if h in HarmType.values] or [HarmType.OTHER],
         "in_danger": "no", "age_group": "unknown",
         "contact_preference": contact_preference, "contact_detail": contact_detail,
         "summary": summary, "urls": [], "consent_keep_data": True,
-    }, request=_Lang())  # type: ignore[arg-type]  # only LANGUAGE_CODE is read
+    }, request=None)
+    person = new.case.person
+    if person.preferred_language != language:
+        person.preferred_language = language
+        person.save(update_fields=["preferred_language"])
     return new.case
 
 
@@ -530,10 +532,12 @@ def parse_score_lines(text: str, max_score: int) -> list[ScoreLine]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        parts = re.split(r"[\s,;]+", raw.strip())
-        if len(parts) != 2:
+        # The score is the last field; the code may itself contain spaces or hyphens.
+        match = re.fullmatch(r"(.+?)[\s,;]+(\S+)", raw.strip())
+        if match is None:
             problems.append(str(number))
             continue
+        parts = [match.group(1), match.group(2)]
         try:
             score = float(parts[1])
         except ValueError:

@@ -184,6 +184,10 @@ def parse(content: bytes, filename: str = "form.xlsx") -> FormDefinition:
     suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ".xlsx"
     if suffix not in (".xlsx", ".xlsm", ".xls", ".csv", ".md"):
         raise XLSFormError([f"'{filename}' is not an XLSForm file (.xlsx, .xls, .csv or .md)"])
+    if suffix in (".xlsx", ".xlsm") and not content.startswith(b"PK"):
+        raise XLSFormError([f"'{filename}' is not an Excel workbook (.xlsx)"])
+    if suffix == ".xls" and not content.startswith(b"\xd0\xcf\x11\xe0"):
+        raise XLSFormError([f"'{filename}' is not an Excel 97-2003 workbook (.xls)"])
     warnings: list[str] = []
     try:
         result = convert(xlsform=content, file_type=suffix, warnings=warnings)

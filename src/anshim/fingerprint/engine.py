@@ -9,14 +9,28 @@ from .decode_image import (
     DEFAULT_MIN_SIDE,
     DecodedImage,
     decode_image,
+    decode_jpeg_rgb,
     is_animated,
     open_image,
 )
 from .errors import FingerprintError, MediaTooLarge, UnsupportedMedia
 from .exact import md5_hex, sha256_hex
-from .pdq import pdq_dihedral_from_luma, pdq_from_luma
+from .pdq import (
+    MIN_HASHABLE_DIM,
+    downsample_64_rgb,
+    pdq_dihedral_from_luma,
+    pdq_from_64,
+    pdq_from_luma,
+)
 from .sniff import sniff
-from .types import DEFAULT_LIMITS, ImageFingerprint, Limits, VideoFingerprint
+from .types import (
+    DECODE_EXACT,
+    DECODE_REDUCED,
+    DEFAULT_LIMITS,
+    ImageFingerprint,
+    Limits,
+    VideoFingerprint,
+)
 from .vpdq import VpdqResult, vpdq_from_animation, vpdq_from_video_bytes
 
 __all__ = ["Fingerprint", "fingerprint_bytes", "fingerprint_file", "read_media_file"]
@@ -65,6 +79,11 @@ def fingerprint_bytes(
     animated WebPs get vPDQ with one hash per ``seconds_per_hash`` (0: every frame). Both get MD5
     and SHA-256 of the bytes. Nothing is written to disk.
 
+    Images are decoded at full size (``decode == "exact"``): the hash agrees with Meta's PDQ
+    (pdqhash) on the same file. ``min_side > 0`` opts into the reduced-scale JPEG decode for
+    triage (``decode == "reduced"``, faster, up to ~40 bits off): never for what is stored,
+    shared or compared.
+
     Raises a :class:`~anshim.fingerprint.errors.FingerprintError` subclass on bad input.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -84,6 +103,22 @@ def fingerprint_bytes(
         if kind.format in ("GIF", "WEBP") and is_animated(im):
             result = vpdq_from_animation(im, limits, seconds_per_hash=seconds_per_hash)
             return _video(data, result, seconds_per_hash)
+        rgb = decode_jpeg_rgb(data, im) if min_side <= 0 else None
+        if rgb is not None and min(rgb.shape[0], rgb.shape[1]) >= MIN_HASHABLE_DIM:
+            # The exact decode's fast path (most uploads): RGB straight into the fused
+            # luma + PDQ filter, no full-size float image.
+            pdq_hex, quality, variants = pdq_from_64(downsample_64_rgb(rgb), dihedral)
+            return ImageFingerprint(
+                md5=md5_hex(data),
+                sha256=sha256_hex(data),
+                pdq=pdq_hex,
+                quality=quality,
+                width=rgb.shape[1],
+                height=rgb.shape[0],
+                format=kind.format,
+                dihedral=variants,
+                decode=DECODE_EXACT,
+            )
         decoded = decode_image(data, kind.format, limits, min_side=min_side, im=im)
     finally:
         im.close()
@@ -103,6 +138,7 @@ def fingerprint_bytes(
         height=decoded.height,
         format=decoded.format,
         dihedral=variants,
+        decode=DECODE_REDUCED if any(a.scale > 1 for a in decoded.axes) else DECODE_EXACT,
     )
 
 

@@ -364,6 +364,9 @@ def iter_animation_lumas(
     orientation = _orientation(im)
     t = 0.0
     start = time.monotonic() if started is None else started
+    budgets = [b for b in (limits.max_decode_seconds, limits.max_animation_seconds)
+               if b is not None]
+    budget = min(budgets) if budgets else None
     for index in range(n_frames):
         try:
             im.seek(index)
@@ -378,12 +381,10 @@ def iter_animation_lumas(
             raise CorruptMedia(
                 f"cannot decode frame {index} of animated {fmt}: {_describe(exc)}"
             ) from None
-        if (
-            limits.max_decode_seconds is not None
-            and time.monotonic() - start > limits.max_decode_seconds
-        ):
+        if budget is not None and time.monotonic() - start > budget:
             raise MediaTooLarge(
-                f"decoding took longer than the limit of {limits.max_decode_seconds} s"
+                f"decoding the animation took longer than the limit of {budget} s "
+                f"(stopped at frame {index} of {n_frames})"
             )
         if luma is not None:
             luma = np.ascontiguousarray(apply_orientation(luma, orientation))

@@ -54,14 +54,21 @@ class Limits:
     max_pixels: int = 50_000_000
     #: Largest number of frames decoded from an animated image.
     max_animation_frames: int = 20_000
-    #: Largest total number of pixels decoded from an animated image (all frames).
-    max_animation_pixels: int = 4_000_000_000
+    #: Largest total number of pixels decoded from an animated image (all frames). Every frame
+    #: of a GIF/WebP is composited on the full logical screen, however tiny its own data: a
+    #: 138 KB GIF of 150 frames on a 5000 x 5000 screen is 3.75 G pixels, about a minute of
+    #: decoding (issue 17). 600 M is 300 frames of a 2 MP screen or 2400 of 500 x 500: every real
+    #: animation, a few seconds at most.
+    max_animation_pixels: int = 600_000_000
     #: Longest accepted video (seconds of media time), from metadata and while decoding.
     max_video_seconds: float = 4 * 3600.0
     #: Largest number of decoded video frames.
     max_video_frames: int = 4 * 3600 * 60
     #: Wall-clock budget for decoding one file, in seconds (``None``: no budget).
     max_decode_seconds: float | None = 900.0
+    #: Wall-clock budget for decoding one animated GIF/WebP, in seconds (``None``: only
+    #: ``max_decode_seconds``). Animations are short; a video's hours of frames are not.
+    max_animation_seconds: float | None = 20.0
     #: Decoder threads for video (0: let FFmpeg decide, 1: one core).
     video_threads: int = 0
 

@@ -7,6 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from anshim.cases import demo
+from anshim.erasure import demo as erasure_demo
+from anshim.experts import demo as experts_demo
+from anshim.prevention import demo as prevention_demo
 
 
 class Command(BaseCommand):
@@ -14,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         staff = demo.create_staff()
-        self._call_optional("anshim.experts.demo", "create_demo_experts")
+        self._report("experts", experts_demo.create_demo_experts())
         from anshim.security.models import User
 
         if not User.objects.filter(username="expert").exists():
@@ -26,8 +29,13 @@ class Command(BaseCommand):
         cases = demo.create_demo_cases(staff)
         self.stdout.write(f"Demo cases created: {len(cases)}"
                           + ("" if cases else " (already there)"))
-        self._call_optional("anshim.experts.demo", "create_demo_assignment")
-        self._call_optional("anshim.erasure.demo", "create_demo_banks")
+        self._report("expert assignments", experts_demo.create_demo_assignment())
+        self._report("hash banks", erasure_demo.create_demo_banks())
+        # Schools, sessions, a pre/post test and the 4,012-student survey (the prevention
+        # officer's start page shows them).
+        prevention_demo.load(staff["prevention"])
+        self.stdout.write("Prevention demo: schools, sessions, tests and a survey of "
+                          f"{prevention_demo.N_STUDENTS:,} students")
 
         logins = [demo.ensure_second_factor(u) for u in
                   User.objects.filter(username__in=[s[0] for s in demo.STAFF])
@@ -49,14 +57,6 @@ class Command(BaseCommand):
                 f"{demo.current_totp(login.username):<7} {login.backup_code}"
             )
 
-    def _call_optional(self, module: str, function: str) -> None:
-        import importlib
-
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            self.stdout.write(f"({module} not available yet: skipped)")
-            return
-        result = getattr(mod, function)()
+    def _report(self, what: str, result: Any) -> None:
         summary = f"{len(result)} records" if isinstance(result, list | tuple) else "done"
-        self.stdout.write(f"{module}.{function}: {summary}")
+        self.stdout.write(f"Demo {what}: {summary}")

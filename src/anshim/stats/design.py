@@ -95,6 +95,9 @@ class Design:
     stratum_labels: list[str]
     n_psu_in_stratum: IntArray
     calibration: tuple[CalibrationStage, ...] = field(default=())
+    #: design-only intermediate results of the variance (the calibration's basis), computed
+    #: once per design and reused by every estimate of a report
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n(self) -> int:

@@ -231,13 +231,13 @@ def _estimate(
     pos = w > 0
     df = _domain_degf(design, np.flatnonzero(valid)[pos], d[pos], n_dom)
     out: list[Estimate] = []
-    z = float(_st.norm.ppf(0.5 + level / 2))
-    for k in range(n_dom):
-        if n_d[k] == 0:
-            continue
+    z = _quantile(level, None)
+    present = np.flatnonzero(n_d > 0)
+    t_q = {int(k): _quantile(level, int(k)) for k in np.unique(np.maximum(df[present], 1))}
+    for k in present.tolist():
         e, s = float(est[k]), float(se[k])
         if kind == "proportion":
-            lo, hi = _logit_ci(e, s, int(df[k]), level)
+            lo, hi = _logit_ci(e, s, t_q[max(int(df[k]), 1)])
         else:
             lo, hi = e - z * s, e + z * s
         out.append(
@@ -257,10 +257,25 @@ def _estimate(
     return out
 
 
-def _logit_ci(p: float, se: float, df: int, level: float) -> tuple[float, float]:
+_QUANTILES: dict[tuple[float, int | None], float] = {}
+
+
+def _quantile(level: float, df: int | None) -> float:
+    """The two-sided ``level`` quantile of t(df), or of the normal for ``df=None`` (cached:
+    scipy's ppf costs far more than the rest of an estimate)."""
+    key = (level, df)
+    q = _QUANTILES.get(key)
+    if q is None:
+        p = 0.5 + level / 2
+        q = float(_st.norm.ppf(p) if df is None else _st.t.ppf(p, df))
+        _QUANTILES[key] = q
+    return q
+
+
+def _logit_ci(p: float, se: float, q: float) -> tuple[float, float]:
+    """svyciprop(method="logit"): logit(p) +/- q * se / (p (1 - p)), back-transformed."""
     if not 0 < p < 1 or se == 0 or math.isnan(p):
         return p, p
-    q = float(_st.t.ppf(0.5 + level / 2, max(df, 1)))
     half = q * se / (p * (1 - p))
     lg = math.log(p / (1 - p))
     return _expit(lg - half), _expit(lg + half)
@@ -271,14 +286,22 @@ def _expit(x: float) -> float:
 
 
 def _domain_degf(design: Design, rows: IntArray, d: IntArray, n_dom: int) -> NDArray[np.int64]:
+    """Distinct PSUs minus distinct strata of each domain's ``rows`` (R's ``degf``)."""
     psu = design.psu[rows]
-    key = d.astype(np.int64) * design.n_psu + psu
+    n_psu = design.n_psu
+    if n_dom * n_psu <= _DENSE_CELLS:
+        seen = np.bincount(d * n_psu + psu, minlength=n_dom * n_psu).reshape(n_dom, n_psu) > 0
+        starts = np.concatenate(([0], np.cumsum(design.n_psu_in_stratum)[:-1]))
+        psus = seen.sum(axis=1)
+        strata = (np.add.reduceat(seen, starts, axis=1) > 0).sum(axis=1)
+        return (psus - strata).astype(np.int64)
+    key = d.astype(np.int64) * n_psu + psu
     uk = np.unique(key)
-    ud = uk // design.n_psu
-    n_psu = np.bincount(ud, minlength=n_dom)
-    sk = np.unique(ud * design.n_strata + design.psu_stratum[uk % design.n_psu])
+    ud = uk // n_psu
+    n_p = np.bincount(ud, minlength=n_dom)
+    sk = np.unique(ud * design.n_strata + design.psu_stratum[uk % n_psu])
     n_str = np.bincount(sk // design.n_strata, minlength=n_dom)
-    return (n_psu - n_str).astype(np.int64)
+    return (n_p - n_str).astype(np.int64)
 
 
 def domain_variance(
@@ -339,75 +362,122 @@ def _sparse_variance(
     return var
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _CalibrationBasis:
+    """What the calibrated variance needs of a design alone (see _calibrated_psu_totals)."""
+
+    #: per adjustment op: cell code of each row, psw (weights after the op), a (the multiplier
+    #: of x in the cell means), den (the cell means' denominators)
+    cells: list[IntArray]
+    psw: list[FloatArray]
+    a: list[FloatArray]
+    den: list[FloatArray]
+    #: the order the ops are applied in (raking: its margins, ten times)
+    schedule: list[int]
+    #: cross[k][l][g, h] = sum over rows in cell g of op k and cell h of op l of psw_l * a_k
+    cross: list[list[FloatArray]]
+    #: phi[k][g, p] = sum over the rows of PSU p in cell g of op k of psw_k
+    phi: list[FloatArray]
+
+
+def _calibration_basis(design: Design) -> _CalibrationBasis:
+    cached = design.cache.get("calibration_basis")
+    if isinstance(cached, _CalibrationBasis):
+        return cached
+    cells: list[IntArray] = []
+    psws: list[FloatArray] = []
+    mult: list[FloatArray] = []
+    dens: list[FloatArray] = []
+    schedule: list[int] = []
+    for stage in design.calibration:
+        if stage.kind == "poststratify":
+            g, psw, old = stage.groups[0], stage.after[0], stage.before[0]
+            # as R: cells with no weight before and after count as weight 1 (no division by 0)
+            psw_safe = np.where((psw == 0) & (old == 0), 1.0, psw)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a = np.where(psw_safe > 0, old / psw_safe, 0.0)
+            cells.append(g)
+            psws.append(psw_safe)
+            mult.append(a)
+            dens.append(np.bincount(g, weights=old))
+            schedule.append(len(cells) - 1)
+        else:
+            first = len(cells)
+            for g, psw in zip(stage.groups, stage.after, strict=True):
+                with np.errstate(divide="ignore"):
+                    a = np.where(psw > 0, 1.0 / psw, 0.0)
+                cells.append(g)
+                psws.append(psw)
+                mult.append(a)
+                dens.append(np.bincount(g).astype(np.float64))
+            # R's svyrecvar: ten rounds of residualising on every margin
+            schedule.extend(list(range(first, len(cells))) * 10)
+    sizes = [int(d.shape[0]) for d in dens]
+    k_ops = len(cells)
+    cross = [
+        [
+            np.bincount(
+                cells[k] * sizes[m] + cells[m],
+                weights=psws[m] * mult[k],
+                minlength=sizes[k] * sizes[m],
+            ).reshape(sizes[k], sizes[m])
+            for m in range(k_ops)
+        ]
+        for k in range(k_ops)
+    ]
+    n_psu = design.n_psu
+    phi = [
+        np.bincount(
+            cells[k] * n_psu + design.psu, weights=psws[k], minlength=sizes[k] * n_psu
+        ).reshape(sizes[k], n_psu)
+        for k in range(k_ops)
+    ]
+    basis = _CalibrationBasis(cells, psws, mult, dens, schedule, cross, phi)
+    design.cache["calibration_basis"] = basis
+    return basis
+
+
 def _calibrated_psu_totals(
     design: Design, valid: NDArray[np.bool_], d: IntArray, z: FloatArray, n_dom: int
 ) -> FloatArray:
     """PSU totals (D x P) of the linearised values after R's calibration residualisation.
 
     x starts as z inside each domain and 0 outside; every calibration step subtracts
-    psw * m[cell] with m a (weighted) mean of x/psw over the cell. x stays z plus a combination of
-    the basis functions psw_k * [cell_k == g], so only their coefficients (D x G_k) are tracked.
+    psw * m[cell] with m a (weighted) mean of x/psw over the cell (R's ``svyrecvar``). x stays z
+    plus a combination of the basis functions psw_k * [cell_k == g], so only their coefficients
+    (D x G_k) are tracked, and the row-level work is one pass per op instead of one per step
+    and domain.
     """
+    b = _calibration_basis(design)
     rows = np.flatnonzero(valid)
-    ops: list[tuple[IntArray, FloatArray, FloatArray, FloatArray]] = []  # (cells, psw, a, den)
-    schedule: list[int] = []
-    for stage in design.calibration:
-        if stage.kind == "poststratify":
-            g, psw, old = stage.groups[0], stage.after[0], stage.before[0]
-            psw_safe = np.where((psw == 0) & (old == 0), 1.0, psw)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                a = np.where(psw_safe > 0, old / psw_safe, 0.0)
-            den = np.bincount(g, weights=old)
-            ops.append((g, psw_safe, a, den))
-            schedule.append(len(ops) - 1)
-        else:
-            first = len(ops)
-            for g, psw in zip(stage.groups, stage.after, strict=True):
-                with np.errstate(divide="ignore"):
-                    a = np.where(psw > 0, 1.0 / psw, 0.0)
-                ops.append((g, psw, a, np.bincount(g).astype(np.float64)))
-            schedule.extend(list(range(first, len(ops))) * 10)
-    k_ops = len(ops)
-    sizes = [int(op[3].shape[0]) for op in ops]
-    # cross[k][l][g, h] = sum over rows with cell_k = g and cell_l = h of psw_l * a_k
-    cross = [
-        [
-            np.bincount(
-                ops[k][0] * sizes[l] + ops[l][0],
-                weights=ops[l][1] * ops[k][2],
-                minlength=sizes[k] * sizes[l],
-            ).reshape(sizes[k], sizes[l])
-            for l in range(k_ops)  # noqa: E741
-        ]
-        for k in range(k_ops)
-    ]
+    k_ops = len(b.cells)
+    sizes = [int(den.shape[0]) for den in b.den]
     # z part of each op's cell sums: q[k][dom, g] = sum over the domain's rows in cell g of z*a_k
     q = [
         np.bincount(
-            d * sizes[k] + ops[k][0][rows],
-            weights=z * ops[k][2][rows],
+            d * sizes[k] + b.cells[k][rows],
+            weights=z * b.a[k][rows],
             minlength=n_dom * sizes[k],
         ).reshape(n_dom, sizes[k])
         for k in range(k_ops)
     ]
     coef = [np.zeros((n_dom, sizes[k])) for k in range(k_ops)]
-    for k in schedule:
+    used = [False] * k_ops
+    for k in b.schedule:
         s = q[k].copy()
-        for l in range(k_ops):  # noqa: E741
-            if coef[l].any():
-                s += coef[l] @ cross[k][l].T
+        for m in range(k_ops):
+            if used[m]:
+                s += coef[m] @ b.cross[k][m].T
         with np.errstate(divide="ignore", invalid="ignore"):
-            m = np.where(ops[k][3] > 0, s / ops[k][3], 0.0)
-        coef[k] -= m
+            mean_k = np.where(b.den[k] > 0, s / b.den[k], 0.0)
+        coef[k] -= mean_k
+        used[k] = True
     n_psu = design.n_psu
     totals = np.bincount(d * n_psu + design.psu[rows], weights=z, minlength=n_dom * n_psu).reshape(
         n_dom, n_psu
     )
     for k in range(k_ops):
-        phi = np.bincount(
-            ops[k][0] * n_psu + design.psu, weights=ops[k][1], minlength=sizes[k] * n_psu
-        ).reshape(sizes[k], n_psu)
-        totals += coef[k] @ phi
+        totals += coef[k] @ b.phi[k]
     return totals
 
 

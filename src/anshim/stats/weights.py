@@ -171,7 +171,7 @@ def rake(
     # margins with different grand totals can never all hold; the iteration would then stop on
     # a cycle (as R's rake does) with the earlier margins wrong
     totals = [float(sum(p.values())) for p in pops]
-    if max(totals) - min(totals) > 1e-9 * max(abs(t) for t in totals):
+    if max(totals) - min(totals) > 1e-6 * max(abs(t) for t in totals):
         raise CalibrationError(
             "the raking margins have different totals: " + ", ".join(f"{t:g}" for t in totals)
         )

@@ -173,3 +173,11 @@ def test_response_rates() -> None:
             students_eligible=0,
             students_responding=0,
         )
+
+
+def test_all_missing_and_weightless_domains() -> None:
+    d = stats.make_design([1.0, 1.0, 0.0, 0.0], psu=[1, 2, 3, 4])
+    with pytest.raises(stats.StatsInputError, match="no values"):
+        stats.mean(d, [float("nan")] * 4)
+    rows = stats.mean(d, [1.0, 2.0, 3.0, 4.0], by={"g": ["a", "a", "b", "b"]})
+    assert [r.by for r in rows] == [{}, {"g": "a"}]  # "b" weighs nothing: not estimated

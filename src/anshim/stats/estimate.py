@@ -193,6 +193,8 @@ def estimate(
     if not 0 < level < 1:
         raise StatsInputError(f"level must be between 0 and 1, got {level}")
     finite = yv[~np.isnan(yv)]
+    if finite.size == 0:
+        raise StatsInputError(f"{name} has no values (every answer is missing)")
     if np.isinf(finite).any():
         raise StatsInputError(f"{name} has infinite values")
     binary = bool(np.isin(finite, (0.0, 1.0)).all())
@@ -232,7 +234,8 @@ def _estimate(
     df = _domain_degf(design, np.flatnonzero(valid)[pos], d[pos], n_dom)
     out: list[Estimate] = []
     z = _quantile(level, None)
-    present = np.flatnonzero(n_d > 0)
+    # a domain whose responses all weigh 0 represents nobody: no estimate (R: NaN)
+    present = np.flatnonzero((n_d > 0) & (w_tot > 0))
     t_q = {int(k): _quantile(level, int(k)) for k in np.unique(np.maximum(df[present], 1))}
     for k in present.tolist():
         e, s = float(est[k]), float(se[k])

@@ -221,7 +221,7 @@ class ScoresForm(forms.Form):
     lines = forms.CharField(
         label=_("Scores"), widget=forms.Textarea(attrs={"rows": 8}),
         help_text=_("One student per line: the self-generated code and the score, e.g. "
-                    "\"H074 7\"."))
+                    "\"지0317 7\"."))
 
     def __init__(self, *args: Any, test: KnowledgeTest, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

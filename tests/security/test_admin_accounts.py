@@ -295,3 +295,30 @@ def test_own_password_change_applies_the_validators(people: dict[str, Any],
     assert kim.check_password(NEW_PASSWORD)
     assert client.get("/staff/")["Location"] == "/staff/cases/"  # still signed in
     assert "auth.password_changed" in actions()
+
+
+# --- The first accounts of a new installation ----------------------------------------------
+
+
+def test_bootstrap_the_first_supervisor_then_it_closes(db: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    call_command("bootstrap_staff", "boss", "--role", "supervisor", stdout=out)
+    path = next(line.strip() for line in out.getvalue().splitlines()
+                if line.strip().startswith("/staff/recover/"))
+    boss = User.objects.get(username="boss")
+    assert boss.role == "supervisor" and not boss.has_usable_password()
+    holder = Client()
+    holder.post(path, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert holder.post("/staff/login/", {"username": "boss", "password": NEW_PASSWORD})[
+        "Location"] == "/staff/otp/setup/"
+    # Still open until that supervisor has an authenticator: an admin can be added now.
+    call_command("bootstrap_staff", "conf", "--role", "admin", stdout=StringIO())
+    TOTPDevice.objects.create(user=boss, name="phone", confirmed=True)
+    with pytest.raises(CommandError, match="supervisor"):
+        call_command("bootstrap_staff", "another", "--role", "supervisor", stdout=StringIO())
+    assert "account.bootstrapped" in actions()

@@ -55,6 +55,7 @@ class Event(StrEnum):
     ROLE_CHANGED = "account.role_changed"
     RECOVERY_ISSUED = "account.recovery_issued"
     RECOVERY_COMPLETED = "account.recovery_completed"
+    BOOTSTRAPPED = "account.bootstrapped"
     ADMIN_ADD = "admin.add"
     ADMIN_CHANGE = "admin.change"
     ADMIN_DELETE = "admin.delete"
@@ -90,6 +91,10 @@ class RoleChanged(AccountError):
 
 
 class RecoveryLinkInvalid(AccountError):
+    pass
+
+
+class BootstrapClosed(AccountError):
     pass
 
 
@@ -272,3 +277,40 @@ def complete_recovery(token: str, new_password: str, request: Any = None) -> Use
         audit.record(actor=None, action=Event.RECOVERY_COMPLETED, target=target, request=request,
                      actor_username=target.get_username(), reason=f"request={proposal.pk}")
     return target
+
+
+def _supervisor_in_service() -> bool:
+    """An active supervisor who has finished setting up (password and authenticator)."""
+    for user in User.objects.filter(role=Role.SUPERVISOR, is_active=True):
+        if user.has_usable_password() and TOTPDevice.objects.filter(
+                user=user, confirmed=True).exists():
+            return True
+    return False
+
+
+def bootstrap(username: str, role: str, display_name: str = "") -> tuple[User, str]:
+    """The first accounts of a new installation, from the command line: a supervisor (and an
+    administrator) with a recovery link to set the password. Closed for good once a supervisor
+    is in service: from then on the second person approves every account."""
+    if role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise AccountError(_("Only a supervisor or an administrator can be set up this way."))
+    with transaction.atomic(durable=True):
+        if _supervisor_in_service():
+            raise BootstrapClosed(_("A supervisor is already in service: add accounts in the "
+                                    "admin and have a supervisor approve them."))
+        if User.objects.filter(username=username).exists():
+            raise AccountError(_("This username is taken."))
+        user = User(username=username, role=role, display_name=display_name or username)
+        user.set_unusable_password()
+        user.save()
+        token = secrets.token_urlsafe(32)
+        now = timezone.now()
+        proposal = AccountRequest.objects.create(
+            kind=AccountRequestKind.RECOVERY, target=user, old_role=role,
+            status=AccountRequestStatus.APPROVED, requested_by=user, decided_by=user,
+            decided_at=now, recovery_token_hash=_token_hash(token),
+            recovery_expires_at=now + dt.timedelta(hours=RECOVERY_HOURS))
+        audit.record(actor=None, action=Event.BOOTSTRAPPED, target=user,
+                     actor_username="bootstrap_staff",
+                     reason=f"request={proposal.pk} role={role}")
+    return user, token

@@ -181,3 +181,16 @@ def test_all_missing_and_weightless_domains() -> None:
         stats.mean(d, [float("nan")] * 4)
     rows = stats.mean(d, [1.0, 2.0, 3.0, 4.0], by={"g": ["a", "a", "b", "b"]})
     assert [r.by for r in rows] == [{}, {"g": "a"}]  # "b" weighs nothing: not estimated
+
+
+def test_missing_group_labels_belong_to_no_domain() -> None:
+    d = stats.make_design(np.ones(6), psu=[1, 2, 3, 4, 5, 6])
+    y = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    for sex in (
+        ["F", "F", "", "M", "M", " "],
+        ["F", "F", None, "M", "M", None],
+        [1.0, 1.0, float("nan"), 2.0, 2.0, float("nan")],
+    ):
+        rows = stats.mean(d, y, by={"sex": sex})
+        assert [r.n for r in rows] == [6, 2, 2]
+        assert rows[1].estimate == 1.5 and rows[2].estimate == 4.5

@@ -152,7 +152,8 @@ def run_estimate(args: argparse.Namespace) -> list[tuple[Estimate, bool]]:
         if exc.message.startswith("weights"):
             raise StatsInputError(f"weight column {args.weight!r}: {exc.message}") from None
         raise
-    by = {c: _label_column(cols[c], c) for c in by_cols}
+    # an empty group label is an unanswered grouping question: in the overall row, in no group
+    by = {c: np.asarray(cols[c]) for c in by_cols}
     rows = estimate(
         design,
         as_float_column(cols[args.var], name=f"column {args.var!r}"),

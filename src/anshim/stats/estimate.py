@@ -122,21 +122,53 @@ class Domains:
         return len(self.labels)
 
 
+def _missing_labels(col: ArrayLike) -> NDArray[np.bool_]:
+    """Rows whose group label is missing: None, NaN or an empty string."""
+    arr = np.asarray(col)
+    if arr.dtype.kind == "f":
+        out: NDArray[np.bool_] = np.isnan(arr)
+        return out
+    if arr.dtype.kind in "US":
+        return np.char.str_len(np.char.strip(arr.astype(str))) == 0
+    if arr.dtype.kind == "O":
+        return np.array([_is_missing_label(v) for v in arr.tolist()], dtype=bool)
+    return np.zeros(arr.shape[0], dtype=bool)
+
+
+def _is_missing_label(v: object) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return v != v
+    return isinstance(v, str) and not v.strip()
+
+
 def make_domains(by: Mapping[str, ArrayLike], n: int) -> Domains:
-    """Domains of the combinations of ``by``'s columns (each of length ``n``), in sorted order."""
+    """Domains of the combinations of ``by``'s columns (each of length ``n``), in sorted order.
+
+    A row whose label is missing in any ``by`` column (None, NaN, "") belongs to no domain
+    (code -1): it still counts in the overall estimate and in the design, like an unanswered
+    grouping question.
+    """
     if not by:
         return Domains(code=np.zeros(n, dtype=np.intp), labels=[{}])
     names = list(by)
+    cols: list[np.ndarray] = []
+    missing = np.zeros(n, dtype=bool)
+    for name in names:
+        col = np.asarray(by[name])
+        if col.shape[:1] != (n,) or col.ndim != 1:
+            raise StatsInputError(f"by column {name!r} has {col.shape[:1]} values, not {n}")
+        cols.append(col)
+        missing |= _missing_labels(col)
+    keep = ~missing
     codes: list[IntArray] = []
     labels: list[list[str]] = []
-    for name in names:
-        col = by[name]
-        if np.shape(col)[:1] != (n,):
-            raise StatsInputError(f"by column {name!r} has {np.shape(col)[:1]} values, not {n}")
-        c, lab = factorize(col, name=f"by column {name!r}")
+    for name, col in zip(names, cols, strict=True):
+        c, lab = factorize(col[keep], name=f"by column {name!r}")
         codes.append(c)
         labels.append(lab)
-    dims = tuple(len(lab) for lab in labels)
+    dims = tuple(max(len(lab), 1) for lab in labels)
     flat = np.ravel_multi_index(tuple(codes), dims) if len(dims) > 1 else codes[0]
     present, code = np.unique(flat, return_inverse=True)
     combos = np.unravel_index(present, dims) if len(dims) > 1 else (present,)
@@ -144,7 +176,9 @@ def make_domains(by: Mapping[str, ArrayLike], n: int) -> Domains:
         {names[j]: labels[j][int(combos[j][k])] for j in range(len(names))}
         for k in range(present.shape[0])
     ]
-    return Domains(code=code.astype(np.intp, copy=False), labels=out_labels)
+    full = np.full(n, -1, dtype=np.intp)
+    full[keep] = code
+    return Domains(code=full, labels=out_labels)
 
 
 def prevalence(
@@ -217,7 +251,7 @@ def _estimate(
     design: Design, y: FloatArray, doms: Domains, kind: Kind, level: float
 ) -> list[Estimate]:
     n_dom = len(doms)
-    valid = ~np.isnan(y)
+    valid = ~np.isnan(y) & (doms.code >= 0)
     d = doms.code[valid]
     w = design.weights[valid]
     yv = y[valid]
@@ -245,7 +279,7 @@ def _estimate(
             lo, hi = e - z * s, e + z * s
         out.append(
             Estimate(
-                by=doms.labels[k],
+                by=dict(doms.labels[k]),
                 kind=kind,
                 n=int(n_d[k]),
                 numerator=None if num is None else int(num[k]),

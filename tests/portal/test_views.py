@@ -213,7 +213,8 @@ def test_report_fuzz_never_500(client, data):
             for k, v in data.items()}
     response = post_report(client, data) if "report_token" not in data else \
         client.post("/report/", data)
-    assert response.status_code in (200, 302, 400)
+    # 422: a control character in a field (refused for every form by the central check).
+    assert response.status_code in (200, 302, 400, 422)
 
 
 @settings(max_examples=12, deadline=None,
@@ -225,14 +226,14 @@ def test_sign_in_fuzz_never_500(client, code, passphrase):
     AccessThrottle.objects.all().delete()
     response = client.post("/status/sign-in/", {"code": code.replace("\x00", ""),
                                                 "passphrase": passphrase.replace("\x00", "")})
-    assert response.status_code in (400, 429)
+    assert response.status_code in (400, 422, 429)
 
 
-def test_null_bytes_in_forms_are_a_400(client):
+def test_null_bytes_in_forms_are_a_4xx(client):
     response = post_report(client, {**VALID_REPORT, "summary": "a\x00b"})
-    assert response.status_code == 400
+    assert response.status_code in (400, 422)
     response = client.post("/status/sign-in/", {"code": "AN-\x00", "passphrase": "x"})
-    assert response.status_code == 400
+    assert response.status_code in (400, 422)
 
 
 # ------------------------------------------------------------------ CSRF and headers

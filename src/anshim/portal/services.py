@@ -180,6 +180,33 @@ def authenticate(code: str, passphrase: str, *, request: HttpRequest | None = No
     return None
 
 
+def alert_failed_sign_ins(code: str, failures: int, *,
+                          request: HttpRequest | None = None) -> bool:
+    """Tell the case's counselors (or the supervisors) when a code's failed sign-ins reach an
+    alert level: someone may be trying to get into the victim's case. Nothing happens for an
+    unknown code, and nothing is shown to the client."""
+    from anshim.portal.throttle import ALERT_AT
+
+    if failures not in ALERT_AT:
+        return False
+    normalized = codes.normalize(code)
+    case = Case.objects.filter(code=normalized).first() if codes.is_valid(normalized) else None
+    if case is None:
+        return False
+    with transaction.atomic():
+        _event(case, "portal.sign_in_failures",
+               gettext_noop("Many failed sign-ins to the victim's portal page"),
+               {"failures": failures})
+        _notify_counselors(case, gettext_noop(
+            "Many failed sign-ins to the portal on case %(code)s: someone may be trying to "
+            "get in. Consider contacting the victim and issuing a new passphrase."))
+        _audit(AUDIT_SIGN_IN_FAILURES, case, request)
+    return True
+
+
+AUDIT_SIGN_IN_FAILURES = "portal.sign_in.failures"
+
+
 # --- Status -----------------------------------------------------------------------------------
 
 def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str, Any]:

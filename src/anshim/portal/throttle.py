@@ -1,10 +1,24 @@
-"""Brute-force protection for the status sign-in: backoff, then lockout.
+"""Portal status sign-in: throttle the attacker, never the victim.
 
-Both the case code and the client address are throttled, and the response never says whether a
-code exists: an unknown code and a wrong passphrase count and read the same.
+What is counted (every key a SHA-256 digest: the table holds neither codes nor addresses):
 
-The address budget is larger than a code's: many children reach us from behind the same school
-or carrier address, and a code is what an attacker actually guesses at.
+- the client and the code together (`pair_key`): a client that keeps failing on one code waits,
+  then is locked out of that code;
+- the client across all codes (`address_key`): a client guessing many codes is slowed down and
+  locked out (a larger budget: many children reach us through one school or carrier address);
+- the code alone (`code_watch_key`): counted but never blocking. A stranger who knows a case
+  code must not be able to lock the victim out by failing on purpose, so the victim signing in
+  from any other client is not slowed by someone else's failures. Instead, many failures on one
+  code alert the case's counselors (`ALERT_AT`), who can reach the victim and issue a new
+  passphrase.
+
+Why the code itself needs no lock: the passphrase has 79 bits of entropy and each try costs an
+Argon2 check. Even a botnet with a million addresses, each held to its per-client budget, stays
+many orders of magnitude short of guessing it, while a per-code lock hands every such attacker a
+way to keep a child out of their own case. docs/portal.md gives the reasoning in full.
+
+The response never says whether a code exists: an unknown code and a wrong passphrase count and
+read the same.
 """
 
 from __future__ import annotations
@@ -31,8 +45,12 @@ class Budget:
     lockout_after: int
 
 
-CODE_BUDGET = Budget(free_attempts=3, lockout_after=10)
-ADDRESS_BUDGET = Budget(free_attempts=10, lockout_after=50)
+PAIR_BUDGET = Budget(free_attempts=3, lockout_after=10)  # one client on one code
+ADDRESS_BUDGET = Budget(free_attempts=10, lockout_after=50)  # one client on any code
+# Counting only: a code's failures from every client together never block anybody.
+WATCH_BUDGET = Budget(free_attempts=2**31, lockout_after=2**31)
+# A code's failures (from all clients, within FORGET_AFTER) at which its counselors are alerted.
+ALERT_AT = (20, 200, 2000)
 
 
 @dataclass(frozen=True)
@@ -52,12 +70,21 @@ def key_for(kind: str, value: str) -> str:
     return hashlib.sha256(f"anshim-portal:{kind}:{value}".encode()).hexdigest()
 
 
-def code_key(code: str) -> ThrottleKey:
-    return ThrottleKey(key_for("code", code), CODE_BUDGET)
+def pair_key(address: str, code: str) -> ThrottleKey:
+    return ThrottleKey(key_for("pair", f"{address}\n{code}"), PAIR_BUDGET)
 
 
 def address_key(address: str) -> ThrottleKey:
     return ThrottleKey(key_for("addr", address), ADDRESS_BUDGET)
+
+
+def code_watch_key(code: str) -> ThrottleKey:
+    return ThrottleKey(key_for("code", code), WATCH_BUDGET)
+
+
+def blocking_keys(address: str, code: str) -> list[ThrottleKey]:
+    """The keys that may refuse a sign-in from `address` for `code` (never the code alone)."""
+    return [pair_key(address, code), address_key(address)]
 
 
 def backoff(failures: int, budget: Budget) -> dt.timedelta:
@@ -78,8 +105,10 @@ def check(keys: list[ThrottleKey]) -> ThrottleState:
     return ThrottleState(allowed=wait == 0, retry_after_seconds=wait)
 
 
-def record_failure(keys: list[ThrottleKey]) -> None:
+def record_failure(keys: list[ThrottleKey]) -> dict[str, int]:
+    """Count a failure on every key; returns each key's failure count (within FORGET_AFTER)."""
     now = timezone.now()
+    counts: dict[str, int] = {}
     with transaction.atomic():
         for tk in keys:
             row, _ = AccessThrottle.objects.select_for_update().get_or_create(key=tk.key)
@@ -90,11 +119,14 @@ def record_failure(keys: list[ThrottleKey]) -> None:
             wait = backoff(row.failures, tk.budget)
             row.blocked_until = now + wait if wait else None
             row.save()
+            counts[tk.key] = row.failures
+    return counts
 
 
 def record_success(key: ThrottleKey) -> None:
-    # Only the code's counter is cleared: clearing the address counter would let someone who
-    # holds one valid case reset their guessing budget for other codes.
+    # Only this client's counter for this code is cleared: clearing the address counter would
+    # let someone who holds one valid case reset their guessing budget for other codes, and
+    # clearing the code's watch counter would hide an ongoing attack from the counselors.
     AccessThrottle.objects.filter(key=key.key).delete()
 
 

@@ -104,24 +104,28 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "portal/sign_in.html", _context(request, form=form), status=400)
     code = form.cleaned_data["code"].strip().upper().replace(" ", "")
-    code_key = throttle.code_key(code)
-    keys = [code_key, throttle.address_key(client_address(request))]
+    address = client_address(request)
+    # Only this client is ever held back: failures on the code from elsewhere never lock the
+    # victim out (throttle.py explains why the code alone needs no lock).
+    keys = throttle.blocking_keys(address, code)
     state = throttle.check(keys)
     if not state.allowed:
         error = _("Too many attempts. Please wait %(s)d seconds and try again.") % {
             "s": state.retry_after_seconds}
-        response = render(request, "portal/sign_in.html",
-                          _context(request, form=SignInForm(), error=error), status=429)
+        response = render(request, "portal/sign_in.html", _context(
+            request, form=SignInForm(), error=error, throttled=True), status=429)
         response["Retry-After"] = str(state.retry_after_seconds)
         return response
     case = services.authenticate(code, form.cleaned_data["passphrase"], request=request)
     if case is None:
-        throttle.record_failure(keys)
+        watch = throttle.code_watch_key(code)
+        counts = throttle.record_failure([*keys, watch])
+        services.alert_failed_sign_ins(code, counts[watch.key], request=request)
         # The same words and the same (empty) form whether the code exists or not.
         error = _("The case code or passphrase is not correct.")
         return render(request, "portal/sign_in.html",
                       _context(request, form=SignInForm(), error=error), status=400)
-    throttle.record_success(code_key)
+    throttle.record_success(keys[0])
     _sign_in(request, case)
     return redirect("portal:status")
 

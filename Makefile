@@ -89,7 +89,7 @@ test-postgres:
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
 		$(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		echo "== PostgreSQL: $(PG_URL)"; \
-		DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m "not browser and not engine"; \
+		DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m "not browser and not engine and not interop"; \
 	else echo "== PostgreSQL not reachable on 127.0.0.1:5432: skipped"; fi
 
 lint: install-test

@@ -3,7 +3,6 @@ about their own platform and the banks shared with them (issue 16 item 7, issue 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest

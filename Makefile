@@ -102,7 +102,8 @@ $(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 
-bench-fingerprint: install-test
+bench-fingerprint: install-test $(VENV)/.installed-bench
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
 	$(BIN)/python -m bench.bench_fingerprint
 
 # 1M and 10M hashes, ours and threatexchange's PDQIndex (about 9 GB at 10M) in one run.

@@ -20,7 +20,7 @@ with a value, the design kept whole.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -534,14 +534,4 @@ def estimate_columns(
     }
 
 
-def check_columns_present(available: Sequence[str], wanted: Sequence[str]) -> None:
-    """Raise :class:`~anshim.stats.errors.MissingColumnError` naming the first absent column."""
-    from .errors import MissingColumnError
-
-    for col in wanted:
-        if col not in available:
-            shown = ", ".join(available[:20])
-            raise MissingColumnError(f"no column {col!r} in the data (columns: {shown})")
-
-
-__all__ += ["check_columns_present", "degrees_of_freedom", "domain_variance", "estimate_columns"]
+__all__ += ["degrees_of_freedom", "domain_variance", "estimate_columns"]

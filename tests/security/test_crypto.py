@@ -182,3 +182,97 @@ def test_tampered_column_fails_to_load(db: Any, key_file: Path) -> None:
         cursor.execute("UPDATE cases_person SET name = %s WHERE id = %s", [tampered, person.pk])
     with pytest.raises(DecryptionError):
         Person.objects.get(pk=person.pk)
+
+
+# --- Issue 17, item 11: values are bound to their row ---------------------------------------
+
+
+def _raw_name(pk: int) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM cases_person WHERE id = %s", [pk])
+        return str(cursor.fetchone()[0])
+
+
+def _set_raw_name(pk: int, value: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE cases_person SET name = %s WHERE id = %s", [value, pk])
+
+
+def test_values_are_bound_to_their_row(db: Any, key_file: Path) -> None:
+    from anshim.cases.models import Person
+    from anshim.security.crypto import bound_pk_of
+
+    person = Person.objects.create(name="first")  # auto-increment: bound right after insert
+    assert bound_pk_of(_raw_name(person.pk)) == str(person.pk)
+    person.name = "second"
+    person.save()
+    assert bound_pk_of(_raw_name(person.pk)) == str(person.pk)
+    assert Person.objects.get(pk=person.pk).name == "second"
+    assert bound_pk_of(encrypt("x", context="c", ring=KeyRing.generate())) == ""  # unbound
+
+
+def test_value_swapped_between_rows_is_refused(db: Any, key_file: Path) -> None:
+    from anshim.cases.models import Person
+
+    victim = Person.objects.create(name="Victim Kim")
+    other = Person.objects.create(name="Other Lee")
+    _set_raw_name(other.pk, _raw_name(victim.pk))  # same column, another row
+    with pytest.raises(DecryptionError, match=f"belongs to row {victim.pk}"):
+        Person.objects.get(pk=other.pk)
+    assert Person.objects.get(pk=victim.pk).name == "Victim Kim"
+
+
+def test_changed_row_binding_fails_to_decrypt(db: Any, key_file: Path) -> None:
+    from anshim.cases.models import Person
+
+    a = Person.objects.create(name="A")
+    b = Person.objects.create(name="B")
+    stored = _raw_name(a.pk)
+    _set_raw_name(b.pk, stored.replace(f"@{a.pk}:", f"@{b.pk}:"))  # claim row b
+    with pytest.raises(DecryptionError, match="authentication failed|Cannot decrypt"):
+        Person.objects.get(pk=b.pk)
+
+
+def test_rotation_binds_unbound_values_and_leaves_misplaced_ones(db: Any,
+                                                                 key_file: Path) -> None:
+    from anshim.cases.models import Person
+    from anshim.security import rotation
+    from anshim.security.crypto import bound_pk_of
+
+    old = keyring.get_keyring().primary_id
+    unbound = Person.objects.create(name="x")
+    _set_raw_name(unbound.pk, encrypt("legacy unbound", context="cases.person.name"))
+    victim = Person.objects.create(name="Victim Kim")
+    copy = Person.objects.create(name="y")
+    _set_raw_name(copy.pk, _raw_name(victim.pk))
+    report = rotation.rotate(retire_old=True)
+    assert report.bound == 1 and bound_pk_of(_raw_name(unbound.pk)) == str(unbound.pk)
+    assert Person.objects.get(pk=unbound.pk).name == "legacy unbound"
+    assert report.misplaced == [f"cases.person.name row {copy.pk} (bound to row {victim.pk})"]
+    assert report.retired == []  # the misplaced value still uses the old key: kept
+    assert old in keyring.get_keyring().keys
+    with pytest.raises(DecryptionError):
+        Person.objects.get(pk=copy.pk)  # never laundered into a valid value of that row
+
+
+def test_migration_binds_existing_values(db: Any, key_file: Path) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    from anshim.cases.models import Person
+    from anshim.security.crypto import bound_pk_of
+
+    people = [Person.objects.create(name=f"p{i}") for i in range(3)]
+    for p in people:
+        _set_raw_name(p.pk, encrypt(f"p{p.pk}", context="cases.person.name"))
+    migration = importlib.import_module(
+        "anshim.security.migrations.0005_bind_encrypted_values_to_rows")
+    migration.bind(apps, None)
+    for p in people:
+        assert bound_pk_of(_raw_name(p.pk)) == str(p.pk)
+        assert Person.objects.get(pk=p.pk).name == f"p{p.pk}"

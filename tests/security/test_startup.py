@@ -107,12 +107,14 @@ def test_problems_and_the_deploy_check(
     assert [e.id for e in errors] == ["anshim.E001"]
     settings.SECRET_KEY = secrets.token_urlsafe(50)
     startup.refuse_insecure_start("web server")
-    sqlite_folder = Path(settings.DATABASES["default"]["NAME"]).parent
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        settings.ANSHIM_KEY_FILE = sqlite_folder / "keyring.json"
-        assert [e.id for e in startup.check_production_settings(None)] == ["anshim.E001"]
-        assert "Set ANSHIM_KEY_FILE" in startup.problems()[0]
-        settings.ANSHIM_KEY_FILE = tmp_path / "keyring.json"
+    # The suite's own database may be in memory: name a SQLite folder (the subprocess tests
+    # above use the real one).
+    monkeypatch.setattr(startup, "_sqlite_folder", lambda: tmp_path / "db")
+    settings.ANSHIM_KEY_FILE = tmp_path / "db" / "keyring.json"
+    assert [e.id for e in startup.check_production_settings(None)] == ["anshim.E001"]
+    assert "Set ANSHIM_KEY_FILE" in startup.problems()[0]
+    settings.ANSHIM_KEY_FILE = tmp_path / "keyring.json"
+    assert startup.problems() == []
     settings.SECRET_KEY = "short"
     assert startup.problems()
     settings.ANSHIM_DEMO = True

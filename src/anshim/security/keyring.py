@@ -33,7 +33,7 @@ class KeyRing:
         for key_id, key in self.keys.items():
             if len(key) != KEY_BYTES:
                 raise KeyRingError(f"Key {key_id!r} must be {KEY_BYTES} bytes, not {len(key)}.")
-            if ":" in key_id or not key_id:
+            if ":" in key_id or "@" in key_id or not key_id:  # the stored form's separators
                 raise KeyRingError(f"Invalid key id {key_id!r}.")
 
     @property

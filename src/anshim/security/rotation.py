@@ -25,7 +25,15 @@ from typing import Any
 from django.db import connection, models, transaction
 
 from anshim.security import keyring
-from anshim.security.crypto import PREFIX, decrypt, encrypted_fields, key_id_of
+from anshim.security.crypto import (
+    UNBOUND,
+    Seal,
+    bound_pk_of,
+    decrypt_bound,
+    encrypted_fields,
+    is_encrypted,
+    key_id_of,
+)
 from anshim.security.keyring import KeyRing, KeyRingError
 
 PLAINTEXT = "(not encrypted)"
@@ -43,6 +51,10 @@ class RotationReport:
     primary_id: str
     reencrypted: int = 0
     plaintext_encrypted: int = 0
+    bound: int = 0  # unbound values (written before the row had its pk) now bound to it
+    # Values bound to another row than the one holding them (copied there): left untouched,
+    # so their key is never retired, and reported.
+    misplaced: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
 
@@ -89,10 +101,14 @@ def _iter_raw(
         after = rows[-1][0]
 
 
-def _needs_work(value: object, primary_id: str) -> bool:
+def _needs_work(value: object, primary_id: str, pk: object = None) -> bool:
+    """Not yet under the primary key, or not bound to its row."""
     if value is None or value == "":
         return False
-    return key_id_of(str(value)) != primary_id
+    text = str(value)
+    if key_id_of(text) != primary_id:
+        return True
+    return pk is not None and bound_pk_of(text) != str(pk)
 
 
 def key_usage(batch_size: int = DEFAULT_BATCH) -> dict[str, Counter[str]]:
@@ -111,6 +127,16 @@ def key_usage(batch_size: int = DEFAULT_BATCH) -> dict[str, Counter[str]]:
     return usage
 
 
+def unbound_count(batch_size: int = DEFAULT_BATCH) -> int:
+    """Encrypted values not bound to their row yet (`rotate --resume` binds them)."""
+    n = 0
+    for model, attnames in encrypted_fields():
+        for rows in _iter_raw(model, attnames, batch_size):
+            n += sum(1 for row in rows for v in row[1:]
+                     if is_encrypted(v) and bound_pk_of(str(v)) == UNBOUND)
+    return n
+
+
 def total_usage(usage: dict[str, Counter[str]]) -> Counter[str]:
     total: Counter[str] = Counter()
     for counter in usage.values():
@@ -123,57 +149,82 @@ def _reencrypt_batch(
     report: RotationReport,
 ) -> None:
     """Decrypt with the old key, save as plaintext through the field (which encrypts with the
-    primary key), all under a lock on the rows so a concurrent edit is not lost."""
-    contexts = {
-        name: f"{model._meta.label_lower}.{name}" for name in attnames
-    }
+    primary key, bound to the row), all under a lock on the rows so a concurrent edit is not
+    lost."""
+    label = model._meta.label_lower
     with transaction.atomic():
         rows = _raw_rows(model, attnames, after=None, limit=0, pks=pks, lock=True)
         objs = []
         changed: set[str] = set()
+        counts = Counter[str]()  # added to the report only when the batch is written
         for row in rows:
-            obj = model(pk=row[0])
+            pk = row[0]
+            obj = model(pk=pk)
             for name, value in zip(attnames, row[1:], strict=True):
-                if not _needs_work(value, ring.primary_id):
-                    setattr(obj, name, None if value is None else _plain(value, contexts[name],
-                                                                          ring))
+                if value is None or value == "":
+                    setattr(obj, name, value)
                     continue
                 text = str(value)
-                if text.startswith(f"{PREFIX}:"):
-                    report.reencrypted += 1
-                else:
-                    report.plaintext_encrypted += 1
-                setattr(obj, name, _plain(text, contexts[name], ring))
-                changed.add(name)
+                if not is_encrypted(text):
+                    counts["plaintext_encrypted"] += 1  # a legacy clear value
+                    setattr(obj, name, Seal(text, pk))
+                    changed.add(name)
+                    continue
+                plain, bound = decrypt_bound(text, context=f"{label}.{name}", ring=ring)
+                if bound not in (UNBOUND, str(pk)):
+                    report.misplaced.append(f"{label}.{name} row {pk} (bound to row {bound})")
+                    raise _Misplaced(name)
+                if _needs_work(text, ring.primary_id, pk):
+                    if key_id_of(text) != ring.primary_id:
+                        counts["reencrypted"] += 1
+                    if bound == UNBOUND:
+                        counts["bound"] += 1
+                    changed.add(name)
+                setattr(obj, name, Seal(plain, pk))
             objs.append(obj)
         if changed:
             # Every object carries the plaintext of every column, so a listed column is never
             # written as empty for a row that did not itself need work.
             model._base_manager.bulk_update(objs, sorted(changed))
+    report.reencrypted += counts["reencrypted"]
+    report.plaintext_encrypted += counts["plaintext_encrypted"]
+    report.bound += counts["bound"]
 
 
-def _plain(value: object, context: str, ring: KeyRing) -> str:
-    text = str(value)
-    if not text.startswith(f"{PREFIX}:"):
-        return text  # a legacy clear value: it gets encrypted on save
-    return decrypt(text, context=context, ring=ring)
+class _Misplaced(Exception):
+    """A value bound to another row: its batch is redone row by row, skipping that row."""
+
+
+def _reencrypt(model: type[models.Model], attnames: list[str], pks: list[object],
+               ring: KeyRing, report: RotationReport) -> None:
+    try:
+        _reencrypt_batch(model, attnames, pks, ring, report)
+    except _Misplaced:
+        if len(pks) == 1:
+            return  # that row stays as it is (reported)
+        report.misplaced.pop()  # reported again when its own row is redone
+        for pk in pks:
+            _reencrypt(model, attnames, [pk], ring, report)
 
 
 BatchHook = Callable[[type[models.Model], int], None]
 
 
 def reencrypt_all(
-    ring: KeyRing, *, batch_size: int = DEFAULT_BATCH, on_batch: BatchHook | None = None
+    ring: KeyRing, *, batch_size: int = DEFAULT_BATCH, on_batch: BatchHook | None = None,
+    fields: list[tuple[type[models.Model], list[str]]] | None = None,
 ) -> RotationReport:
-    """Bring every encrypted value onto `ring`'s primary key (values already there are left
-    alone, which is what makes a re-run after an interruption cheap)."""
+    """Bring every encrypted value onto `ring`'s primary key, bound to its row (values already
+    there are left alone, which is what makes a re-run after an interruption cheap).
+
+    `fields`: the models and columns to work on (a migration passes its historical models)."""
     report = RotationReport(primary_id=ring.primary_id)
-    for model, attnames in encrypted_fields():
+    for model, attnames in fields if fields is not None else encrypted_fields():
         for rows in _iter_raw(model, attnames, batch_size):
             pks = [row[0] for row in rows
-                   if any(_needs_work(v, ring.primary_id) for v in row[1:])]
+                   if any(_needs_work(v, ring.primary_id, row[0]) for v in row[1:])]
             if pks:
-                _reencrypt_batch(model, attnames, pks, ring, report)
+                _reencrypt(model, attnames, pks, ring, report)
             if on_batch is not None:
                 on_batch(model, len(pks))
     return report
@@ -242,6 +293,8 @@ def rotate(
         straggled = reencrypt_all(ring, batch_size=batch_size)
         report.reencrypted += straggled.reencrypted
         report.plaintext_encrypted += straggled.plaintext_encrypted
+        report.bound += straggled.bound
+        report.misplaced = sorted(set(report.misplaced + straggled.misplaced))
     usage = total_usage(key_usage(batch_size))
     if retire_old:
         if usage.get(PLAINTEXT):

@@ -49,6 +49,11 @@ class Command(BaseCommand):
                 label = "values not encrypted" if key_id == rotation.PLAINTEXT else (
                     "values under a key MISSING from the ring")
                 self.stdout.write(self.style.ERROR(f"  {key_id}: {n} {label}"))
+        unbound = rotation.unbound_count()
+        if unbound:
+            self.stdout.write(self.style.WARNING(
+                f"  {unbound} values are not bound to their row yet: run "
+                "`anshim keys rotate --resume` to bind them."))
         self.stdout.write("Per column:")
         for column, counter in usage.items():
             detail = ", ".join(f"{k}={n}" for k, n in sorted(counter.items())) or "empty"
@@ -68,6 +73,12 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Primary key is now {report.primary_id}: re-encrypted {report.reencrypted} "
             f"values, encrypted {report.plaintext_encrypted} values that were in the clear."))
+        if report.bound:
+            self.stdout.write(f"Bound {report.bound} values to their rows.")
+        if report.misplaced:
+            self.stderr.write(self.style.ERROR(
+                "Values found in another row than the one they were encrypted for (copied "
+                "there; left untouched, their key is kept):\n  " + "\n  ".join(report.misplaced)))
         if report.retired:
             self.stdout.write(f"Retired keys: {', '.join(report.retired)}")
             if keyring.keys_from_env():

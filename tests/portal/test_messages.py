@@ -189,3 +189,32 @@ def test_inbox_paginates_with_a_constant_number_of_queries(make_user: Any, login
     second = client.get("/staff/cases/inbox/?page=2")
     assert len(second.context["rows"]) == 2
     assert client.get("/staff/cases/inbox/?page=abc").status_code == 200  # first page
+
+
+def test_counselor_issues_a_new_passphrase_that_ends_old_sessions(
+        assigned: Any, signed_in_client: Any, login_client: Any, client_factory: Any,
+        portal_case: Any) -> None:
+    case, counselor = assigned
+    _, old = portal_case
+    assert signed_in_client.get("/status/").status_code == 200
+    staff = login_client(counselor, client_factory())
+    page = staff.post(f"/staff/cases/{case.code}/portal-passphrase/")
+    assert page.status_code == 200
+    new = page.context["new_passphrase"]
+    assert new and new in page.content.decode() and new != old
+    assert AuditEntry.objects.filter(action=services.AUDIT_PASSPHRASE_ISSUED,
+                                     case_id=case.pk, actor_id=counselor.pk).exists()
+    # The session opened with the old passphrase has ended; the old one no longer opens it.
+    assert signed_in_client.get("/status/")["Location"] == "/status/sign-in/"
+    fresh = client_factory()
+    assert fresh.post("/status/sign-in/", {"code": case.code, "passphrase": old}
+                      ).status_code == 400
+    assert fresh.post("/status/sign-in/", {"code": case.code, "passphrase": new}
+                      ).status_code == 302
+    # Only the case's counselors and supervisors may do this.
+    from anshim.security.models import User
+
+    other = User.objects.create_user(username="other-counselor", password="x" * 16,
+                                     role="counselor")
+    assert login_client(other, client_factory()).post(
+        f"/staff/cases/{case.code}/portal-passphrase/").status_code == 403

@@ -189,6 +189,7 @@ VIEWS = [
          "referral_id"),
     view("cases:inbox", "GET", globally(Action.VIEW_PORTAL_INBOX)),
     view("cases:message_reply", "POST", on_case(Action.REPLY_PORTAL_MESSAGES), "code"),
+    view("cases:portal_passphrase", "POST", on_case(Action.ISSUE_PORTAL_PASSPHRASE), "code"),
     view("experts:list", "GET", globally(Action.VIEW_EXPERTS)),
     view("experts:my", "GET", is_expert),
     view("experts:assign", "GET", on_case(Action.ASSIGN_EXPERT), "case_code"),

@@ -15,6 +15,7 @@ urlpatterns = [
     path("<str:code>/triage/override/", views.triage_override, name="override"),
     path("<str:code>/consent/", views.consent_change, name="consent"),
     path("<str:code>/messages/", views.message_reply, name="message_reply"),
+    path("<str:code>/portal-passphrase/", views.portal_passphrase, name="portal_passphrase"),
     path("<str:code>/referrals/", views.referral_add, name="referral_add"),
     path("<str:code>/referrals/<int:referral_id>/", views.referral_update, name="referral_update"),
 ]

@@ -140,6 +140,7 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
                              if assessments and assessments[-1].factors.get(f)]})
     ctx["referral_form"] = forms.get("referral_form") or ReferralForm(prefix="referral")
     ctx["consent_error"] = forms.get("consent_error")
+    ctx["new_passphrase"] = forms.get("new_passphrase")
     ctx["thread"] = portal.staff_thread(user, case, request=request)
     ctx["response_hours"] = portal.response_target().total_seconds() / 3600
     ctx["reply_form"] = forms.get("reply_form") or ReplyForm(
@@ -304,6 +305,15 @@ def message_reply(request: HttpRequest, code: str) -> HttpResponse:
                                         "portal's status page."))
             return redirect(reverse("cases:detail", kwargs={"code": case.code}) + "#messages")
     return _render_detail(request, case, 400, reply_form=form)
+
+
+@staff_required()
+@require_POST
+def portal_passphrase(request: HttpRequest, code: str) -> HttpResponse:
+    """Issue a new portal passphrase and show it once, in this response only."""
+    case = _get_case(request, code, Action.ISSUE_PORTAL_PASSPHRASE)
+    passphrase = portal.issue_passphrase(request.user, case, request=request)
+    return _render_detail(request, case, new_passphrase=passphrase)
 
 
 @staff_required(Action.VIEW_PORTAL_INBOX)

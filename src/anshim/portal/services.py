@@ -9,6 +9,7 @@ matchers all see the same thing.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -178,6 +179,32 @@ def authenticate(code: str, passphrase: str, *, request: HttpRequest | None = No
         _audit("portal.sign_in", case, request, case)
         return case
     return None
+
+
+AUDIT_PASSPHRASE_ISSUED = "portal.passphrase.issue"  # noqa: S105 - an event type
+
+
+def access_stamp(case: Case) -> str:
+    """A short digest of the case's passphrase hash, kept in the victim's session: a new
+    passphrase changes it, which ends every portal session opened with the old one."""
+    return hashlib.sha256(case.portal_passphrase_hash.encode()).hexdigest()[:16]
+
+
+def issue_passphrase(actor: Any, case: Case, *, request: HttpRequest | None = None) -> str:
+    """A new portal passphrase for the victim, shown once to the counselor (who gives it to
+    the victim by phone or in person) and stored only as an Argon2 hash. The old passphrase
+    stops working and every portal session opened with it ends."""
+    require(actor, Action.ISSUE_PORTAL_PASSPHRASE, case)
+    passphrase = generate_passphrase()
+    with transaction.atomic():
+        Case.objects.filter(pk=case.pk).update(portal_passphrase_hash=hash_passphrase(passphrase),
+                                               updated_at=timezone.now())
+        case.refresh_from_db(fields=["portal_passphrase_hash", "updated_at"])
+        _event_by(actor, case, "portal.passphrase_issued",
+                  gettext_noop("New portal passphrase issued"), {})
+        audit_record(actor=actor, action=AUDIT_PASSPHRASE_ISSUED, target=case, case=case,
+                     request=request)
+    return passphrase
 
 
 def alert_failed_sign_ins(code: str, failures: int, *,

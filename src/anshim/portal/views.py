@@ -28,6 +28,7 @@ from anshim.security.middleware import client_address
 
 SESSION_CASE = "portal_case_id"
 SESSION_SEEN = "portal_seen_at"
+SESSION_STAMP = "portal_access_stamp"  # which passphrase opened this session
 SESSION_REPORT_TOKEN = "portal_report_token"  # noqa: S105 - a session key name
 PORTAL_IDLE = dt.timedelta(minutes=15)
 
@@ -42,18 +43,22 @@ def _portal_case(request: HttpRequest) -> Case | None:
         idle = timezone.now() - dt.datetime.fromisoformat(seen)
     except (TypeError, ValueError):
         idle = PORTAL_IDLE * 2
-    if idle > PORTAL_IDLE:
-        request.session.pop(SESSION_CASE, None)
-        request.session.pop(SESSION_SEEN, None)
+    case = Case.objects.select_related("person").filter(pk=case_id).first() \
+        if idle <= PORTAL_IDLE else None
+    if case is None or request.session.get(SESSION_STAMP) != services.access_stamp(case):
+        # Idle too long, or a counselor issued a new passphrase since this session began.
+        for key in (SESSION_CASE, SESSION_SEEN, SESSION_STAMP):
+            request.session.pop(key, None)
         return None
     request.session[SESSION_SEEN] = timezone.now().isoformat()
-    return Case.objects.select_related("person").filter(pk=case_id).first()
+    return case
 
 
 def _sign_in(request: HttpRequest, case: Case) -> None:
     request.session.cycle_key()  # no session fixation
     request.session[SESSION_CASE] = case.pk
     request.session[SESSION_SEEN] = timezone.now().isoformat()
+    request.session[SESSION_STAMP] = services.access_stamp(case)
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:

@@ -49,6 +49,8 @@ class Action(StrEnum):
     VIEW_PORTAL_MESSAGES = "view_portal_messages"  # the victim's messages through the portal
     VIEW_PORTAL_INBOX = "view_portal_inbox"  # the inbox of those messages (cases: see below)
     REPLY_PORTAL_MESSAGES = "reply_portal_messages"
+    # A new portal passphrase for the victim (lost, or someone else may know it).
+    ISSUE_PORTAL_PASSPHRASE = "issue_portal_passphrase"
     VIEW_ASSIGNMENT = "view_assignment"  # the expert's brief
     MANAGE_APPOINTMENTS = "manage_appointments"
     WRITE_SESSION_LOG = "write_session_log"
@@ -103,7 +105,7 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
 # only on cases they are assigned to.
 _ASSIGNED_COUNSELOR_ONLY = frozenset({
     Action.VIEW_COUNSELING_NOTES, Action.VIEW_SESSION_LOGS, Action.VIEW_PORTAL_MESSAGES,
-    Action.REPLY_PORTAL_MESSAGES,
+    Action.REPLY_PORTAL_MESSAGES, Action.ISSUE_PORTAL_PASSPHRASE,
 })
 # What an expert may do on a case they hold an active assignment on.
 _EXPERT_ON_ASSIGNED_CASE = frozenset(

@@ -105,3 +105,14 @@ def test_no_fail_open_import_scaffolding(path: str) -> None:
     progress count."""
     text = (SRC / path).read_text()
     assert not re.search(r"except\s*\(?\s*(ImportError|ModuleNotFoundError)", text), path
+
+
+def test_staff_see_the_reasons_on_the_assignment_page(login_client: Any, counselor: Any,
+                                                      assignment: Assignment) -> None:
+    appt = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    c = login_client(counselor)
+    r = c.post(f"/staff/experts/appointments/{appt.pk}/cancel/", {"reason": "아파서 못 옴"})
+    assert r.status_code == 302
+    c.post(f"/staff/experts/assignments/{assignment.pk}/end/", {"reason": "가족 요청"})
+    page = c.get(f"/staff/experts/assignments/{assignment.pk}/").content.decode()
+    assert "아파서 못 옴" in page and "가족 요청" in page

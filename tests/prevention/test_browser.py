@@ -132,14 +132,14 @@ def test_offline_answers_are_kept_and_sent_once(live_server: Any, chromium_brows
     assert page.evaluate("JSON.parse(localStorage.getItem('anshim.survey.queue'))") == []
     # A resend of the same sheet (e.g. the answer to the first attempt was lost) is refused
     # as a duplicate, not stored twice.
-    status = page.evaluate("""async () => {
-        const key = localStorage.getItem('anshim.survey.key.%s');
+    status = page.evaluate("""async (code) => {
+        const key = localStorage.getItem('anshim.survey.key.' + code);
         const csrf = document.querySelector('input[name=csrfmiddlewaretoken]').value;
-        const r = await fetch('/s/%s/submit/', {method: 'POST', headers: {
+        const r = await fetch('/s/' + code + '/submit/', {method: 'POST', headers: {
             'Content-Type': 'application/json', 'X-CSRFToken': csrf},
             body: JSON.stringify({key: key, answers: {consent: 'no'}})});
         return [r.status, (await r.json()).duplicate];
-    }""" % (open_class.short_code, open_class.short_code))
+    }""", open_class.short_code)
     assert status == [200, True]
     assert Response.objects.count() == 1
     context.close()

@@ -10,7 +10,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from anshim.prevention import analysis, exports, services
+from anshim.prevention import analysis, services
 from anshim.prevention.models import (
     BookingRequest,
     Facilitator,
@@ -349,7 +349,8 @@ def test_demo_reproduces_the_founding_survey(officer: Any) -> None:
     groups = {e.by["group"]: e for e in stats.prevalence(design, wants, by=by)[1:]}
     assert round(100 * groups["fh"].estimate, 1) == 51.0
     # The pre/post test shows a realistic gain.
-    (post, follow) = analysis.test_results(KnowledgeTest.objects.get())
+    post, follow_up = analysis.test_results(KnowledgeTest.objects.get())
+    assert follow_up.report is not None and follow_up.after == "follow_up"
     assert post.report is not None and 0.8 < post.report.overall.mean_change < 2.0
     assert 0.3 < post.report.overall.cohens_dz < 1.3
     assert post.report.unmatched > 0

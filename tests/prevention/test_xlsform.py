@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from anshim.prevention import expressions, xlsform
+
 from .conftest import GOOD
 from .forms import kobo_style_form, sheet
 

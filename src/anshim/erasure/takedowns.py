@@ -119,10 +119,6 @@ class Why(StrEnum):
     RESENT = "resent"
 
 
-class DeliveryFailed(RuntimeError):
-    """The notice could not be handed to the platform's channel."""
-
-
 def backoff(attempts: int) -> dt.timedelta:
     """Delay before the next try after `attempts` failed ones: 1, 2, 4, ... minutes."""
     return BASE_DELAY * (2 ** max(0, attempts - 1))

@@ -389,6 +389,7 @@ def _register_extra_sections() -> None:
     spec = importlib.util.spec_from_file_location("bench_stats_class", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while it loads
     spec.loader.exec_module(mod)
     SECTIONS.append(mod.section)
 

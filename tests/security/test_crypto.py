@@ -233,7 +233,7 @@ def test_changed_row_binding_fails_to_decrypt(db: Any, key_file: Path) -> None:
     b = Person.objects.create(name="B")
     stored = _raw_name(a.pk)
     _set_raw_name(b.pk, stored.replace(f"@{a.pk}:", f"@{b.pk}:"))  # claim row b
-    with pytest.raises(DecryptionError, match="authentication failed|Cannot decrypt"):
+    with pytest.raises(DecryptionError, match="Cannot decrypt"):
         Person.objects.get(pk=b.pk)
 
 

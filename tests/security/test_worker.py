@@ -287,3 +287,19 @@ def test_a_case_read_under_write_contention_waits_or_answers_503(
     assert status == 200
     assert _shell(data_dir, "from anshim.security import audit\n"
                             "print(audit.verify_chain().ok)") == "True"
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("security.busy_urls")
+def test_busy_database_answers_503_in_korean_html_and_json_for_the_api() -> None:
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    page = client.get("/staff/locked/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert page.status_code == 503 and page["Retry-After"] == "5"
+    assert "시스템이 바쁩니다" in page.content.decode()
+    api = client.get("/api/v1/locked/")
+    assert api.status_code == 503 and api.json()["code"] == "database_busy"
+    assert api["Retry-After"] == "5"
+    # Any other error stays what it is (a bug to fix, not a retry).
+    assert client.get("/staff/broken/").status_code == 500

@@ -20,6 +20,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.contrib.auth.views import redirect_to_login
 from django.db import models
 from django.http import HttpRequest, HttpResponse
@@ -111,9 +112,11 @@ for _model, _model_admin in list(admin.site._registry.items()):
     admin.site._registry[_model] = _audited(type(_model_admin))(_model, admin.site)
 
 # Second-factor devices show their secrets (TOTP keys, backup codes): never in the admin.
-for _secret_model in (TOTPDevice, StaticDevice):
-    if admin.site.is_registered(_secret_model):
-        admin.site.unregister(_secret_model)
+# Groups and Django permissions grant nothing here (the access policy decides), so their
+# page would only suggest otherwise.
+for _hidden_model in (TOTPDevice, StaticDevice, Group):
+    if admin.site.is_registered(_hidden_model):
+        admin.site.unregister(_hidden_model)
 
 
 class PolicyAdminMixin:

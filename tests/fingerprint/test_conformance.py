@@ -157,5 +157,8 @@ def test_vpdq_frames_within_31_of_reference() -> None:
             if theirs.quality >= 50:
                 d = hamming_distance(mine.pdq, theirs.pdq)
                 worst = max(worst, d)
+                # These text hashes came from another FFmpeg build (6 bits off on some frames,
+                # where the vpdq package on this machine agrees to 0): the 4-bit bound against
+                # the package is in test_pdqhash_agreement.py.
                 assert d <= 31, f"{video.name} frame {mine.frame_number}: {d} bits"
     print(f"vPDQ max per-frame distance: {worst}")

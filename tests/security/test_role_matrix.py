@@ -439,3 +439,45 @@ def test_every_staff_api_operation_is_in_the_matrix() -> None:
     }
     covered = {r.name.replace("{pk}", "{pk}") for r in API}
     assert operations - covered == set(), "add these API operations to the role matrix"
+
+
+# --- The Django admin (configuration): the admin role only, and never an account takeover ----
+
+ADMIN_PAGES: list[tuple[str, str, Callable[[World], str], Rule]] = [
+    ("admin:index", "GET", lambda w: "/staff/admin/", globally(Action.ADMIN_CONFIG)),
+    ("admin:user list", "GET", lambda w: "/staff/admin/security/user/",
+     globally(Action.ADMIN_CONFIG)),
+    ("admin:user change", "GET",
+     lambda w: f"/staff/admin/security/user/{w.users['counselor_other'].pk}/change/",
+     globally(Action.ADMIN_CONFIG)),
+    ("admin:account requests", "GET", lambda w: "/staff/admin/security/accountrequest/",
+     globally(Action.ADMIN_CONFIG)),
+    ("admin:audit log", "GET", lambda w: "/staff/admin/security/auditentry/",
+     lambda u, w: can(u, Action.ADMIN_CONFIG) and can(u, Action.VIEW_AUDIT)),
+    # Never for anyone: second-factor secrets and setting someone's password.
+    ("admin:totp devices", "GET", lambda w: "/staff/admin/otp_totp/totpdevice/",
+     lambda u, w: False),
+    ("admin:static devices", "GET", lambda w: "/staff/admin/otp_static/staticdevice/",
+     lambda u, w: False),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ADMIN_PAGES, ids=[p[0] for p in ADMIN_PAGES])
+def test_admin_matrix(page: tuple[str, str, Callable[[World], str], Rule],
+                      login_client: Any, client_factory: Any) -> None:
+    name, method, path, rule = page
+    wrong = []
+    for principal in PRINCIPALS:
+        with rolled_back():
+            w = build_world()
+            user = w.users[principal]
+            client = login_client(user, client_factory())
+            response = client.generic(method, path(w))
+            assert response.status_code < 500, f"{name} as {principal}"
+            # Outside the admin role the site sends people to the staff sign-in (302).
+            allowed = response.status_code == 200
+            if allowed != rule(user, w):
+                wrong.append((principal, rule(user, w), response.status_code))
+            transaction.set_rollback(True)
+    assert not wrong, f"{name}: (principal, policy says, status) {wrong}"

@@ -421,3 +421,16 @@ def test_request_page_shows_each_notice_and_a_stopped_request(
     html = c.get(f"/staff/erasure/requests/{req.pk}/").content.decode()
     assert "중단됨: 동의 철회" in html and "취소됨" in html
     assert f"/staff/erasure/requests/{req.pk}/respond/" not in html
+
+
+def test_the_victim_withdrawing_in_the_portal_stops_requests_too(case: Any,
+                                                                 specialist: Any) -> None:
+    from anshim.portal import services as portal
+
+    email_platform()
+    req = one_draft(case, specialist)
+    approve_and_send(req, actor=specialist)
+    portal.withdraw(case, entry_ids=[], scopes=[ConsentScope.CONTACT_PLATFORMS])
+    req.refresh_from_db()
+    assert req.state == S.WITHDRAWN
+    assert req.deliveries.get().status == D.CANCELLED

@@ -164,3 +164,39 @@ def test_crawl_refuses_media_links_and_redirects_to_other_private_hosts(tmp_path
     blocked = [r for r in _errors(records) if r["error"] == "BlockedRequest"]
     assert sorted(r["url"].rsplit("/", 1)[-1] for r in blocked) == [
         "secret.png", "secret.png", "secret.png?via=302"], records
+
+
+def test_the_crawls_name_resolver_passes_on_public_addresses_only() -> None:
+    """What the connection is made to, after the middleware's check: a name that now
+    resolves to loopback (DNS rebinding) leaves the connection no address to use."""
+    from twisted.internet.address import IPv4Address
+
+    from anshim.crawl.spider import _GuardedNameResolver
+
+    class Inner:
+        def resolveHostName(self, receiver: Any, host: str, *args: Any) -> None:
+            receiver.resolutionBegan(None)
+            for ip in ("127.0.0.1", "10.0.0.7", "93.184.216.34"):
+                receiver.addressResolved(IPv4Address("TCP", ip, 80))
+            receiver.resolutionComplete()
+
+    class Receiver:
+        def __init__(self) -> None:
+            self.got: list[str] = []
+            self.done = False
+
+        def resolutionBegan(self, resolution: Any) -> None:
+            pass
+
+        def addressResolved(self, address: Any) -> None:
+            self.got.append(address.host)
+
+        def resolutionComplete(self) -> None:
+            self.done = True
+
+    strict, allowing = Receiver(), Receiver()
+    _GuardedNameResolver(Inner(), HostPolicy()).resolveHostName(strict, "rebind.test")
+    _GuardedNameResolver(Inner(), HostPolicy.allowing(["rebind.test"])).resolveHostName(
+        allowing, "rebind.test")
+    assert strict.got == ["93.184.216.34"] and strict.done
+    assert allowing.got == ["127.0.0.1", "10.0.0.7", "93.184.216.34"]

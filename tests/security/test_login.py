@@ -140,10 +140,14 @@ def test_enrolment_shows_qr_and_confirms_with_first_code(client: Client, counsel
     # Reloading the page keeps the same secret.
     assert secret.group(1) in client.get("/staff/otp/setup/").content.decode()
     response = client.post("/staff/otp/setup/", {"token": code_for(device)})
-    assert response["Location"] == LANDING
+    # Enrolled: the backup codes, once, then on to the landing page.
+    assert response.status_code == 200
+    page = response.content.decode()
+    codes = re.findall(r"<li><code>([a-z2-9]{10})</code></li>", page)
+    assert len(codes) == 10 and f'href="{LANDING}"' in page
     device.refresh_from_db()
     assert device.confirmed
-    assert "auth.otp_enrolled" in actions()
+    assert "auth.otp_enrolled" in actions() and "auth.backup_codes_issued" in actions()
     assert client.get("/staff/")["Location"] == LANDING
 
 
@@ -295,3 +299,27 @@ def test_navigation_only_when_fully_signed_in(client: Client, device: TOTPDevice
     sign_in(client)
     html = client.get("/staff/otp/").content.decode()
     assert 'class="nav"' not in html
+
+
+def test_backup_codes_from_enrolment_work_once_and_can_be_replaced(client: Client,
+                                                                   counselor: Any) -> None:
+    sign_in(client)
+    client.get("/staff/otp/setup/")
+    device = TOTPDevice.objects.get(user=counselor)
+    page = client.post("/staff/otp/setup/", {"token": code_for(device)}).content.decode()
+    codes = re.findall(r"<li><code>([a-z2-9]{10})</code></li>", page)
+    other = Client()
+    sign_in(other)
+    assert other.post("/staff/otp/", {"backup_code": codes[0]})["Location"] == LANDING
+    page = client.get("/staff/otp/backup-codes/").content.decode()
+    assert "9" in page  # nine left
+    fresh = client.post("/staff/otp/backup-codes/").content.decode()
+    new_codes = re.findall(r"<li><code>([a-z2-9]{10})</code></li>", fresh)
+    assert len(new_codes) == 10 and not set(new_codes) & set(codes)
+    third = Client()
+    sign_in(third)
+    assert third.post("/staff/otp/", {"backup_code": new_codes[0]})["Location"] == LANDING
+    fourth = Client()
+    sign_in(fourth)
+    assert fourth.post("/staff/otp/", {"backup_code": codes[1]}).status_code == 200  # replaced
+    assert fourth.get("/staff/")["Location"] == "/staff/otp/"

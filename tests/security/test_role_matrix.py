@@ -228,6 +228,7 @@ VIEWS = [
     # neither the proposer nor the account holder) decides.
     view("staff:accounts", "GET", globally(Action.MANAGE_ACCOUNTS)),
     view("staff:password_change", "GET", signed_in),
+    view("staff:backup_codes", "GET", signed_in),
     Row("staff:account", "GET", lambda w: _account_url("staff:account", w),
         globally(Action.MANAGE_ACCOUNTS)),
     Row("staff:account_role", "POST", lambda w: _account_url("staff:account_role", w),

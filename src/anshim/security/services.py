@@ -137,3 +137,28 @@ def use_backup_code(user: Any, code: str) -> BackupCodeResult:
             return BackupCodeResult(device, False, device.token_set.count())
         device.throttle_increment()
     return BackupCodeResult(None, bool(devices) and throttled_everywhere, 0)
+
+
+BACKUP_CODE_COUNT = 10
+BACKUP_CODE_LENGTH = 10
+# No 0/o, 1/l/i: codes are read off paper and typed by hand.
+BACKUP_CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+BACKUP_DEVICE_NAME = "backup"
+
+
+def issue_backup_codes(user: Any) -> list[str]:
+    """A fresh set of single-use backup codes for `user`, replacing every earlier set (so a
+    lost printout is dealt with by issuing new ones). Shown once; django-otp keeps them."""
+    import secrets
+
+    codes = ["".join(secrets.choice(BACKUP_CODE_ALPHABET) for _ in range(BACKUP_CODE_LENGTH))
+             for _ in range(BACKUP_CODE_COUNT)]
+    with transaction.atomic():
+        StaticDevice.objects.filter(user=user).delete()
+        device = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
+        StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    return codes
+
+
+def backup_codes_left(user: Any) -> int:
+    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()

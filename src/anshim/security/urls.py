@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("otp/", views.otp_view, name="otp"),
     path("otp/setup/", views.otp_setup_view, name="otp_setup"),
+    path("otp/backup-codes/", views.backup_codes_view, name="backup_codes"),
     path("password/", account_views.password_change_view, name="password_change"),
     path("recover/<str:token>/", account_views.recover_view, name="recover"),
     path("accounts/", account_views.accounts_view, name="accounts"),

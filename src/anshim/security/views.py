@@ -146,7 +146,9 @@ def otp_setup_view(request: HttpRequest) -> HttpResponse:
             otp_login(request, device)
             audit.record(actor=request.user, action="auth.otp_enrolled", target=device,
                          request=request, reason="authenticator app set up")
-            return _after_password(request)
+            # Backup codes come with the authenticator: the way in when the phone is not.
+            return _show_new_backup_codes(request, services.safe_next(
+                request, request.session.pop(services.NEXT_SESSION_KEY, None)))
         form.add_error("token", _("Too many wrong codes. Wait a minute, then try again.")
                        if throttled else
                        _("The code is wrong or has expired. Enter the current code."))
@@ -157,6 +159,26 @@ def otp_setup_view(request: HttpRequest) -> HttpResponse:
         "secret": services.secret_text(device),
     }
     return render(request, "staff/otp_setup.html", context)
+
+
+def _show_new_backup_codes(request: HttpRequest, continue_url: str) -> HttpResponse:
+    codes = services.issue_backup_codes(request.user)
+    audit.record(actor=request.user, action="auth.backup_codes_issued", request=request,
+                 reason=f"count={len(codes)}")
+    return render(request, "staff/backup_codes.html",
+                  {"codes": codes, "continue_url": continue_url})
+
+
+@staff_required()
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def backup_codes_view(request: HttpRequest) -> HttpResponse:
+    """How many backup codes are left; a new set on request (the old ones stop working)."""
+    if request.method == "POST":
+        return _show_new_backup_codes(request, services.default_landing())
+    return render(request, "staff/backup_codes.html",
+                  {"left": services.backup_codes_left(request.user)})
 
 
 @require_POST

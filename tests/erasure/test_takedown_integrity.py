@@ -434,3 +434,13 @@ def test_the_victim_withdrawing_in_the_portal_stops_requests_too(case: Any,
     req.refresh_from_db()
     assert req.state == S.WITHDRAWN
     assert req.deliveries.get().status == D.CANCELLED
+
+
+def test_a_stopped_draft_does_not_count_as_sent(case: Any, specialist: Any) -> None:
+    from anshim.erasure.summary import case_summary
+
+    email_platform()
+    one_draft(case, specialist)
+    consent_rules.withdraw(case, ConsentScope.CONTACT_PLATFORMS)
+    summary = case_summary(case)
+    assert summary is not None and summary["requests_sent"] == 0

@@ -20,8 +20,8 @@ def case_summary(case: Case) -> dict[str, Any] | None:
     """found, confirmed, requests_sent, removed, reuploads, median_hours_to_removal; None
     while the case has no erasure activity."""
     sightings = list(Sighting.objects.filter(case=case, status__in=_COUNTED))
-    requests_sent = TakedownRequest.objects.filter(case=case).exclude(
-        state=TakedownState.DRAFT).count()
+    # Sent means a notice went out: a draft stopped by a withdrawn consent never was.
+    requests_sent = TakedownRequest.objects.filter(case=case, sent_at__isnull=False).count()
     if not sightings and not requests_sent:
         return None
     removed = [s for s in sightings if s.status == SightingStatus.REMOVED]

@@ -18,6 +18,15 @@ from pydantic import (
 from anshim.exchange.feed import FeedPage
 
 MAX_LOOKUP = 1000
+#: Free text without control characters (tab and newlines allowed): what the server's input
+#: filter (anshim.security.textinput) lets through, said in the schema.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+_FRAME = r'"[0-9a-fA-F]{64},(100|[1-9]?[0-9]),[0-9]{1,9}(\.[0-9]{1,9})?(e[+-]?[0-9]{1,2})?"'
+#: threatexchange's VPDQSignal string: a JSON list of "pdq,quality,timestamp" frames.
+_WS = r"[ \t\n\r]*"  # JSON's whitespace (not \s: that admits \v and \f)
+VPDQ_PATTERN = rf"^{_WS}\[{_WS}{_FRAME}({_WS},{_WS}{_FRAME})*{_WS}\]{_WS}$"
+#: Request bodies refuse unknown fields (documented as additionalProperties: false).
+_STRICT = ConfigDict(extra="forbid")
 
 
 def _json_integer(value: Any) -> Any:
@@ -122,23 +131,27 @@ def feed_page_payload(page: FeedPage, cursor: str) -> dict[str, Any]:
 
 
 class PdqHashIn(BaseModel):
+    model_config = _STRICT
     kind: Literal["pdq"]
     value: str = Field(..., pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits.")
 
 
 class Md5HashIn(BaseModel):
+    model_config = _STRICT
     kind: Literal["md5"]
     value: str = Field(..., pattern=r"^[0-9a-fA-F]{32}$", description="32 hex digits.")
 
 
 class Sha256HashIn(BaseModel):
+    model_config = _STRICT
     kind: Literal["sha256"]
     value: str = Field(..., pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits.")
 
 
 class VpdqHashIn(BaseModel):
+    model_config = _STRICT
     kind: Literal["vpdq"]
-    value: str = Field(..., min_length=2, max_length=200_000,
+    value: str = Field(..., min_length=2, max_length=200_000, pattern=VPDQ_PATTERN,
                        description="threatexchange's VPDQSignal string: a JSON list of "
                                    "\"pdq,quality,timestamp\" frames.")
 
@@ -148,6 +161,7 @@ HashIn = Annotated[PdqHashIn | Md5HashIn | Sha256HashIn | VpdqHashIn,
 
 
 class LookupIn(Schema):
+    model_config = _STRICT
     hashes: list[HashIn] = Field(..., min_length=1, max_length=MAX_LOOKUP)
     max_distance: Distance | None = Field(
         None,
@@ -181,16 +195,17 @@ _ACTED_AT_PATTERN = r"^20[0-9]{2}-"
 class FeedbackIn(Schema):
     """Give `url`, `entry_id` or both."""
 
-    model_config = ConfigDict(json_schema_extra={"anyOf": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
         {"required": ["url"]},
         {"required": ["entry_id"], "properties": {"entry_id": {"type": "integer"}}},
     ]})
 
     action: Literal["removed", "not_found", "refused"]
-    url: str = Field("", max_length=2000, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f]+$",
+    url: str = Field("", max_length=2000, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00-\x20\x7f-\x9f]+$",
                      description="The http(s) URL the partner acted on.")
     entry_id: EntryId | None = Field(None, description="One of our entry ids.")
-    reference: str = Field("", max_length=200, description="Your own id for the item.")
+    reference: str = Field("", max_length=200, pattern=TEXT_PATTERN,
+                           description="Your own id for the item.")
     acted_at: AwareDatetime = Field(
         ..., description="When the partner acted, with its UTC offset (years 2000-2099).",
         json_schema_extra={"pattern": _ACTED_AT_PATTERN},
@@ -220,16 +235,15 @@ _OPINION_HELP = ("confirmed | disputed | pending_review | seen, or StopNCII's Bl
                  "NotBlocked | PendingReview, or NCMEC's affirmative | negative.")
 
 
-class HashOpinionIn(BaseModel):
-    kind: Literal["pdq", "md5", "sha256", "vpdq"]
-    value: str = Field(..., min_length=32, max_length=200_000,
-                       description="The hash as the feed gave it.")
+class _OpinionFields(BaseModel):
+    model_config = _STRICT
     opinion: Literal["confirmed", "disputed", "pending_review", "seen", "Blocked",
                      "NotBlocked", "PendingReview", "affirmative", "negative"] = Field(
         ..., description=_OPINION_HELP)
-    reason: str = Field("", max_length=200, description="Why (NCMEC's reason), e.g. "
-                                                         "'false positive: a logo'.")
-    reference: str = Field("", max_length=200, description="Your own id for the item.")
+    reason: str = Field("", max_length=200, pattern=TEXT_PATTERN,
+                        description="Why (NCMEC's reason), e.g. 'false positive: a logo'.")
+    reference: str = Field("", max_length=200, pattern=TEXT_PATTERN,
+                           description="Your own id for the item.")
     acted_at: AwareDatetime = Field(
         ..., description="When you formed the opinion, with its UTC offset (years 2000-2099).",
         json_schema_extra={"pattern": _ACTED_AT_PATTERN},
@@ -242,17 +256,34 @@ class HashOpinionIn(BaseModel):
             raise ValueError("acted_at must be in the years 2000-2099")
         return value.astimezone(dt.UTC)
 
-    @model_validator(mode="after")
-    def _hex(self) -> HashOpinionIn:
-        lengths = {"pdq": 64, "md5": 32, "sha256": 64}
-        if self.kind in lengths and not (
-                len(self.value) == lengths[self.kind]
-                and all(c in "0123456789abcdefABCDEF" for c in self.value)):
-            raise ValueError(f"a {self.kind} hash is {lengths[self.kind]} hex digits")
-        return self
+
+class PdqOpinionIn(_OpinionFields):
+    kind: Literal["pdq"]
+    value: str = Field(..., pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits.")
+
+
+class Md5OpinionIn(_OpinionFields):
+    kind: Literal["md5"]
+    value: str = Field(..., pattern=r"^[0-9a-fA-F]{32}$", description="32 hex digits.")
+
+
+class Sha256OpinionIn(_OpinionFields):
+    kind: Literal["sha256"]
+    value: str = Field(..., pattern=r"^[0-9a-fA-F]{64}$", description="64 hex digits.")
+
+
+class VpdqOpinionIn(_OpinionFields):
+    kind: Literal["vpdq"]
+    value: str = Field(..., min_length=2, max_length=200_000, pattern=VPDQ_PATTERN,
+                       description="The video's VPDQSignal string, as the feed gave it.")
+
+
+HashOpinionIn = Annotated[PdqOpinionIn | Md5OpinionIn | Sha256OpinionIn | VpdqOpinionIn,
+                          Field(discriminator="kind")]
 
 
 class HashFeedbackIn(Schema):
+    model_config = _STRICT
     items: list[HashOpinionIn] = Field(..., min_length=1, max_length=MAX_LOOKUP)
 
 

@@ -298,6 +298,7 @@ def test_busy_database_answers_503_in_korean_html_and_json_for_the_api() -> None
     page = client.get("/staff/locked/", HTTP_ACCEPT_LANGUAGE="ko")
     assert page.status_code == 503 and page["Retry-After"] == "5"
     assert "시스템이 바쁩니다" in page.content.decode()
+    assert page["X-Frame-Options"] == "DENY" and "Content-Security-Policy" in page
     api = client.get("/api/v1/locked/")
     assert api.status_code == 503 and api.json()["code"] == "database_busy"
     assert api["Retry-After"] == "5"

@@ -27,6 +27,9 @@ RETRY_AFTER_SECONDS = 5
 TRANSIENT_SQLSTATES = frozenset({"55P03", "40P01", "40001", "57014", "57P01", "57P03"})
 SQLITE_BUSY_TEXT = ("database is locked", "database table is locked", "database is busy")
 _FLAG = "_anshim_database_busy"
+KEPT_HEADERS = ("Content-Security-Policy", "Strict-Transport-Security", "X-Content-Type-Options",
+                "Referrer-Policy", "Cross-Origin-Opener-Policy", "X-Frame-Options",
+                "Permissions-Policy", "Vary")
 
 
 def is_transient(exc: BaseException | None) -> bool:
@@ -84,5 +87,10 @@ class DatabaseBusyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if response.status_code == 500 and getattr(request, _FLAG, False):
-            return busy_response(request)
+            busy = busy_response(request)
+            # The inner layers already put their security headers on the 500: keep them.
+            for header in KEPT_HEADERS:
+                if header in response:
+                    busy[header] = response[header]
+            return busy
         return response

@@ -312,6 +312,35 @@ def survey_results(survey: Survey, *, dim: str | None = None, language: str = "k
     return Results(frame.n, tables, tuple(frame.notes))
 
 
+def published_csv(results: Results) -> bytes:
+    """The tables as published: suppressed cells have no numbers, only the mark."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["question", "answer", "group", "percent", "ci_low", "ci_high", "n",
+                     "suppressed", "caution"])
+    for t in results.tables:
+        if t.mean is not None:
+            c = t.mean
+            writer.writerow([t.title, "mean", "all", *(_published(c)), c.n if c.shown else "",
+                             "yes" if c.suppressed else "", "yes" if c.caution else ""])
+            continue
+        for row in t.rows:
+            for col, c in zip(t.columns, row.cells, strict=True):
+                writer.writerow([t.title, row.label, col, *(_published(c)),
+                                 c.n if c.shown else "", "" if c.shown else "yes",
+                                 "yes" if c.caution else ""])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def _published(c: Cell) -> list[str]:
+    if not c.shown:
+        return ["", "", ""]
+    return [f"{c.percent:.1f}", f"{c.ci_low:.1f}", f"{c.ci_high:.1f}"]
+
+
 # --- Knowledge tests -----------------------------------------------------------------------
 
 

@@ -91,6 +91,7 @@ class Event(StrEnum):
     CLASS_OPENED = "prevention.class.open"
     CLASS_CLOSED = "prevention.class.close"
     EXPORTED = "prevention.export"
+    TABLE_PUBLISHED = "prevention.results.table"
     RESULTS_VIEWED = "prevention.results.view"
     HELP_REQUESTS_VIEWED = "prevention.help.view"
 
@@ -894,3 +895,10 @@ def record_help_view(actor: Any, shown: int, *, request: Any = None) -> None:
     require(actor, Action.VIEW_HELP_REQUESTS)
     with _durable():
         _audit(actor, Event.HELP_REQUESTS_VIEWED, None, request, shown=shown)
+
+
+def record_published_table(actor: Any, survey: Survey, breakdown: str, *,
+                           request: Any = None) -> None:
+    require(actor, Action.VIEW_PREVENTION)
+    with _durable():
+        _audit(actor, Event.TABLE_PUBLISHED, survey, request, by=breakdown)

@@ -21,6 +21,7 @@ urlpatterns = [
     path("surveys/<int:pk>/v<int:number>/xlsform/", views.xlsform_download, name="xlsform"),
     path("surveys/<int:pk>/design/", views.design, name="design"),
     path("surveys/<int:pk>/results/", views.results, name="results"),
+    path("surveys/<int:pk>/results.csv", views.results_table, name="results_table"),
     path("surveys/<int:pk>/export/", views.export, name="export"),
     path("classes/<int:pk>/", views.class_session, name="class_session"),
     path("classes/<int:pk>/count/", views.class_count, name="class_count"),

@@ -506,6 +506,23 @@ def results(request: HttpRequest, pk: int) -> HttpResponse:
         "rates": services.response_rates(item)})
 
 
+@staff_required(Action.VIEW_PREVENTION)
+def results_table(request: HttpRequest, pk: int) -> HttpResponse:
+    """The results as published: a CSV of the tables with every suppressed cell blank and
+    marked (for reports; no answer sheet in it). Audited like the exports."""
+    item = get_object_or_404(Survey, pk=pk)
+    dim = request.GET.get("by") or None
+    if dim not in analysis.DIMENSIONS:
+        dim = None
+    outcome = analysis.survey_results(item, dim=dim, language=_language())
+    content = analysis.published_csv(outcome)
+    services.record_published_table(request.user, item, dim or "overall", request=request)
+    response = HttpResponse(content, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="survey-{item.pk}-results-{dim or "overall"}.csv"')
+    return response
+
+
 @staff_required(Action.EXPORT_SURVEY_DATA)
 @require_POST
 def export(request: HttpRequest, pk: int) -> HttpResponse:

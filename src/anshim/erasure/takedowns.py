@@ -581,9 +581,10 @@ def record_response(req: TakedownRequest, state: str, *, actor: Any, note: str =
     require_manage_erasure(actor)
     if state not in (S.ACKNOWLEDGED, S.REMOVED, S.REFUSED, S.ESCALATED):
         raise ValidationError(_("Not a platform answer."), code="bad_state")
-    if state == S.ESCALATED:
-        return escalate(req, actor=actor, note=note)
-    return transition(req, state, actor=actor, note=note, why=Why.PLATFORM_ANSWER)
+    with transaction.atomic(durable=True):  # a staff action: its own transaction
+        if state == S.ESCALATED:
+            return escalate(req, actor=actor, note=note)
+        return transition(req, state, actor=actor, note=note, why=Why.PLATFORM_ANSWER)
 
 
 def close_requests_if_all_removed(sighting: Sighting, *, actor: Any = None,

@@ -150,3 +150,65 @@ def test_not_json_is_4xx(make_bank, make_partner, partner_client):
     response = api.client.post("/api/v1/exchange/lookup", "{not json",
                                content_type="application/json", headers=api._headers())
     assert 400 <= response.status_code < 500
+
+
+def test_sha256_is_looked_up_like_the_feed_publishes_it(
+        make_bank, make_partner, partner_client, db):
+    """Issue 18: every kind the feed publishes can be looked up."""
+    from anshim.erasure.services import HashValue, register_fingerprints
+
+    bank = make_bank()
+    entry = register_fingerprints(bank, fingerprints=[HashValue("sha256", "ab" * 32)],
+                                  source="import", actor=None)
+    _, token = make_partner(bank)
+    response = partner_client(token).post("/lookup", hashes(("sha256", "AB" * 32),
+                                                            ("sha256", "cd" * 32)))
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert results[0]["matches"] == [{"entry_id": entry.pk, "bank": bank.name, "distance": 0}]
+    assert results[1]["matches"] == []
+
+
+def test_a_vpdq_signal_from_the_feed_finds_its_video(
+        make_bank, make_partner, partner_client, rng, db):
+    from anshim.erasure.models import BankEntry, Fingerprint
+    from anshim.erasure.services import notify_matchers
+
+    bank, other = make_bank("videos"), make_bank("private")
+    frames = [random_pdq(rng) for _ in range(6)]
+    for target in (bank, other):
+        entry = BankEntry.objects.create(bank=target, source="import", media_kind="video")
+        Fingerprint.objects.bulk_create(
+            Fingerprint(entry=entry, bank=target, kind="vpdq", value=v, quality=100,
+                        frame_number=n, timestamp=float(n)) for n, v in enumerate(frames))
+        from anshim.erasure.models import BankChange
+
+        BankChange.objects.create(bank=target, entry_id=entry.pk, op="add")
+        if target == bank:
+            shared_entry = entry
+    notify_matchers()
+    _, token = make_partner(bank)
+    api = partner_client(token)
+    (item,) = api.feed_all()[0]
+    (signal,) = [f["value"] for f in item["fingerprints"] if f["kind"] == "vpdq"]
+    # A re-encode: every frame a few bits off.
+    import json
+
+    edited = json.dumps([f"{flip(v, 4, rng)},90,{n}.0" for n, v in enumerate(frames)])
+    unrelated = json.dumps([f"{random_pdq(rng)},90,{n}.0" for n in range(6)])
+    response = api.post("/lookup", hashes(("vpdq", signal), ("vpdq", edited),
+                                          ("vpdq", unrelated)))
+    assert response.status_code == 200, response.content
+    exact, near, none = response.json()["results"]
+    assert [m["entry_id"] for m in exact["matches"]] == [shared_entry.pk]  # not the private one
+    assert exact["matches"][0]["query_percent"] == 100.0
+    assert [m["entry_id"] for m in near["matches"]] == [shared_entry.pk]
+    assert none["matches"] == []
+
+
+@pytest.mark.parametrize("value", ['["nonsense"]', "[]", '["' + "a" * 64 + ',101,0"]'])
+def test_a_malformed_vpdq_signal_is_422(make_bank, make_partner, partner_client, value):
+    _, token = make_partner(make_bank())
+    response = partner_client(token).post("/lookup", hashes(("vpdq", value)))
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_input"

@@ -106,6 +106,7 @@ def hashes(request: HttpRequest) -> StreamingHttpResponse:
     response={200: LookupOut, 503: ErrorOut, **_ERRORS},
     summary="Check up to 1,000 PDQ, MD5, SHA-256 or vPDQ hashes against the shared banks",
     operation_id="lookupHashes",
+    exclude_none=True,  # match percentages only where they mean something (vPDQ)
 )
 def lookup(request: HttpRequest, payload: LookupIn) -> Status[object]:
     """For each hash, the matching entry ids with their distances (PDQ: Hamming distance

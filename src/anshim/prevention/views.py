@@ -586,5 +586,10 @@ def help_requests(request: HttpRequest) -> HttpResponse:
     queryset = HelpRequest.objects.select_related("case").order_by("-created_on", "-id")
     page = _page(request, queryset)
     services.record_help_view(request.user, len(page.object_list), request=request)
+    from anshim.cases.models import ContactPreference
+
+    labels = dict(ContactPreference.choices)
     return render(request, "prevention/help_requests.html", {
-        "page": page, "may_open_cases": can(request.user, Action.VIEW_CASE_LIST)})
+        "page": page, "rows": [(h, labels.get(h.contact_preference, h.contact_preference))
+                               for h in page.object_list],
+        "may_open_cases": can(request.user, Action.VIEW_CASE_LIST)})

@@ -32,10 +32,13 @@ class PartnerTokenInline(admin.TabularInline):
 
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
-    list_display = ("name", "active", "scopes", "rate_per_minute", "webhook_url", "created_at")
+    list_display = ("name", "active", "platform", "scopes", "rate_per_minute", "webhook_url",
+                    "created_at")
     list_filter = ("active",)
     search_fields = ("name",)
-    fields = ("name", "active", "scopes", "rate_per_minute", "burst", "webhook_url",
+    list_select_related = ("platform",)
+    # The platform decides which sightings the partner's feedback may touch.
+    fields = ("name", "active", "platform", "scopes", "rate_per_minute", "burst", "webhook_url",
               "webhook_seq", "created_at")
     # The webhook URL comes with a secret that must be shown once: `anshim partner webhook`.
     readonly_fields = ("webhook_url", "webhook_seq", "created_at")
@@ -44,12 +47,13 @@ class PartnerAdmin(admin.ModelAdmin):
 
 @admin.register(PartnerFeedback)
 class PartnerFeedbackAdmin(admin.ModelAdmin):
-    list_display = ("partner", "action", "url", "entry_id", "acted_at", "received_at",
-                    "applied_at")
+    list_display = ("partner", "action", "url", "entry_id", "hash_kind", "acted_at",
+                    "received_at", "applied_at")
     list_filter = ("action", "partner")
-    search_fields = ("url", "reference")
-    readonly_fields = ("partner", "action", "url", "entry_id", "reference", "acted_at",
-                       "received_at", "applied_at")
+    search_fields = ("url", "reference", "hash_value", "reason")
+    # Disputed hashes (false positives reported by partners) are reviewed from here.
+    readonly_fields = ("partner", "action", "url", "entry_id", "hash_kind", "hash_value",
+                       "reason", "reference", "acted_at", "received_at", "applied_at")
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

@@ -218,3 +218,21 @@ def test_counselor_issues_a_new_passphrase_that_ends_old_sessions(
                                      role="counselor")
     assert login_client(other, client_factory()).post(
         f"/staff/cases/{case.code}/portal-passphrase/").status_code == 403
+
+
+def test_arrival_is_mailed_to_the_counselor_once_without_the_text(
+        assigned: Any, settings: Any, mailoutbox: Any,
+        django_capture_on_commit_callbacks: Any) -> None:
+    from anshim.portal import tasks
+
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    case, counselor = assigned
+    counselor.email = "mina@center.invalid"
+    counselor.save(update_fields=["email"])
+    with django_capture_on_commit_callbacks(execute=True):
+        msg = services.send_message(case, "my secret words")
+    [mail] = mailoutbox
+    assert mail.to == ["mina@center.invalid"] and case.code in mail.subject
+    assert "my secret words" not in mail.body and f"/staff/cases/{case.code}/" in mail.body
+    assert tasks.send_message_notice.call(msg.pk) == "skipped"  # never twice
+    assert len(mailoutbox) == 1

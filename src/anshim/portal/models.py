@@ -35,6 +35,8 @@ class PortalMessage(models.Model):
         related_name="+",
     )
     answered_at = models.DateTimeField(null=True, blank=True)
+    # When the counselors were e-mailed about this message (claimed once: never mailed twice).
+    notice_sent_at = models.DateTimeField(null=True, blank=True)
     # The reply form's one-time token: a double click or a resent form stores one reply.
     idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 

@@ -274,26 +274,35 @@ def messages_for(case: Case, *, mark_read: bool = False) -> list[PortalMessage]:
 
 
 def send_message(case: Case, body: str, *, request: HttpRequest | None = None) -> PortalMessage:
+    from anshim.portal import tasks
+
     with transaction.atomic():
         msg = PortalMessage.objects.create(case=case, body=body)
         _event(case, "portal.message", gettext_noop("Message from the victim through the portal"),
                {"message": msg.pk})
         _notify_counselors(case, gettext_noop("New portal message on case %(code)s"))
         _audit("portal.message", case, request, msg)
+        # The e-mail goes out once the message exists for the worker to read.
+        transaction.on_commit(lambda: tasks.send_message_notice.enqueue(msg.pk))
     return msg
 
 
-def _notify_counselors(case: Case, message: str) -> None:
-    """In-app notifications to the case's counselors; when nobody is assigned yet (a fresh
-    portal report), to the supervisors, who assign the case."""
+def message_recipients(case: Case) -> list[Any]:
+    """Who hears of the victim's messages: the case's counselors; when nobody is assigned yet
+    (a fresh portal report), the supervisors, who assign the case."""
     from anshim.security.models import User
 
     recipients = {u for u in [case.lead_counselor, *case.counselors.all()]
                   if u is not None and u.is_active}
     if not recipients:
         recipients = set(User.objects.filter(role=Role.SUPERVISOR, is_active=True))
+    return sorted(recipients, key=lambda u: u.pk)
+
+
+def _notify_counselors(case: Case, message: str) -> None:
+    """In-app notifications to `message_recipients`, in each recipient's language."""
     notes = []
-    for user in sorted(recipients, key=lambda u: u.pk):
+    for user in message_recipients(case):
         # Stored as text: translated now, into the language the recipient reads.
         with translation.override(getattr(user, "preferred_language", "") or
                                   settings.LANGUAGE_CODE):

@@ -304,3 +304,27 @@ def test_busy_database_answers_503_in_korean_html_and_json_for_the_api() -> None
     assert api["Retry-After"] == "5"
     # Any other error stays what it is (a bug to fix, not a retry).
     assert client.get("/staff/broken/").status_code == 500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_meets_a_busy_database_runs_again(settings: Any, tmp_path: Path) -> None:
+    from django.core.management import call_command
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from security.flaky_tasks import always_broken, busy_once
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    flaky = busy_once.enqueue(str(tmp_path / "marker"))
+    broken = always_broken.enqueue()
+    batch = ["worker", "--batch", "--no-startup-delay", "--interval", "0", "--no-reload",
+             "--queue-name", "*"]
+    call_command(*batch, verbosity=0)
+    row = DBTaskResult.objects.get(id=flaky.id)
+    assert row.status == "READY" and row.run_after > timezone.now()  # queued again, later
+    assert DBTaskResult.objects.get(id=broken.id).status == "FAILED"  # a bug is not retried
+    DBTaskResult.objects.filter(id=flaky.id).update(run_after=timezone.now())
+    call_command(*batch, verbosity=0)
+    row = DBTaskResult.objects.get(id=flaky.id)
+    assert row.status == "SUCCESSFUL" and row.return_value == "done"
+    assert len(row.worker_ids) == 2

@@ -5,8 +5,9 @@ claim query (opening the claim transaction, saving a result), and then reminders
 webhooks stop silently. `ResilientWorker` catches every transient database error (see
 `anshim.security.contention.is_transient`), backs off exponentially with jitter (0.5 s doubling
 to 30 s) and carries on; saving a task's outcome is retried the same way, so a task that ran is
-never left marked "running". Any other error still stops the process, loudly, and `make run`
-(or systemd's `Restart=always`) starts it again.
+never left marked "running"; a task that itself failed on a busy database is queued again
+with a growing delay (up to 5 attempts) instead of being marked failed. Any other error still
+stops the process, loudly, and `make run` (or systemd's `Restart=always`) starts it again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ logger = logging.getLogger("anshim.worker")
 
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
+# A task that fails on a busy database is run again: at most this many attempts, 5 s, 10 s...
+TASK_ATTEMPTS = 5
+TASK_RETRY_BASE_SECONDS = 5.0
+TASK_RETRY_MAX_SECONDS = 300.0
 # A ready task waiting longer than this means no worker is taking tasks.
 STALE_AFTER = dt.timedelta(minutes=2)
 
@@ -86,10 +91,32 @@ class ResilientWorker(Worker):
                 self.startup_delay = False  # the random start delay is for the first start only
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
-        for name in ("set_successful", "set_failed"):
-            setattr(db_task_result, name, self._retrying(getattr(db_task_result, name)))
+        db_task_result.set_successful = self._retrying(  # type: ignore[method-assign]
+            db_task_result.set_successful)
+        db_task_result.set_failed = self._retrying(  # type: ignore[method-assign]
+            self._requeue_if_transient(db_task_result, db_task_result.set_failed))
         super().run_task(db_task_result)
         self.backoff.reset()
+
+    def _requeue_if_transient(
+        self, result: DBTaskResult, set_failed: Callable[[BaseException], None]
+    ) -> Callable[[BaseException], None]:
+        """A task that failed on a busy database runs again later (its attempts are its
+        claims), up to `TASK_ATTEMPTS`; the tasks are idempotent (a key per delivery)."""
+
+        def failed(exc: BaseException) -> None:
+            attempts = len(result.worker_ids or [])
+            if not is_transient(exc) or attempts >= TASK_ATTEMPTS:
+                set_failed(exc)
+                return
+            delay = min(TASK_RETRY_BASE_SECONDS * 2 ** (attempts - 1), TASK_RETRY_MAX_SECONDS)
+            logger.warning("task %s met a busy database (%s); attempt %d of %d again in %.0fs",
+                           result.id, exc, attempts, TASK_ATTEMPTS, delay)
+            DBTaskResult.objects.filter(id=result.id).update(
+                status="READY", started_at=None,
+                run_after=timezone.now() + dt.timedelta(seconds=delay))
+
+        return failed
 
     def _retrying(self, save: Callable[..., None]) -> Callable[..., None]:
         """Saving the outcome of a task that already ran: retried until the database lets us

@@ -328,3 +328,17 @@ def test_a_task_that_meets_a_busy_database_runs_again(settings: Any, tmp_path: P
     row = DBTaskResult.objects.get(id=flaky.id)
     assert row.status == "SUCCESSFUL" and row.return_value == "done"
     assert len(row.worker_ids) == 2
+
+
+def test_make_run_restarts_the_worker_and_the_scheduler() -> None:
+    """`make run` wraps both in a restart loop and runs them as a demo (ANSHIM_DEMO=1)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(["make", "-n", "-s", "run"], cwd=root, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "MAKEFLAGS": ""})
+    assert done.returncode == 0, done.stderr
+    script = done.stdout.replace("\\\n", " ")
+    assert "while true; do .venv/bin/anshim worker --queue-name '*';" in script
+    assert "while true; do .venv/bin/anshim periodic;" in script
+    assert "restarting in 5 s" in script
+    makefile = (root / "Makefile").read_text()
+    assert "run: export ANSHIM_DEMO = 1" in makefile

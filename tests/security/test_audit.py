@@ -627,3 +627,12 @@ def test_migration_relinks_an_intact_old_chain_and_refuses_a_broken_one(
         assert migrated.returncode == 0, migrated.stderr
         assert (tmp_path / "audit-hmac.key").exists()
         assert "True 5 " in check.stdout, check.stdout + check.stderr
+
+
+def test_verify_never_creates_an_evidence_key(settings: Any, tmp_path: Any) -> None:
+    _write(1)
+    assert audit.anchor_head() is not None
+    settings.ANSHIM_EVIDENCE_KEY_FILE = tmp_path / "gone.pem"
+    result = audit.verify_chain()
+    assert result.problem is audit.Problem.ANCHOR and "gone.pem" in result.message
+    assert not (tmp_path / "gone.pem").exists()

@@ -488,6 +488,11 @@ def _load_anchors(extra: list[Anchor]) -> _AnchorCheck:
     check = _AnchorCheck(count=len(anchors))
     if not anchors:
         return check
+    from anshim.erasure.evidence import key_path
+
+    if not key_path().exists():  # never create a fresh key to check old signatures with
+        raise AnchorError(f"the evidence key {key_path()} is missing: restore it from the "
+                          "key backup")
     public = _evidence_key().public_key()
     for anchor in anchors:
         check_anchor_signature(anchor, public)

@@ -175,3 +175,27 @@ def test_new_webhook_starts_at_the_end_of_the_log(make_bank, add_entry, make_par
     services.set_webhook(partner, receiver.url)
     assert webhooks.dispatch_all() == 0
     assert Partner.objects.get(pk=partner.pk).webhook_secret
+
+
+def test_a_share_change_is_restated_to_the_webhook(make_bank, add_entry, make_partner,
+                                                   receiver, partner_client):
+    """Issue 18: webhook receivers get the same healing pages as pullers of the feed."""
+    first, later = make_bank("first"), make_bank("later")
+    old = add_entry(later)
+    partner, token = make_partner(first)
+    services.set_webhook(partner, receiver.url)
+    add_entry(first)
+    webhooks.dispatch_all()
+    services.share_banks(partner, ["later"])
+    webhooks.dispatch_all()
+    bodies = [json.loads(d.body) for d in WebhookDelivery.objects.order_by("pk")]
+    restated = [i for body in bodies for i in body["items"] if i["resync"]]
+    assert [(i["op"], i["entry_id"]) for i in restated] == [("add", old.pk)]
+    services.unshare_banks(partner, ["later"])
+    webhooks.dispatch_all()
+    last = json.loads(WebhookDelivery.objects.order_by("-pk").first().body)
+    assert [(i["op"], i["entry_id"]) for i in last["items"]] == [("withdraw", old.pk)]
+    # The last body's cursor continues the feed with nothing left over.
+    page = partner_client(token).get("/fingerprints", cursor=last["cursor"]).json()
+    assert page["items"] == [] and page["has_more"] is False
+    assert webhooks.dispatch_all() == 0

@@ -39,6 +39,10 @@ class Partner(models.Model):
     webhook_secret = EncryptedTextField(_("webhook secret"), blank=True)
     # Highest change-log seq already announced to this partner's webhook.
     webhook_seq = models.BigIntegerField(default=0)
+    # The feed position (a signed cursor) the webhook has announced up to: share changes are
+    # restated to webhook receivers exactly as to pullers of the feed. Empty: webhook_seq in
+    # the current epoch (set before issue 18).
+    webhook_cursor = models.CharField(max_length=200, blank=True, default="")
     # Bumped whenever a bank is shared or unshared, with a `ShareSnapshot` of the new set: a
     # cursor names the epoch it was issued in, so the feed can tell what the partner holds and
     # send the difference (withdrawals of unshared banks, additions of newly shared ones).

@@ -102,9 +102,14 @@ def set_webhook(partner: Partner, url: str) -> str:
 
     URLValidator(schemes=["http", "https"])(url)
     secret = new_secret()
+    from anshim.exchange.feed import encode_cursor
+
+    partner.refresh_from_db(fields=["share_epoch"])
     partner.webhook_url, partner.webhook_secret = url, secret
     partner.webhook_seq = latest_seq()
-    partner.save(update_fields=["webhook_url", "webhook_secret", "webhook_seq"])
+    partner.webhook_cursor = encode_cursor(partner, partner.webhook_seq)
+    partner.save(update_fields=["webhook_url", "webhook_secret", "webhook_seq",
+                                "webhook_cursor"])
     return secret
 
 

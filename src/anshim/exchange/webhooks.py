@@ -23,7 +23,14 @@ from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
-from anshim.exchange.feed import encode_cursor, read_feed
+from anshim.exchange.feed import (
+    DEFAULT_PAGE,
+    BadCursor,
+    Position,
+    decode_position,
+    encode_position,
+    read_position,
+)
 from anshim.exchange.models import DeliveryStatus, Partner, WebhookDelivery
 from anshim.exchange.schemas import feed_page_payload
 from anshim.security import signing
@@ -33,6 +40,8 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BASE_DELAY = dt.timedelta(minutes=1)
 TIMEOUT_SECONDS = 10
+# One dispatch announces at most this many pages; the next dispatch goes on from there.
+_MAX_PAGES = 1000
 SIGNATURE_HEADER = signing.SIGNATURE_HEADER
 TIMESTAMP_HEADER = signing.TIMESTAMP_HEADER
 
@@ -58,21 +67,28 @@ def collect_deliveries(partner: Partner) -> list[WebhookDelivery]:
     created: list[WebhookDelivery] = []
     with transaction.atomic():
         locked = Partner.objects.select_for_update().get(pk=partner.pk)
-        after = locked.webhook_seq
-        while True:
-            page = read_feed(locked, after)
-            if page.last_seq == after:
+        try:
+            position = decode_position(locked, locked.webhook_cursor) or Position(
+                locked.webhook_seq, locked.share_epoch, locked.share_epoch)
+        except BadCursor:  # signed with a secret key no longer kept: from the mark on
+            position = Position(locked.webhook_seq, locked.share_epoch, locked.share_epoch)
+        # The same pages as the feed (share changes restated), each announced once.
+        for _ in range(_MAX_PAGES):
+            page = read_position(locked, position, DEFAULT_PAGE)
+            assert page.position is not None
+            if page.position == position:
                 break
+            position = page.position
+            cursor = encode_position(locked, position)
             if page.items:
-                body = {"event": "fingerprints.changed",
-                        **feed_page_payload(page, encode_cursor(locked, page.last_seq))}
+                body = {"event": "fingerprints.changed", **feed_page_payload(page, cursor)}
                 created.append(WebhookDelivery.objects.create(
                     partner=locked, body=json.dumps(body, separators=(",", ":"), default=str),
                 ))
-            after = page.last_seq
             if not page.has_more:
                 break
-        Partner.objects.filter(pk=locked.pk).update(webhook_seq=after)
+        Partner.objects.filter(pk=locked.pk).update(
+            webhook_seq=position.seq, webhook_cursor=encode_position(locked, position))
     return created
 
 

@@ -87,3 +87,21 @@ def test_duplicate_partner_is_an_error():
     with pytest.raises(CommandError, match="already exists"):
         run("create", "P")
     assert PartnerToken.objects.count() == 1
+
+
+def test_platform_link_and_hash_list(make_bank, add_entry, tmp_path):
+    from anshim.erasure.models import Platform
+
+    platform = Platform.objects.create(name="Clipshare", domains="clipshare.example")
+    bank = make_bank("victims")
+    entry = add_entry(bank, pdq="a" * 64, md5="b" * 32)
+    run("create", "Clipshare", "--banks", "victims", "--platform", "Clipshare")
+    assert Partner.objects.get(name="Clipshare").platform == platform
+    with pytest.raises(CommandError, match="no platform named"):
+        run("platform", "Clipshare", "Nowhere")
+    out = tmp_path / "hashes.txt"
+    err = io.StringIO()
+    call_command("partner", "hashes", "Clipshare", "--output", str(out), stderr=err)
+    assert set(out.read_text().splitlines()) == {f"pdq {'a' * 64}", f"video_md5 {'b' * 32}"}
+    assert "2 signal(s)" in err.getvalue()
+    assert entry.pk

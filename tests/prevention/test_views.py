@@ -270,3 +270,22 @@ def test_prevention_officer_lands_on_the_start_page(officer: Any, make_user: Any
     c = login_client(officer)
     response = c.get("/staff/")
     assert response.status_code == 302 and response["Location"] == "/staff/prevention/"
+
+
+def test_detail_pages_query_counts(world: World, officer: Any, login_client: Any,
+                                   django_assert_max_num_queries: Any) -> None:
+    from django.utils import timezone as tz
+
+    lines = services.parse_score_lines("\n".join(f"지{m:02d}1{d} {m % 10}" for m in
+                                                 range(1, 13) for d in range(10)), 10)
+    for wave in ("pre", "post"):
+        services.add_scores(officer, world.test, wave=wave, taken_on=tz.localdate(),
+                            lines=lines)
+    c = login_client(officer)
+    for url, limit in ((f"/sessions/{world.session.pk}/", 14),
+                       (f"/bookings/{world.booking.pk}/", 14),
+                       (f"/tests/{world.test.pk}/", 12),
+                       (f"/surveys/{world.survey.pk}/design/", 10),
+                       (f"/surveys/{world.survey.pk}/v1/preview/", 10)):
+        with django_assert_max_num_queries(limit):
+            assert c.get(P + url).status_code == 200, url

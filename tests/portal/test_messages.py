@@ -236,3 +236,40 @@ def test_arrival_is_mailed_to_the_counselor_once_without_the_text(
     assert "my secret words" not in mail.body and f"/staff/cases/{case.code}/" in mail.body
     assert tasks.send_message_notice.call(msg.pk) == "skipped"  # never twice
     assert len(mailoutbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_racing_stores_one_reply(make_user: Any) -> None:
+    """Two submissions of the same reply form at once (two threads, two connections): the
+    unique one-time key lets exactly one in; both get the same stored reply."""
+    import threading
+
+    from django.db import connections
+
+    from anshim.cases.models import Case, Person
+
+    counselor = make_user("counselor")
+    case = Case.objects.create(code="AN-RACE-22", person=Person.objects.create(),
+                               channel="portal", lead_counselor=counselor)
+    services.send_message(case, "help")
+    barrier = threading.Barrier(2)
+    results: list[Any] = [None, None]
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = services.reply(counselor, Case.objects.get(pk=case.pk), "here",
+                                        idempotency_key="same-form-key")
+        except Exception as exc:  # reported below
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(isinstance(r, PortalMessage) for r in results), (connection.vendor, results)
+    assert results[0].pk == results[1].pk
+    assert PortalMessage.objects.filter(case=case, from_victim=False).count() == 1

@@ -193,3 +193,14 @@ def test_generated_set_median_is_zero(tmp_path: Path) -> None:
             distances.append(hamming_distance(_image(data).pdq, ref_hex))
     assert len(distances) >= 8
     assert statistics.median(distances) == 0 and max(distances) <= MAX_BITS
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_fused_filter_turns_the_filters_not_the_pixels(orientation: int) -> None:
+    from anshim.fingerprint.decode_image import apply_orientation
+    from anshim.fingerprint.pdq import downsample_64, downsample_64_rgb, luma_from_rgb
+
+    rgb = np.random.default_rng(orientation).integers(0, 256, (301, 517, 3), dtype=np.uint8)
+    plain = downsample_64(np.ascontiguousarray(apply_orientation(luma_from_rgb(rgb),
+                                                                 orientation)))
+    assert np.abs(downsample_64_rgb(rgb, orientation) - plain).max() < 1e-3

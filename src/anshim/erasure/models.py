@@ -181,10 +181,12 @@ class Fingerprint(models.Model):
     timestamp = models.FloatField(null=True, blank=True)
     # Provenance (issue 20): the decode and the engine (name/version; "" for hashes supplied
     # from outside, e.g. an imported list) that produced the value.
+    # db_default too: the bulk importers write rows with plain INSERT/COPY.
     decode = models.CharField(
-        max_length=8, choices=FingerprintDecode.choices, default=FingerprintDecode.EXACT
+        max_length=8, choices=FingerprintDecode.choices, default=FingerprintDecode.EXACT,
+        db_default=FingerprintDecode.EXACT,
     )
-    engine = models.CharField(max_length=40, blank=True, default="")
+    engine = models.CharField(max_length=40, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [

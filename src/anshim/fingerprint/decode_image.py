@@ -233,9 +233,9 @@ def decode_image(
         im = open_image(data, fmt, limits)
     width, height = im.size
     if min_side <= 0 and width * height <= _FLOAT_LUMA_MAX_PIXELS:
-        rgb = decode_jpeg_rgb(data, im)
-        if rgb is not None:
-            luma = luma_from_rgb(rgb)
+        decoded = decode_jpeg_rgb(data, im)
+        if decoded is not None:
+            luma = np.ascontiguousarray(apply_orientation(luma_from_rgb(decoded[0]), decoded[1]))
             rows, cols = luma.shape
             return DecodedImage(luma=luma, width=cols, height=rows, format=fmt,
                                 axes=(Axis(rows), Axis(cols)))
@@ -276,11 +276,11 @@ def decode_image(
     return DecodedImage(luma=luma, width=width, height=height, format=fmt, axes=axes)
 
 
-def decode_jpeg_rgb(data: bytes, im: Image.Image) -> NDArray[np.uint8] | None:
+def decode_jpeg_rgb(data: bytes, im: Image.Image) -> tuple[NDArray[np.uint8], int] | None:
     """Full-size RGB of a YCbCr JPEG opened as ``im`` (header already checked against the
-    limits), oriented as displayed, by libjpeg-turbo through simplejpeg; None for what this
-    path does not take (other formats and colour spaces, data simplejpeg refuses): the caller
-    then decodes with Pillow, which gives the typed error for damaged data.
+    limits), as stored, and its EXIF orientation, by libjpeg-turbo through simplejpeg; None for
+    what this path does not take (other formats and colour spaces, data simplejpeg refuses):
+    the caller then decodes with Pillow, which gives the typed error for damaged data.
 
     simplejpeg and Pillow both run libjpeg-turbo with the accurate integer IDCT and fancy
     upsampling: the bytes are identical (checked on the benchmark corpus every run).
@@ -293,10 +293,7 @@ def decode_jpeg_rgb(data: bytes, im: Image.Image) -> NDArray[np.uint8] | None:
         return None
     if rgb.shape[:2] != (im.height, im.width):
         return None  # not the picture Pillow would show (an MPO's other frame): let Pillow do it
-    orientation = _orientation(im)
-    if orientation != 1:
-        rgb = np.ascontiguousarray(apply_orientation(rgb, orientation))
-    return rgb
+    return rgb, _orientation(im)
 
 
 def is_animated(im: Image.Image) -> bool:

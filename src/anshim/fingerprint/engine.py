@@ -103,18 +103,21 @@ def fingerprint_bytes(
         if kind.format in ("GIF", "WEBP") and is_animated(im):
             result = vpdq_from_animation(im, limits, seconds_per_hash=seconds_per_hash)
             return _video(data, result, seconds_per_hash)
-        rgb = decode_jpeg_rgb(data, im) if min_side <= 0 else None
-        if rgb is not None and min(rgb.shape[0], rgb.shape[1]) >= MIN_HASHABLE_DIM:
+        jpeg = decode_jpeg_rgb(data, im) if min_side <= 0 else None
+        if jpeg is not None and min(jpeg[0].shape[0], jpeg[0].shape[1]) >= MIN_HASHABLE_DIM:
             # The exact decode's fast path (most uploads): RGB straight into the fused
             # luma + PDQ filter, no full-size float image.
-            pdq_hex, quality, variants = pdq_from_64(downsample_64_rgb(rgb), dihedral)
+            rgb, orientation = jpeg
+            buf64 = downsample_64_rgb(rgb, orientation)
+            pdq_hex, quality, variants = pdq_from_64(buf64, dihedral)
+            turned = orientation >= 5
             return ImageFingerprint(
                 md5=md5_hex(data),
                 sha256=sha256_hex(data),
                 pdq=pdq_hex,
                 quality=quality,
-                width=rgb.shape[1],
-                height=rgb.shape[0],
+                width=rgb.shape[0] if turned else rgb.shape[1],
+                height=rgb.shape[1] if turned else rgb.shape[0],
                 format=kind.format,
                 dihedral=variants,
                 decode=DECODE_EXACT,

@@ -260,25 +260,45 @@ def downsample_64_2d(luma: NDArray[np.floating]) -> NDArray[np.float32]:
     return np.matmul(rows, _slabs(w).dense_t)
 
 
-def downsample_64_rgb(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+#: EXIF orientation -> (stored axes swapped for display, stored rows reversed, stored columns
+#: reversed), in the filter's terms (checked against :func:`numpy.rot90` views in the tests).
+_ORIENTED_FILTERS: dict[int, tuple[bool, bool, bool]] = {
+    1: (False, False, False),
+    2: (False, False, True),
+    3: (False, True, True),
+    4: (False, True, False),
+    5: (True, False, False),
+    6: (True, True, False),
+    7: (True, True, True),
+    8: (True, False, True),
+}
+
+
+def downsample_64_rgb(rgb: NDArray[np.uint8], orientation: int = 1) -> NDArray[np.float32]:
     """Luma, blur and decimation of a full-size ``(H, W, 3)`` uint8 RGB array in one pass.
 
-    The same as ``downsample_64(luma_from_rgb(rgb))`` (all three steps are linear; the results
-    agree to float32 rounding), but the row filter runs on the interleaved bytes slab by slab
-    (each slab converted to float32 while it is in cache) and the luma weights are applied to
-    the 64 x 3W result: no full-size float image is ever made. This is the exact decode's
-    speed: about 8x less time than luma then filter.
+    The same as ``downsample_64(luma_from_rgb(apply_orientation(rgb, orientation)))`` (all the
+    steps are linear; the results agree to float32 rounding), but the row filter runs on the
+    interleaved bytes slab by slab (each slab converted to float32 while it is in cache), the
+    luma weights are applied to the 64 x 3W result, and an EXIF orientation turns the filters,
+    not the pixels (a turned copy of a 3-channel photo is a slow, cache-hostile gather): no
+    full-size float or turned image is ever made. About 8x less time than luma then filter.
     """
     arr = np.asarray(rgb)
     h, w = arr.shape[0], arr.shape[1]
+    swap, rows_rev, cols_rev = _ORIENTED_FILTERS.get(orientation, (False, False, False))
     flat = arr.reshape(h, w * 3)
     band = _slabs(h)
     rows = np.empty((64, w * 3), dtype=np.float32)
     for i, (start, end) in enumerate(zip(band.starts, band.ends, strict=True)):
-        np.matmul(band.weights[i, : end - start], flat[start:end].astype(np.float32),
-                  out=rows[i])
+        weights = band.weights[i, : end - start]
+        if rows_rev:
+            start, end, weights = h - end, h - start, weights[::-1]
+        np.matmul(weights, flat[start:end].astype(np.float32), out=rows[i])
     luma_rows = np.matmul(rows.reshape(64 * w, 3), _LUMA_VECTOR).reshape(64, w)
-    return np.matmul(luma_rows, _slabs(w).dense_t)
+    cols_t = _slabs(w).dense_t
+    out = np.matmul(luma_rows, cols_t[::-1] if cols_rev else cols_t)
+    return np.ascontiguousarray(out.T) if swap else out
 
 
 def quality_64(buf64: NDArray[np.floating]) -> NDArray[np.int64]:

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .decode_image import DEFAULT_MIN_SIDE, decode_image, open_image
+from .decode_image import DEFAULT_MIN_SIDE, REDUCED_MIN_SIDE, decode_image, open_image
 from .pdq import Axis, luma_from_rgb, pdq_from_luma
 from .robust_regions import Box, crop_grid, find_embedded_picture, trim_borders
 from .sniff import sniff
@@ -84,7 +84,7 @@ class QueryHash:
 
     pdq: str
     quality: int
-    #: ``original``, ``dihedral-<name>``, ``trim`` or ``screenshot``.
+    #: ``original``, ``reduced``, ``dihedral-<name>``, ``trim`` or ``screenshot``.
     strategy: str
 
 
@@ -196,12 +196,26 @@ def query_fingerprints(
     screenshot: bool = True,
     limits: Limits | None = None,
     min_side: int = DEFAULT_MIN_SIDE,
+    reduced: bool = True,
 ) -> list[QueryHash]:
-    """Fingerprints to search for one uploaded copy (low-quality ones are left out)."""
+    """Fingerprints to search for one uploaded copy (low-quality ones are left out).
+
+    ``reduced``: also the hash of the reduced-scale JPEG decode (strategy ``reduced``) when it
+    differs from the exact one. Entries registered on the server before issue 20 were hashed
+    that way (stored as ``decode="reduced"``, up to ~40 bits from the exact hash, and the media
+    is gone, so they cannot be redone): a copy of such a picture is found by the hash made the
+    same way.
+    """
     lum = _load(image, limits or DEFAULT_LIMITS, min_side)
     out: list[QueryHash] = []
     h, quality = pdq_from_luma(lum.array, lum.axes)
     out.append(QueryHash(h, quality, "original"))
+    if reduced and min_side <= 0 and isinstance(image, bytes | bytearray | memoryview):
+        small = _load(image, limits or DEFAULT_LIMITS, REDUCED_MIN_SIDE)
+        if small.axes is not None and any(a.scale > 1 for a in small.axes):
+            hr, qr = pdq_from_luma(small.array, small.axes)
+            if hr != h:
+                out.append(QueryHash(hr, qr, "reduced"))
     arr = lum.array
     if dihedral:
         # The luma itself is rotated/flipped and hashed again: PDQ's box filter and sample
@@ -242,7 +256,8 @@ def strategy_of(query_strategy: str, variant: str) -> str | None:
     picture answer plain, trimmed and screenshot queries.
     """
     crop = variant.startswith(("crop-", "trim-crop-"))
-    if query_strategy == "original":
+    if query_strategy in ("original", "reduced"):
+        # "reduced": the whole picture too, hashed as the pre-issue-20 entries were.
         if variant == "original":
             return "pdq"
         return "crop" if crop else "trim"

@@ -298,6 +298,22 @@ def test_weights_from_the_sampling_design(officer: Any, published: SurveyVersion
                  {"grade": 8, "sex": "male", "count": 100}], schools_invited=2)
     frame = analysis.load_frame(published.survey)
     assert frame.weights.sum() == pytest.approx(400)
+    # Raked to grade and sex totals instead.
+    services.save_design(officer, published.survey, sample=[
+        services.SampleRow(school, "middle", 0.5, 20, True),
+        services.SampleRow(other, "middle", 0.25, 10, True)],
+        margins=[{"grade": 8, "sex": "*", "count": 500},
+                 {"grade": "*", "sex": "female", "count": 200},
+                 {"grade": "*", "sex": "male", "count": 300}], schools_invited=2)
+    frame = analysis.load_frame(published.survey)
+    assert not frame.notes
+    female = frame.weights[[s == "female" for s in frame.sex]].sum()
+    assert frame.weights.sum() == pytest.approx(500)
+    assert female == pytest.approx(200)
+    with pytest.raises(services.InvalidInput):  # cells and totals mixed
+        services.save_design(officer, published.survey, sample=[], schools_invited=0,
+                             margins=[{"grade": 8, "sex": "*", "count": 5},
+                                      {"grade": 8, "sex": "male", "count": 5}])
 
 
 def test_booking_form_validation(db: Any) -> None:

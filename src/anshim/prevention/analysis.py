@@ -7,7 +7,8 @@ weight, calibration, paired test and suppression decision is the engine's.
 Weights: a school's design weight is 1 / its selection probability, adjusted for the sampled
 schools that did not take part within its stratum; each response then carries its school's
 weight times (students sampled / responses) in that school, and the weights are
-post-stratified to the survey's grade x sex population margins when they are set. Without a
+post-stratified to the survey's grade x sex population cells, or raked to its grade and sex
+totals, when they are set. Without a
 sampling design every response weighs 1, schools are the clusters and there are no strata.
 """
 
@@ -110,17 +111,25 @@ def _weight(survey: Survey, frame: Frame) -> None:
     frame.weights = w
     frame.has_design = True
     margins = survey.population_margins
-    if margins:
-        population: dict[Hashable, float] = {
-            (str(m["grade"]), str(m["sex"])): float(m["count"]) for m in margins}
-        design = stats.make_design(w, strata=frame.strata, psu=frame.school)
-        try:
-            calibrated = stats.post_stratify(design, [np.array(frame.grade),
-                                                      np.array(frame.sex)], population)
-        except stats.StatsInputError as exc:
-            frame.notes.append(f"not post-stratified: {exc}")
-            return
-        frame.weights = calibrated.weights
+    if not margins:
+        return
+    design = stats.make_design(w, strata=frame.strata, psu=frame.school)
+    grade, sex = np.array(frame.grade), np.array(frame.sex)
+    try:
+        if any("*" in (str(m["grade"]), str(m["sex"])) for m in margins):
+            by_grade: dict[Hashable, float] = {str(m["grade"]): float(m["count"])
+                                               for m in margins if m["sex"] == "*"}
+            by_sex: dict[Hashable, float] = {str(m["sex"]): float(m["count"])
+                                             for m in margins if m["grade"] == "*"}
+            calibrated = stats.rake(design, [(grade, by_grade), (sex, by_sex)])
+        else:
+            population: dict[Hashable, float] = {
+                (str(m["grade"]), str(m["sex"])): float(m["count"]) for m in margins}
+            calibrated = stats.post_stratify(design, [grade, sex], population)
+    except stats.StatsInputError as exc:
+        frame.notes.append(f"not calibrated to the population margins: {exc}")
+        return
+    frame.weights = calibrated.weights
 
 
 def design_for(frame: Frame) -> stats.Design:

@@ -267,7 +267,8 @@ class DesignForm(forms.Form):
     margins = forms.CharField(
         label=_("Population margins"), required=False, widget=forms.Textarea(attrs={"rows": 6}),
         help_text=_("One line per grade and sex: grade, sex (female/male), students in the "
-                    "population."))
+                    "population (post-stratification). For raking, give the totals instead: "
+                    "'grade, *, count' and '*, sex, count'."))
 
     def clean_sample(self) -> list[dict[str, Any]]:
         rows = []

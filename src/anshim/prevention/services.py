@@ -668,16 +668,25 @@ def save_design(actor: Any, survey: Survey, *, sample: list[SampleRow],
             raise InvalidInput(params={"problem": _(
                 "Each school once, with a stratum and a selection probability in (0, 1].")})
         seen.add(row.school.pk)
-    clean_margins = []
+    clean_margins: list[dict[str, Any]] = []
     for m in margins:
+        # Joint cells (grade, sex) post-stratify; totals per grade ("grade, *") and per sex
+        # ("*, sex") rake.
         try:
-            grade, sex, count = int(m["grade"]), str(m["sex"]), int(m["count"])
+            raw_grade, sex, count = str(m["grade"]).strip(), str(m["sex"]).strip(), int(
+                m["count"])
+            grade: int | str = "*" if raw_grade == "*" else int(raw_grade)
         except (KeyError, TypeError, ValueError):
             raise InvalidInput(params={"problem": _("Margins are grade, sex and count.")}
                                ) from None
-        if sex not in Sex.values or not 1 <= grade <= 12 or count <= 0:
+        if (sex not in (*Sex.values, "*") or (grade != "*" and not 1 <= int(grade) <= 12)
+                or count <= 0 or grade == sex == "*"):
             raise InvalidInput(params={"problem": _("Margins are grade, sex and count.")})
         clean_margins.append({"grade": grade, "sex": sex, "count": count})
+    kinds = {"joint" if "*" not in (m["grade"], m["sex"]) else "total" for m in clean_margins}
+    if len(kinds) > 1:
+        raise InvalidInput(params={"problem": _(
+            "Give either grade x sex cells or grade and sex totals, not both.")})
     with _durable():
         locked = Survey.objects.select_for_update().get(pk=survey.pk)
         SampledSchool.objects.filter(survey=locked).delete()

@@ -5,7 +5,9 @@ Quick use::
 
     from anshim.fingerprint import fingerprint_bytes, fingerprint_file, fingerprint_files
     fp = fingerprint_file("photo.jpg", dihedral=True)
-    fp.pdq, fp.quality, fp.dihedral
+    fp.pdq, fp.quality, fp.dihedral, fp.decode, fp.engine
+
+Hashes agree with Meta's PDQ (pdqhash) on the same file: the decode is exact by default.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from .pdq import (
 )
 from .sniff import sniff
 from .types import (
+    DECODE_EXACT,
+    DECODE_REDUCED,
     DEFAULT_LIMITS,
     DIHEDRAL_NAMES,
+    ENGINE_VERSION,
     ImageFingerprint,
     Limits,
     VideoFingerprint,
@@ -42,10 +47,13 @@ from .vpdq import (
 )
 
 __all__ = [
+    "DECODE_EXACT",
+    "DECODE_REDUCED",
     "DEFAULT_DISTANCE_TOLERANCE",
     "DEFAULT_LIMITS",
     "DEFAULT_QUALITY_TOLERANCE",
     "DIHEDRAL_NAMES",
+    "ENGINE_VERSION",
     "BatchResult",
     "CorruptMedia",
     "Fingerprint",

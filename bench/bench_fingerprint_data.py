@@ -66,18 +66,15 @@ def _sources() -> Iterator[tuple[str, Image.Image]]:
                     yield f"{base.name}/{p.name}", ImageOps.exif_transpose(im).convert("RGB")
             except (OSError, ValueError):
                 continue
-    try:
-        import skimage.data as data
-    except ModuleNotFoundError:  # a bench extra; the Debian photos are enough without it
-        data = None
-    if data is not None:
-        for name in _SKIMAGE:
-            arr = np.asarray(getattr(data, name)())
-            if arr.dtype != np.uint8:
-                arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-            if arr.ndim == 2:
-                arr = np.stack([arr] * 3, axis=-1)
-            yield f"skimage/{name}", Image.fromarray(np.ascontiguousarray(arr[..., :3]))
+    import skimage.data as data  # a bench extra (make bench-fingerprint installs it)
+
+    for name in _SKIMAGE:
+        arr = np.asarray(getattr(data, name)())
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        if arr.ndim == 2:
+            arr = np.stack([arr] * 3, axis=-1)
+        yield f"skimage/{name}", Image.fromarray(np.ascontiguousarray(arr[..., :3]))
     if CONFORMANCE.is_dir():
         for p in sorted(CONFORMANCE.rglob("*.jpg")):
             if "modes" in p.parts:
@@ -169,9 +166,9 @@ def build_photos(count: int = 420, seed: int = 20261201) -> list[Photo]:
     index = CACHE / f"index-{seed}.tsv"
     if index.exists():
         rows = [line.split("\t") for line in index.read_text().splitlines() if line]
-        photos = [Photo(CACHE / name, source, recipe) for name, source, recipe in rows]
-        if len(photos) >= count and all(p.path.exists() for p in photos[:count]):
-            return photos[:count]
+        cached = [Photo(CACHE / name, source, recipe) for name, source, recipe in rows]
+        if len(cached) >= count and all(p.path.exists() for p in cached[:count]):
+            return cached[:count]
     sources = list(_sources())
     if not sources:
         raise SystemExit("no benign photo sources: run `make system-deps "

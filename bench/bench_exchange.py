@@ -37,6 +37,7 @@ import io
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -405,6 +406,7 @@ def main() -> int:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="anshim-bench-exchange-"))
+    keys = Path(tempfile.mkdtemp(prefix="anshim-bench-exchange-keys-"))
     use_pg = postgres_up() and not args.sqlite
     if use_pg and args.reuse:
         db_url = f"postgres://root@127.0.0.1:5432/{PG_BENCH_DB}"
@@ -413,7 +415,13 @@ def main() -> int:
     env = {**os.environ, "DATABASE_URL": db_url, "ANSHIM_DATA_DIR": str(tmp / "data"),
            "ANSHIM_ALLOWED_HOSTS": "127.0.0.1,localhost", "ANSHIM_LOG_LEVEL": "ERROR",
            "ANSHIM_DEBUG": "0", "PYTHONPATH": f"{ROOT / 'src'}:{tmp}",
-           "DJANGO_SETTINGS_MODULE": "anshim.config.settings"}
+           "DJANGO_SETTINGS_MODULE": "anshim.config.settings",
+           # A production-mode server refuses to start without a real secret key; this
+           # throwaway instance gets a random one.
+           "ANSHIM_SECRET_KEY": secrets.token_urlsafe(50),
+           # ... and its keys outside the database's folder, as production must keep them.
+           "ANSHIM_KEY_FILE": str(keys / "keyring.json"),
+           "ANSHIM_AUDIT_KEY_FILE": str(keys / "audit-hmac.key")}
     persistent = not args.connection_per_request
     env["ANSHIM_DB_CONN_MAX_AGE"] = "600" if persistent else "0"
     (tmp / "bench_settings.py").write_text(
@@ -529,7 +537,12 @@ def main() -> int:
         connections.close_all()
         if use_pg and not args.keep:
             drop_postgres()
+        server_log = tmp / "server.log"
+        if sys.exc_info()[0] is not None and server_log.exists():  # say why it failed
+            print("server log (tail):\n" + server_log.read_text(errors="replace")[-3000:],
+                  file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(keys, ignore_errors=True)
 
 
 if __name__ == "__main__":

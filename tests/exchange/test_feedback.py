@@ -299,3 +299,19 @@ def test_bad_hash_feedback_is_422(make_bank, add_entry, make_partner, partner_cl
     response = partner_client(token).post("/feedback/hashes", {"items": [item]})
     assert response.status_code == 422, response.content
     assert response.json()["error"] == "invalid_input"
+
+
+def test_every_feedback_item_is_audited(make_bank, add_entry, make_partner, partner_client):
+    from anshim.security.models import AuditEntry
+
+    bank = make_bank()
+    entry = add_entry(bank, md5="f" * 32)
+    _, token = make_partner(bank)
+    api = partner_client(token)
+    api.post("/feedback", {"action": "removed", "entry_id": entry.pk, "acted_at": WHEN})
+    api.post("/feedback/hashes", {"items": [
+        {"kind": "md5", "value": "f" * 32, "opinion": "NotBlocked", "acted_at": WHEN}]})
+    rows = list(AuditEntry.objects.filter(action="exchange.feedback")
+                .values_list("target_pk", "reason"))
+    ids = [str(pk) for pk in PartnerFeedback.objects.order_by("pk").values_list("pk", flat=True)]
+    assert rows == [(ids[0], "removed"), (ids[1], "disputed")]

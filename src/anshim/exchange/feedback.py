@@ -30,6 +30,7 @@ from django.utils import timezone
 from anshim.erasure.models import BankEntry, Fingerprint, Sighting, SightingStatus, Tombstone
 from anshim.exchange.feed import shared_bank_ids
 from anshim.exchange.models import FeedbackAction, Partner, PartnerFeedback
+from anshim.security.audit import record as audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ OPINION_ALIASES: dict[str, str] = {
     "affirmative": FeedbackAction.CONFIRMED, "negative": FeedbackAction.DISPUTED,
 }
 _REMOVING = {FeedbackAction.REMOVED, FeedbackAction.NOT_FOUND, FeedbackAction.CONFIRMED}
+#: Audit event of every feedback item received (reason: its action).
+AUDIT_FEEDBACK = "exchange.feedback"
 
 
 class NotInScope(LookupError):
@@ -168,6 +171,7 @@ def record_feedback(
             partner=partner, action=action, url=url, entry_id=entry_id,
             reference=reference, acted_at=acted_at,
         )
+        audit_record(actor=None, action=AUDIT_FEEDBACK, target=item, reason=action)
     apply_feedback(item, sightings)
     return item
 
@@ -221,6 +225,7 @@ def record_hash_opinions(partner: Partner, opinions: Sequence[HashOpinion],
                     hash_value=stored, reason=op.reason[:200], reference=op.reference,
                     acted_at=op.acted_at,
                 )
+                audit_record(actor=None, action=AUDIT_FEEDBACK, target=item, reason=action)
             apply_feedback(item)
             ids.append(item.pk)
         results.append(HashOpinionResult("recorded", tuple(entries), tuple(ids)))

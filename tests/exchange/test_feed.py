@@ -328,3 +328,23 @@ def test_crop_grid_variants_are_not_shared(make_bank, make_partner, add_entry, p
     shared = {f["value"] for item in items for f in item["fingerprints"]}
     assert "a" * 64 in shared and "b" * 64 in shared
     assert "c" * 64 not in shared and "d" * 64 not in shared
+
+
+def test_a_feed_page_costs_the_same_queries_for_5_or_50_entries(
+        make_bank, add_entry, make_partner, partner_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    bank = make_bank()
+    _, token = make_partner(bank)
+    api = partner_client(token)
+    api.get("/fingerprints")  # token and bucket rows exist from here on
+    counts = []
+    for n in (5, 50):
+        for _ in range(n - (5 if n == 50 else 0)):
+            add_entry(bank)
+        with CaptureQueriesContext(connection) as queries:
+            assert len(api.get("/fingerprints", limit=1000).json()["items"]) == n
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 12

@@ -110,13 +110,19 @@ def _equations(shape: tuple[int, int]) -> NDArray[np.float64]:
     return np.array(eqs)
 
 
-def derivable_cells(table: ArrayLike, suppressed: ArrayLike) -> list[tuple[int, int]]:
+def derivable_cells(
+    table: ArrayLike, suppressed: ArrayLike, *, nonnegative: bool = True
+) -> list[tuple[int, int]]:
     """The suppressed cells of a published table with margins whose values follow from the
     published cells: ``[]`` proves the table safe.
 
     ``table``: (R+1) x (C+1), its last row and column the margins (see :func:`with_margins`);
-    ``suppressed``: a boolean mask of the same shape (margins may be suppressed too). Raises
-    :class:`StatsInputError` when the table does not add up (the check assumes it does).
+    ``suppressed``: a boolean mask of the same shape (margins may be suppressed too).
+    ``nonnegative`` (counts; ignored when the table has a negative value): a reader also knows
+    that no cell is negative, which pins hidden cells whose line's hidden total is 0 (two hidden
+    cells summing to 0 are both 0) and what follows from them; such cells count as derivable
+    too. Raises :class:`StatsInputError` when the
+    table does not add up (the check assumes it does).
     """
     t = np.asarray(table, dtype=np.float64)
     m = np.asarray(suppressed, dtype=bool)
@@ -127,10 +133,79 @@ def derivable_cells(table: ArrayLike, suppressed: ArrayLike) -> list[tuple[int, 
     scale = max(1.0, float(np.abs(t).max()))
     if not np.allclose(with_margins(t[:-1, :-1]), t, rtol=1e-9, atol=1e-9 * scale):
         raise StatsInputError("the table's margins do not add up to its cells")
-    return _derivable(m)
+    return _derivable(m, t if nonnegative and (t >= 0).all() else None)
 
 
-def _derivable(mask: BoolArray) -> list[tuple[int, int]]:
+def _derivable(mask: BoolArray, values: NDArray[np.float64] | None = None) -> list[tuple[int, int]]:
+    """Linearly derivable hidden cells, plus (with ``values``, all >= 0) the cells that the
+    equations and non-negativity pin to one value.
+
+    Under x >= 0 the feasible tables form a polyhedron whose affine hull is the equations plus
+    x_j = 0 for the hidden cells that are 0 in *every* feasible table (its implicit
+    equalities); a coordinate is constant on the polyhedron exactly when it is constant on that
+    hull. So: find those forced zeros (:func:`_forced_zeros`), publish them, and test the rest
+    linearly.
+    """
+    if values is None or not (values[mask] == 0).any():
+        # no hidden cell at its bound 0: no implicit equality, the linear answer is the answer
+        return _linear_derivable(mask)
+    forced = _forced_zeros(mask, values)
+    if not forced:
+        return _linear_derivable(mask)
+    reduced = mask.copy()
+    for cell in forced:
+        reduced[cell] = False
+    return sorted(set(forced) | set(_linear_derivable(reduced)))
+
+
+def _forced_zeros(mask: BoolArray, values: NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Hidden cells at 0 that stay 0 in every non-negative table with the published cells.
+
+    Flip the sign of the margin cells outside the corner and every row and column of the
+    (R+1) x (C+1) table sums to 0: the changes that keep the published cells are circulations
+    on the bipartite graph rows - columns whose edges are the hidden cells, i.e. sums of
+    cycles with alternating +1/-1. A hidden 0 can grow exactly when some simple cycle through
+    it (conformal decomposition) takes -1 only from cells that are positive: a directed path
+    search where a positive cell may be crossed either way and a zero cell only the way that
+    increases it.
+    """
+    rows, cols = mask.shape
+    succ: dict[int, list[tuple[int, int]]] = {}  # node -> [(next node, cell id)]
+    zeros: list[tuple[int, int, int]] = []  # (cell id, tail, head) of each hidden zero
+    cells = [(int(i), int(j)) for i, j in zip(*np.nonzero(mask), strict=True)]
+    for cid, (i, j) in enumerate(cells):
+        r, c = i, rows + j  # node ids: rows, then columns
+        sign = -1 if (i == rows - 1) != (j == cols - 1) else 1
+        positive = bool(values[i, j] > 0)
+        if positive or sign == 1:  # +1 on the signed table: row -> column
+            succ.setdefault(r, []).append((c, cid))
+        if positive or sign == -1:  # -1 on the signed table: column -> row
+            succ.setdefault(c, []).append((r, cid))
+        if not positive:
+            tail, head = (r, c) if sign == 1 else (c, r)
+            zeros.append((cid, tail, head))
+    forced: list[tuple[int, int]] = []
+    for cid, tail, head in zeros:
+        # a path head -> tail without this cell closes a cycle that increases it
+        seen = {head}
+        frontier = [head]
+        found = False
+        while frontier and not found:
+            node = frontier.pop()
+            for nxt, via in succ.get(node, ()):
+                if via == cid or nxt in seen:
+                    continue
+                if nxt == tail:
+                    found = True
+                    break
+                seen.add(nxt)
+                frontier.append(nxt)
+        if not found:
+            forced.append(cells[cid])
+    return forced
+
+
+def _linear_derivable(mask: BoolArray) -> list[tuple[int, int]]:
     unknown = np.flatnonzero(mask.ravel())
     if unknown.size == 0:
         return []
@@ -151,7 +226,8 @@ def _derivable(mask: BoolArray) -> list[tuple[int, int]]:
 def secondary_suppression(
     table: ArrayLike, suppressed: ArrayLike, *, protect_margins: bool = False
 ) -> BoolArray:
-    """A superset of ``suppressed`` with no derivable cell (see :func:`derivable_cells`).
+    """A superset of ``suppressed`` with no derivable cell (see :func:`derivable_cells`; for a
+    table without negative values, non-negativity included).
 
     ``table`` and ``suppressed`` are (R+1) x (C+1) with margins. Complementary cells are chosen
     greedily by the least information lost: the smallest published values, interior cells
@@ -168,6 +244,10 @@ def secondary_suppression(
     # cost of suppressing a cell: its value, margins dearer (and last resort when protected)
     big = float(np.abs(t).sum()) + 1.0
     cost = np.abs(t) + np.where(margin, big * (1e6 if protect_margins else 1.0), 0.0)
+    # a hidden 0 beside other hidden 0s gives them all away (counts are not negative): zeros
+    # are complements only after every non-zero interior cell
+    cost = cost + np.where(t == 0, big / 2, 0.0)
+    values = t if (t >= 0).all() else None
 
     def cheapest(candidates: BoolArray) -> tuple[int, int] | None:
         """The cell to add: first one that also mends the crossing line (it holds a single
@@ -207,7 +287,7 @@ def secondary_suppression(
                     if pick is not None:
                         m[pick] = True
                         changed = True
-        left = _derivable(m)
+        left = _derivable(m, values)
         if not left:
             return m
         # still derivable (e.g. suppressed cells forming a chain): widen around the first one

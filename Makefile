@@ -93,8 +93,9 @@ test-postgres:
 	else echo "== PostgreSQL not reachable on 127.0.0.1:5432: skipped"; fi
 
 lint: install-test
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench clients
 	$(BIN)/mypy src
+	cd clients/threatexchange && ../../$(BIN)/mypy src
 
 bench: bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-stats
 

@@ -243,6 +243,22 @@ def create_demo_cases(staff: dict[str, Any]) -> list[Case]:
     # One case shared with a second counselor so "mine" differs per user.
     first = made[0]
     first.counselors.add(staff["counselor2"])
+    _demo_portal_messages(made)
     return made
+
+
+def _demo_portal_messages(made: list[Case]) -> None:
+    """Victims' portal messages for the counselors' inbox: one fresh, one past the response
+    target (fictitious text)."""
+    from anshim.portal import services as portal
+    from anshim.portal.models import PortalMessage
+
+    for case, hours_ago, body in (
+        (made[0], 1, "(가상) 선생님, 오늘 학교에서 또 그 사진 이야기를 들었어요."),
+        (made[1 % len(made)], 30, "(가상) 삭제 요청은 어떻게 되고 있나요?"),
+    ):
+        msg = portal.send_message(case, body)
+        PortalMessage.objects.filter(pk=msg.pk).update(
+            created_at=timezone.now() - dt.timedelta(hours=hours_ago))
 
 

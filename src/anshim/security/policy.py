@@ -50,7 +50,7 @@ class Action(StrEnum):
     VIEW_PORTAL_INBOX = "view_portal_inbox"  # the inbox of those messages (cases: see below)
     REPLY_PORTAL_MESSAGES = "reply_portal_messages"
     # A new portal passphrase for the victim (lost, or someone else may know it).
-    ISSUE_PORTAL_PASSPHRASE = "issue_portal_passphrase"
+    ISSUE_PORTAL_PASSPHRASE = "issue_portal_passphrase"  # noqa: S105 - an action name
     VIEW_ASSIGNMENT = "view_assignment"  # the expert's brief
     MANAGE_APPOINTMENTS = "manage_appointments"
     WRITE_SESSION_LOG = "write_session_log"

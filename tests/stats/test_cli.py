@@ -280,3 +280,15 @@ def test_estimates_are_finite_for_every_row(data: Path) -> None:
         r = json.loads(line)
         if not r["suppressed"]:
             assert np.isfinite([r["estimate"], r["se"], r["ci_low"], r["ci_high"]]).all()
+
+
+def test_blank_group_label_is_in_the_overall_row_only(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["y", "w", "sex"]]
+    rows += [[k % 2, 1, "F"] for k in range(40)] + [[1, 1, ""] for _ in range(5)]
+    path = _write(tmp_path, rows)
+    code, out, err = _run(
+        ["estimate", "--data", str(path), "--var", "y", "--weight", "w", "--by", "sex", "--json"]
+    )
+    assert code == 0, err
+    parsed = [json.loads(line) for line in out.splitlines()]
+    assert [(r["by"], r["n"]) for r in parsed] == [({}, 45), ({"sex": "F"}, 40)]

@@ -211,6 +211,9 @@ VIEWS = [
     Row("experts:outcome", "POST", lambda w: reverse("experts:outcome", args=[w.appointment.pk]),
         opens_assignment_and(Action.MANAGE_APPOINTMENTS)),
     view("erasure:index", "GET", globally(Action.MANAGE_ERASURE)),
+    # Dashboards and reports (case-derived figures): supervisors only (issue 14).
+    view("reports:dashboard", "GET", globally(Action.VIEW_DASHBOARDS)),
+    view("reports:annual", "GET", globally(Action.VIEW_DASHBOARDS)),
     view("erasure:draft", "POST", on_case(Action.MANAGE_ERASURE), "code"),
     Row("erasure:review", "POST", lambda w: reverse("erasure:review", args=[w.sighting.pk]),
         on_case(Action.MANAGE_ERASURE)),
@@ -408,7 +411,7 @@ def test_anonymous_is_refused_everywhere(row: Row, client: Any) -> None:
 
 # --- Completeness ----------------------------------------------------------------------------
 
-STAFF_NAMESPACES = {"staff", "cases", "experts", "erasure"}
+STAFF_NAMESPACES = {"staff", "cases", "experts", "erasure", "reports"}
 
 
 def _named_views(resolver: URLResolver, prefix: str = "") -> set[str]:

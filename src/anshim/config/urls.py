@@ -12,6 +12,8 @@ urlpatterns = [
     path("staff/experts/", include("anshim.experts.urls")),
     path("staff/erasure/", include("anshim.erasure.urls")),
     path("staff/prevention/", include("anshim.prevention.urls")),
+    path("staff/reports/", include("anshim.reports.urls")),
+    path("statistics/", include("anshim.reports.public_urls")),
     path("staff/admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     # The partner API is its own OpenAPI document (/api/v1/exchange/openapi.json).

@@ -71,6 +71,7 @@ class Action(StrEnum):
     MANAGE_PREVENTION = "manage_prevention"
     EXPORT_SURVEY_DATA = "export_survey_data"  # researcher exports of answer sheets, audited
     VIEW_HELP_REQUESTS = "view_help_requests"  # "contact me" cards from surveys
+    VIEW_DASHBOARDS = "view_dashboards"  # the supervisor dashboard and the internal reports
 
 
 # Actions a role may take on any case (or without a case).

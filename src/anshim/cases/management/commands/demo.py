@@ -15,7 +15,16 @@ from anshim.prevention import demo as prevention_demo
 class Command(BaseCommand):
     help = "Create demo staff accounts (with second factors) and fictitious cases. Idempotent."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--volume", type=int, default=0,
+                            help="also generate N fictitious cases over 24 months (reports)")
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options.get("volume"):
+            from anshim.reports import demo as reports_demo
+
+            written = reports_demo.generate(options["volume"])
+            self.stdout.write(f"Generated cases: {written}")
         staff = demo.create_staff()
         self._report("experts", experts_demo.create_demo_experts())
         from anshim.security.models import User

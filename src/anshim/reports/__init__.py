@@ -1,0 +1,1 @@
+"""Dashboards, statistics and reports: figures aggregated in SQL (docs/reports.md)."""

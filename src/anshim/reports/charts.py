@@ -1,0 +1,55 @@
+"""One declarative Vega-Lite specification per chart (altair), the same for the browser
+(vendored vega-embed) and the PDF (vl-convert renders it to SVG)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import altair as alt
+
+from anshim.reports.figures import Table
+
+FONT = "Noto Sans CJK KR"
+
+
+def bar_spec(table: Table, value_column: int = 1) -> dict[str, Any]:
+    """A horizontal bar chart of one numeric column against the row labels; suppressed cells
+    are left out, never drawn as zero."""
+    label = str(table.columns[0])
+    value = str(table.columns[value_column])
+    data = [{"label": str(row[0]), "value": row[value_column]}
+            for i, row in enumerate(table.rows)
+            if (i, value_column) not in table.suppressed and row[value_column] is not None]
+    chart = alt.Chart(alt.Data(values=data)).mark_bar().encode(
+        y=alt.Y("label:N", title=label, sort=None),
+        x=alt.X("value:Q", title=value),
+        tooltip=[alt.Tooltip("label:N", title=label), alt.Tooltip("value:Q", title=value)],
+    ).properties(title=str(table.title), width="container", height=max(60, 22 * len(data)))
+    spec: dict[str, Any] = chart.configure(font=FONT).to_dict()
+    return spec
+
+
+def svg(spec: dict[str, Any], width: int = 480) -> str:
+    import vl_convert as vlc
+
+    fixed = dict(spec, width=width)
+    out: str = vlc.vegalite_to_svg(fixed)
+    # SVG's <line> defaults x1/y1/x2/y2 to 0 and vl-convert leaves them out; fpdf2's SVG
+    # reader needs them spelled out.
+    # and empty paths (d="": nothing to draw) are refused by it too
+    return _EMPTY_PATH.sub("", _LINE.sub(_complete_line, out))
+
+
+_EMPTY_PATH = re.compile(r"<path\b[^>]*\sd=\"\"[^>]*/?>(</path>)?")
+
+
+_LINE = re.compile(r"<line\b([^>]*)>")
+
+
+def _complete_line(m: re.Match[str]) -> str:
+    attrs = m.group(1)
+    for name in ("x1", "y1", "x2", "y2"):
+        if not re.search(rf"\b{name}=", attrs):
+            attrs = f' {name}="0"' + attrs
+    return f"<line{attrs}>"

@@ -1,0 +1,164 @@
+"""`anshim demo --volume N`: N fictitious cases over 24 months with a realistic mix (harm types,
+ages, contacts, referrals, sightings on a dozen fictitious platforms with long-tailed removal
+times, re-uploads, takedown notices), written with bulk_create in a few statements per table.
+
+Everything is fictitious and benign: no media, no names (victims are anonymous)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.utils import timezone
+
+from anshim.cases.models import (
+    AgeGroup,
+    Case,
+    CaseHarm,
+    CaseStatus,
+    Channel,
+    Contact,
+    HarmType,
+    Person,
+    Referral,
+    ReferralStatus,
+    ReferralTarget,
+    RiskLevel,
+)
+from anshim.erasure.models import (
+    Jurisdiction,
+    Platform,
+    PlatformKind,
+    Sighting,
+    SightingStatus,
+    TakedownChannel,
+    TakedownItem,
+    TakedownRequest,
+    TakedownState,
+)
+
+#: Code prefix of generated cases: a re-run replaces them, the hand-made demo cases stay.
+PREFIX = "V-"
+BATCH = 2000
+
+PLATFORMS = [  # name, kind, jurisdiction, channel, median hours to removal
+    ("데모 소셜 A", PlatformKind.SOCIAL, Jurisdiction.OVERSEAS, TakedownChannel.PARTNER_API, 20),
+    ("데모 소셜 B", PlatformKind.SOCIAL, Jurisdiction.DOMESTIC, TakedownChannel.EMAIL, 30),
+    ("데모 웹하드 1", PlatformKind.WEBHARD, Jurisdiction.DOMESTIC, TakedownChannel.EMAIL, 12),
+    ("데모 웹하드 2", PlatformKind.WEBHARD, Jurisdiction.DOMESTIC, TakedownChannel.WEB_FORM, 40),
+    ("Demo Forum X", PlatformKind.FORUM, Jurisdiction.OVERSEAS, TakedownChannel.EMAIL, 90),
+    ("Demo Forum Y", PlatformKind.FORUM, Jurisdiction.OVERSEAS, TakedownChannel.WEB_FORM, 200),
+    ("Demo Adult 1", PlatformKind.ADULT, Jurisdiction.OVERSEAS, TakedownChannel.EMAIL, 60),
+    ("Demo Adult 2", PlatformKind.ADULT, Jurisdiction.OVERSEAS, TakedownChannel.EMAIL, 300),
+    ("Demo Search", PlatformKind.SEARCH, Jurisdiction.OVERSEAS, TakedownChannel.PARTNER_API, 24),
+    ("데모 메신저", PlatformKind.MESSENGER, Jurisdiction.DOMESTIC, TakedownChannel.EMAIL, 48),
+    ("Demo Messenger", PlatformKind.MESSENGER, Jurisdiction.OVERSEAS, TakedownChannel.EMAIL, 120),
+    ("Demo Other", PlatformKind.OTHER, Jurisdiction.OVERSEAS, TakedownChannel.WEB_FORM, 500),
+]
+HARMS = [(HarmType.DISTRIBUTION, 30), (HarmType.SEXTORTION, 20), (HarmType.GROOMING, 15),
+         (HarmType.SYNTHETIC, 12), (HarmType.UNSOLICITED, 10), (HarmType.SOLICITATION, 6),
+         (HarmType.HIDDEN_CAMERA, 4), (HarmType.OTHER, 3)]
+AGES = [(AgeGroup.UNDER_14, 25), (AgeGroup.AGE_14_17, 55), (AgeGroup.ADULT, 12),
+        (AgeGroup.UNKNOWN, 8)]
+
+
+def _pick(rng: random.Random, weighted: Sequence[tuple[str, int]]) -> str:
+    return rng.choices([v for v, _w in weighted], [w for _v, w in weighted])[0]
+
+
+def _platforms() -> list[tuple[Platform, float]]:
+    out = []
+    for name, kind, juris, channel, median in PLATFORMS:
+        platform, _new = Platform.objects.get_or_create(
+            name=name, defaults={"domains": f"{abs(hash(name)) % 10**6}.demo.invalid",
+                                 "kind": kind, "jurisdiction": juris, "channel": channel,
+                                 "contact_email": "takedown@demo.invalid"})
+        out.append((platform, float(median)))
+    return out
+
+
+def generate(volume: int, seed: int = 14) -> int:
+    """Replace the generated cases with `volume` new ones; returns how many were written."""
+    rng = random.Random(seed)
+    now = timezone.now()
+    platforms = _platforms()
+    with transaction.atomic():
+        Case.objects.filter(code__startswith=PREFIX).delete()
+        Person.objects.filter(cases__isnull=True).delete()
+        for start in range(0, volume, BATCH):
+            _batch(rng, now, platforms, start, min(volume, start + BATCH))
+    return volume
+
+
+def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform, float]],
+           start: int, stop: int) -> None:
+    n = stop - start
+    persons = Person.objects.bulk_create(
+        [Person(age_group=_pick(rng, AGES)) for _ in range(n)])
+    cases = []
+    opened_at: list[dt.datetime] = []
+    for i, person in enumerate(persons):
+        opened = now - dt.timedelta(days=rng.random() * 730)
+        closed = rng.random() < (0.85 if (now - opened).days > 90 else 0.3)
+        cases.append(Case(
+            code=f"{PREFIX}{start + i:07d}", person=person,
+            status=CaseStatus.CLOSED if closed else rng.choice(
+                [CaseStatus.NEW, CaseStatus.TRIAGED, CaseStatus.ACTIVE, CaseStatus.ON_HOLD]),
+            risk_level=rng.choice([RiskLevel.URGENT, RiskLevel.HIGH, RiskLevel.MEDIUM,
+                                   RiskLevel.LOW]),
+            channel=rng.choice([c for c, _l in Channel.choices]),
+            response_due=opened + dt.timedelta(hours=rng.choice([4, 24, 72])),
+            closed_at=opened + dt.timedelta(days=rng.randint(7, 90)) if closed else None,
+        ))
+        opened_at.append(opened)
+    cases = Case.objects.bulk_create(cases)
+    # auto_now_add stamps "now" on insert; the spread over 24 months is set afterwards.
+    for case, opened in zip(cases, opened_at, strict=True):
+        case.created_at = opened
+    Case.objects.bulk_update(cases, ["created_at"], batch_size=500)
+    harms: list[CaseHarm] = []
+    contacts: list[Contact] = []
+    referrals: list[Referral] = []
+    sightings: list[Sighting] = []
+    requests: list[TakedownRequest] = []
+    for case in cases:
+        for harm in {_pick(rng, HARMS) for _ in range(rng.choice([1, 1, 1, 2, 3]))}:
+            harms.append(CaseHarm(case=case, harm_type=harm))
+        for _ in range(rng.randint(1, 4)):
+            contacts.append(Contact(
+                case=case, channel=case.channel, duration_minutes=rng.randint(5, 60),
+                started_at=case.created_at + dt.timedelta(days=rng.random() * 30)))
+        if rng.random() < 0.3:
+            referrals.append(Referral(case=case, target=rng.choice(ReferralTarget.values),
+                                      organization="데모 기관",
+                                      status=rng.choice(ReferralStatus.values)))
+        for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):
+            platform, median = rng.choice(platforms)
+            seen = case.created_at + dt.timedelta(hours=rng.random() * 72)
+            # log-normal removal times: most within days, a long tail of weeks
+            hours = rng.lognormvariate(0, 1.2) * median
+            removed_at = seen + dt.timedelta(hours=hours)
+            removed = removed_at < now and rng.random() < 0.9
+            sightings.append(Sighting(
+                page_url=f"https://{platform.pk}.demo.invalid/p/{case.code}/{len(sightings)}",
+                media_url=f"https://{platform.pk}.demo.invalid/m/{case.code}/{len(sightings)}",
+                platform=platform, entry_id=0, bank_name="demo", case=case, match_kind="pdq",
+                distance=rng.randint(0, 30), is_reupload=rng.random() < 0.15,
+                status=SightingStatus.REMOVED if removed else rng.choice(
+                    [SightingStatus.NEW, SightingStatus.CONFIRMED, SightingStatus.REJECTED]),
+                first_seen=seen, last_seen=seen, removed_at=removed_at if removed else None))
+            sent = seen + dt.timedelta(hours=rng.random() * 12)
+            requests.append(TakedownRequest(
+                case=case, platform=platform, subject="데모 삭제 요청", body="데모",
+                state=TakedownState.REMOVED if removed else TakedownState.SENT,
+                sent_at=sent, last_sent_at=sent, send_count=1,
+                closed_at=removed_at if removed else None))
+    CaseHarm.objects.bulk_create(harms)
+    Contact.objects.bulk_create(contacts)
+    Referral.objects.bulk_create(referrals)
+    sightings = Sighting.objects.bulk_create(sightings)
+    requests = TakedownRequest.objects.bulk_create(requests)
+    TakedownItem.objects.bulk_create([TakedownItem(request=r, sighting=s)
+                                      for r, s in zip(requests, sightings, strict=True)])

@@ -1,0 +1,397 @@
+"""The figures of the dashboards and reports, each one aggregate query (GROUP BY, window
+functions) that runs the same on PostgreSQL and SQLite: no row is loaded into a Python loop.
+
+Every function returns typed records (`Table`), which the views, the charts, the PDF, the
+workbook and the JSON output all share, so the screen and the report show the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.expressions import Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from anshim.cases.models import (
+    AgeGroup,
+    Case,
+    CaseHarm,
+    CaseStatus,
+    Channel,
+    Consent,
+    Contact,
+    HarmType,
+    Referral,
+    ReferralStatus,
+    ReferralTarget,
+    RiskLevel,
+)
+from anshim.erasure.models import (
+    Bank,
+    BankEntry,
+    Jurisdiction,
+    Platform,
+    PlatformKind,
+    Sighting,
+    SightingStatus,
+    TakedownRequest,
+    TakedownState,
+)
+from anshim.experts.models import Assignment, AssignmentStatus
+
+#: A heading: a string or a lazy translation (rendered in the language of the request).
+Label = str | Promise
+
+#: the thresholds of "removed within" (hours): 24 h, 48 h, 7 days.
+WITHIN_HOURS = (24, 48, 168)
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open interval [start, end) in the center's time zone."""
+
+    start: dt.datetime
+    end: dt.datetime
+    label: str
+
+    @property
+    def closed(self) -> bool:
+        return self.end <= timezone.now()
+
+
+def year_period(year: int) -> Period:
+    tz = timezone.get_current_timezone()
+    return Period(dt.datetime(year, 1, 1, tzinfo=tz), dt.datetime(year + 1, 1, 1, tzinfo=tz),
+                  str(year))
+
+
+def month_period(year: int, month: int) -> Period:
+    tz = timezone.get_current_timezone()
+    start = dt.datetime(year, month, 1, tzinfo=tz)
+    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+    return Period(start, end, f"{year}-{month:02d}")
+
+
+@dataclass(slots=True)
+class Table:
+    """One published table: a key, a title, column headings and rows of label + numbers."""
+
+    key: str
+    title: Label
+    columns: list[Label]
+    rows: list[list[Any]] = field(default_factory=list)
+    #: (row, column) of cells that must not be shown (public disclosure control).
+    suppressed: set[tuple[int, int]] = field(default_factory=set)
+    note: str = ""
+
+    @property
+    def display_rows(self) -> list[list[Any]]:
+        """The rows with every suppressed cell as None (shown as a dash)."""
+        return [[None if (i, j) in self.suppressed else v for j, v in enumerate(row)]
+                for i, row in enumerate(self.rows)]
+
+    def as_json(self) -> dict[str, Any]:
+        rows = self.display_rows
+        return {"key": self.key, "title": str(self.title),
+                "columns": [str(c) for c in self.columns], "rows": rows,
+                "suppressed": sorted([list(c) for c in self.suppressed]),
+                "note": str(self.note)}
+
+
+def _labelled(counts: dict[str, int], choices: Iterable[tuple[str, Any]]) -> list[list[Any]]:
+    """Every choice in its order (zeros included: a missing row says nothing), then a total."""
+    rows: list[list[Any]] = [[str(label), counts.get(value, 0)] for value, label in choices]
+    return rows
+
+
+def _counts(qs: QuerySet[Any], key: str, distinct: str | None = None) -> dict[str, int]:
+    agg = Count(distinct, distinct=True) if distinct else Count("pk")
+    return {r[key]: r["n"] for r in qs.values(key).annotate(n=agg).order_by()}
+
+
+def _cases(period: Period) -> QuerySet[Case]:
+    return Case.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
+
+
+# ---------------------------------------------------------------------------------------------
+# The annual (ministry-format) tables
+
+
+def victims_by_age(period: Period) -> Table:
+    counts = _counts(_cases(period), "person__age_group", distinct="person_id")
+    rows = _labelled(counts, AgeGroup.choices)
+    return Table("victims_by_age", _("Victims supported by age group"),
+                 [_("Age group"), _("Victims")], rows)
+
+
+def harm_types(period: Period) -> Table:
+    qs = CaseHarm.objects.filter(case__created_at__gte=period.start,
+                                 case__created_at__lt=period.end)
+    rows = _labelled(_counts(qs, "harm_type", distinct="case_id"), HarmType.choices)
+    return Table("harm_types", _("Harm types (several per victim)"),
+                 [_("Harm type"), _("Victims")], rows)
+
+
+def services_by_type(period: Period) -> Table:
+    """Counseling contacts by channel, referrals by target, expert assignments, notices."""
+    contacts = _counts(Contact.objects.filter(started_at__gte=period.start,
+                                              started_at__lt=period.end), "channel")
+    referrals = _counts(Referral.objects.filter(created_at__gte=period.start,
+                                                created_at__lt=period.end), "target")
+    assignments = _counts(Assignment.objects.filter(created_at__gte=period.start,
+                                                    created_at__lt=period.end), "expert__kind")
+    notices = TakedownRequest.objects.filter(sent_at__gte=period.start,
+                                             sent_at__lt=period.end).count()
+    rows: list[list[Any]] = []
+    for value, label in Channel.choices:
+        rows.append([f"{_('Counseling')}: {label}", contacts.get(value, 0)])
+    for value, label in ReferralTarget.choices:
+        rows.append([f"{_('Referral')}: {label}", referrals.get(value, 0)])
+    rows.append([str(_("Expert assignments")), sum(assignments.values())])
+    rows.append([str(_("Takedown notices sent")), notices])
+    return Table("services", _("Services by type"), [_("Service"), _("Count")], rows)
+
+
+def _removed(period: Period) -> QuerySet[Sighting]:
+    return Sighting.objects.filter(status=SightingStatus.REMOVED, removed_at__gte=period.start,
+                                   removed_at__lt=period.end)
+
+
+def deletions_by_platform_kind(period: Period) -> Table:
+    counts = _counts(_removed(period), "platform__kind")
+    rows = _labelled(counts, PlatformKind.choices)
+    if counts.get(None):  # type: ignore[call-overload]
+        rows.append([str(_("Unknown platform")), counts[None]])  # type: ignore[index]
+    return Table("deletions_by_kind", _("Deletions by platform type"),
+                 [_("Platform type"), _("Items removed")], rows)
+
+
+def deletions_by_hosting(period: Period) -> Table:
+    counts = _counts(_removed(period), "platform__jurisdiction")
+    rows = _labelled(counts, Jurisdiction.choices)
+    total = sum(r[1] for r in rows)
+    for row in rows:
+        row.append(round(100 * row[1] / total, 1) if total else 0.0)
+    return Table("deletions_by_hosting", _("Deletions by hosting country"),
+                 [_("Hosting"), _("Items removed"), _("Share (%)")], rows)
+
+
+def proactive_vs_requested(period: Period) -> Table:
+    """Requested: the image came from the victim (portal or staff evidence on the case);
+    proactive: the center found it through imported lists or partners' banks."""
+    requested_sources = ["victim_portal", "staff_evidence"]
+    requested_entries = BankEntry.objects.filter(source__in=requested_sources).values("pk")
+    qs = _removed(period)
+    agg = qs.aggregate(
+        requested=Count("pk", filter=Q(entry_id__in=requested_entries)),
+        total=Count("pk"),
+    )
+    rows = [[str(_("Requested by the victim")), agg["requested"]],
+            [str(_("Found proactively")), agg["total"] - agg["requested"]]]
+    return Table("proactive", _("Proactive versus requested deletions"),
+                 [_("Origin"), _("Items removed")], rows)
+
+
+ANNUAL_TABLES = (victims_by_age, harm_types, services_by_type, deletions_by_platform_kind,
+                 deletions_by_hosting, proactive_vs_requested)
+
+
+def annual_tables(period: Period) -> list[Table]:
+    return [f(period) for f in ANNUAL_TABLES]
+
+
+#: Ministry tables the case file does not record yet (sex, region, the offender's
+#: relationship, personal-information co-leak): listed in the report as not recorded.
+NOT_RECORDED: tuple[Label, ...] = (
+    _("Victims by sex"), _("Victims by region"), _("Offender's relationship"),
+    _("Deleted items that also leaked personal information"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The supervisor dashboard
+
+
+def open_cases(period: Period | None = None) -> Table:
+    qs = Case.objects.exclude(status=CaseStatus.CLOSED)
+    grid = {(r["status"], r["risk_level"]): r["n"]
+            for r in qs.values("status", "risk_level").annotate(n=Count("pk")).order_by()}
+    statuses = [c for c in CaseStatus.choices if c[0] != CaseStatus.CLOSED]
+    rows = [[str(label)] + [grid.get((s, r), 0) for r, _l in RiskLevel.choices]
+            for s, label in statuses]
+    return Table("open_cases", _("Open cases by status and risk"),
+                 [_("Status"), *[lbl for _v, lbl in RiskLevel.choices]], rows)
+
+
+def workload() -> Table:
+    now = timezone.now()
+    agg = Case.objects.aggregate(
+        overdue=Count("pk", filter=Q(response_due__lt=now) & ~Q(status=CaseStatus.CLOSED)
+                      & Q(status=CaseStatus.NEW)),
+        untriaged=Count("pk", filter=Q(status=CaseStatus.NEW)),
+    )
+    consent_pending = (Case.objects.exclude(status=CaseStatus.CLOSED)
+                       .exclude(pk__in=Consent.objects.filter(withdrawn_at__isnull=True)
+                                .values("case_id")).count())
+    referrals_open = Referral.objects.exclude(
+        status__in=[ReferralStatus.COMPLETED, ReferralStatus.DECLINED]).count()
+    rows = [[str(_("Triage deadlines overdue")), agg["overdue"]],
+            [str(_("Not yet triaged")), agg["untriaged"]],
+            [str(_("Open cases without a consent")), consent_pending],
+            [str(_("Referrals without outcome")), referrals_open]]
+    return Table("attention", _("Needs attention"), [_("Item"), _("Cases")], rows)
+
+
+def caseload() -> Table:
+    rows = [[r["lead_counselor__display_name"] or r["lead_counselor__username"] or "—", r["n"]]
+            for r in Case.objects.exclude(status=CaseStatus.CLOSED)
+            .values("lead_counselor__username", "lead_counselor__display_name")
+            .annotate(n=Count("pk")).order_by("-n", "lead_counselor__username")[:50]]
+    experts = [[r["expert__user__username"] or "—", r["n"]]
+               for r in Assignment.objects.filter(status=AssignmentStatus.ACTIVE)
+               .values("expert__user__username").annotate(n=Count("pk"))
+               .order_by("-n", "expert__user__username")[:50]]
+    return Table("caseload", _("Caseload per counselor and per expert"),
+                 [_("Staff member"), _("Open cases")],
+                 [[f"{_('Counselor')}: {r[0]}", r[1]] for r in rows]
+                 + [[f"{_('Expert')}: {r[0]}", r[1]] for r in experts])
+
+
+def erasure_funnel(period: Period) -> Table:
+    seen = Sighting.objects.filter(first_seen__gte=period.start, first_seen__lt=period.end)
+    agg = seen.aggregate(
+        found=Count("pk"),
+        confirmed=Count("pk", filter=Q(status__in=[SightingStatus.CONFIRMED,
+                                                   SightingStatus.REMOVED])),
+        requested=Count("pk", filter=Q(requests__request__sent_at__isnull=False),
+                        distinct=True),
+        removed=Count("pk", filter=Q(status=SightingStatus.REMOVED)),
+        reuploaded=Count("pk", filter=Q(is_reupload=True)),
+    )
+    rows = [[str(_("Sightings found")), agg["found"]],
+            [str(_("Confirmed by a reviewer")), agg["confirmed"]],
+            [str(_("Takedown requests sent")), agg["requested"]],
+            [str(_("Removed")), agg["removed"]],
+            [str(_("Re-uploaded")), agg["reuploaded"]]]
+    return Table("funnel", _("Erasure funnel"), [_("Stage"), _("Items")], rows)
+
+
+def _percentiles(qs: QuerySet[Any], duration: Any, group: str,
+                 quantiles: Sequence[float]) -> dict[Any, list[float | None]]:
+    """Nearest-rank quantiles of `duration` per `group`, by window functions in SQL: each row
+    is numbered within its group, and only the rows at the quantiles' ranks come back."""
+    ranked = qs.annotate(
+        d=ExpressionWrapper(duration, output_field=DurationField()),
+    ).filter(d__isnull=False).annotate(
+        rn=Window(RowNumber(), partition_by=[F(group)], order_by=F("d").asc()),
+        cnt=Window(Count("pk"), partition_by=[F(group)]),
+    )
+    out: dict[Any, list[float | None]] = {}
+    cond = Q()
+    for q in quantiles:
+        # the first rank with rank >= q * count
+        cond |= Q(rn__gte=F("cnt") * q, rn__lt=F("cnt") * q + 1)
+    for r in ranked.filter(cond).values(group, "rn", "cnt", "d"):
+        slot = out.setdefault(r[group], [None] * len(quantiles))
+        for i, q in enumerate(quantiles):
+            if r["cnt"] * q <= r["rn"] < r["cnt"] * q + 1:
+                slot[i] = r["d"].total_seconds() / 3600
+    return out
+
+
+def removal_times(period: Period) -> Table:
+    """Time from notice to removal per platform: median, p90 and shares within 24/48/168 h."""
+    qs = TakedownRequest.objects.filter(sent_at__gte=period.start, sent_at__lt=period.end)
+    duration = F("closed_at") - F("sent_at")
+    removed = Q(state=TakedownState.REMOVED, closed_at__isnull=False)
+    within = {
+        f"w{h}": Count("pk", filter=removed & Q(d__lte=dt.timedelta(hours=h)))
+        for h in WITHIN_HOURS
+    }
+    agg = (qs.annotate(d=ExpressionWrapper(duration, output_field=DurationField()))
+           .values("platform_id", "platform__name")
+           .annotate(sent=Count("pk"), removed=Count("pk", filter=removed), **within)
+           .order_by("platform__name"))
+    pct = _percentiles(qs.filter(removed), duration, "platform_id", (0.5, 0.9))
+    rows: list[list[Any]] = []
+    for r in cast(Iterable[dict[str, Any]], agg):
+        med, p90 = pct.get(r["platform_id"], [None, None])
+        sent = r["sent"] or 1
+        rows.append([r["platform__name"], r["sent"], r["removed"],
+                     None if med is None else round(med, 1),
+                     None if p90 is None else round(p90, 1),
+                     *[round(100 * r[f"w{h}"] / sent, 1) for h in WITHIN_HOURS]])
+    return Table("removal_times", _("Time from notice to removal per platform"),
+                 [_("Platform"), _("Notices"), _("Removed"), _("Median (h)"), _("p90 (h)"),
+                  _("Within 24 h (%)"), _("Within 48 h (%)"), _("Within 7 days (%)")], rows)
+
+
+def intake_to_notice(period: Period) -> Table:
+    """Time from intake to the first takedown notice of each case (median, p90), by the
+    notice's channel."""
+    first = (TakedownRequest.objects.filter(sent_at__isnull=False, case__isnull=False,
+                                            case__created_at__gte=period.start,
+                                            case__created_at__lt=period.end))
+    earliest = (TakedownRequest.objects.filter(case_id=OuterRef("case_id"), sent_at__isnull=False)
+                .order_by("sent_at").values("sent_at")[:1])
+    pct = _percentiles(first.filter(sent_at=Subquery(earliest)),
+                       F("sent_at") - F("case__created_at"), "platform__channel", (0.5, 0.9))
+    rows = []
+    for channel, (med, p90) in sorted(pct.items()):
+        rows.append([channel, None if med is None else round(med, 1),
+                     None if p90 is None else round(p90, 1)])
+    return Table("intake_to_notice", _("Time from intake to takedown notice by channel"),
+                 [_("Channel"), _("Median (h)"), _("p90 (h)")], rows)
+
+
+def backlog() -> Table:
+    """Confirmed items not yet removed, by age."""
+    now = timezone.now()
+    bands = [(_("under 24 h"), 0, 24), (_("1–7 days"), 24, 168),  # noqa: RUF001
+             (_("1–4 weeks"), 168, 672), (_("over 4 weeks"), 672, None)]  # noqa: RUF001
+    aggs = {}
+    for i, (_label, lo, hi) in enumerate(bands):
+        cond = Q(first_seen__lte=now - dt.timedelta(hours=lo))
+        if hi is not None:
+            cond &= Q(first_seen__gt=now - dt.timedelta(hours=hi))
+        aggs[f"b{i}"] = Count("pk", filter=cond)
+    agg = Sighting.objects.filter(status=SightingStatus.CONFIRMED).aggregate(**aggs)
+    rows = [[str(label), agg[f"b{i}"]] for i, (label, _lo, _hi) in enumerate(bands)]
+    return Table("backlog", _("Undeleted backlog by age"), [_("Age"), _("Items")], rows)
+
+
+def hash_banks() -> Table:
+    entries = Bank.objects.values("name").annotate(n=Count("entries")).order_by("name")
+    matches = _counts(Sighting.objects.all(), "bank_name")
+    confirmed = _counts(Sighting.objects.filter(status__in=[SightingStatus.CONFIRMED,
+                                                            SightingStatus.REMOVED]),
+                        "bank_name")
+    rejected = _counts(Sighting.objects.filter(status=SightingStatus.REJECTED), "bank_name")
+    rows = [[r["name"], r["n"], matches.get(r["name"], 0), confirmed.get(r["name"], 0),
+             rejected.get(r["name"], 0)] for r in entries]
+    return Table("hash_banks", _("Hash-bank health"),
+                 [_("Bank"), _("Entries"), _("Matches"), _("Confirmed"), _("Rejected")], rows)
+
+
+def dashboard_tables(period: Period) -> list[Table]:
+    return [open_cases(), workload(), caseload(), erasure_funnel(period), removal_times(period),
+            intake_to_notice(period), backlog(), hash_banks()]
+
+
+__all__ = ["ANNUAL_TABLES", "NOT_RECORDED", "Period", "Platform", "Table", "annual_tables",
+           "dashboard_tables", "month_period", "year_period"]

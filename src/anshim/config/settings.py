@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "anshim.exchange",
     "anshim.portal",
     "anshim.prevention",
+    "anshim.reports",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,82 @@
+"""Every figure of the annual tables and the dashboard against the hand-computed fixture."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from anshim.reports import figures
+from .conftest import YEAR, World
+
+
+def _rows(table: figures.Table) -> dict[str, list[Any]]:
+    return {str(r[0]): r[1:] for r in table.rows}
+
+
+@pytest.fixture(autouse=True)
+def _english(settings: Any) -> None:
+    settings.LANGUAGE_CODE = "en"
+
+
+def test_victims_by_age(world: World) -> None:
+    rows = _rows(figures.victims_by_age(figures.year_period(YEAR)))
+    assert rows == {"Under 14": [2], "14–17": [1], "18 or older": [0], "Unknown": [0]}  # noqa: RUF001
+
+
+def test_harm_types_several_per_victim(world: World) -> None:
+    rows = _rows(figures.harm_types(figures.year_period(YEAR)))
+    assert rows["Distribution or threat of distribution of intimate images"] == [2]
+    assert rows["Sextortion"] == [1]
+    assert rows["Grooming (persistent messages, requests to meet offline)"] == [1]
+    assert sum(v[0] for v in rows.values()) == 4
+
+
+def test_deletions_by_platform_type_and_hosting(world: World) -> None:
+    period = figures.year_period(YEAR)
+    kinds = _rows(figures.deletions_by_platform_kind(period))
+    assert kinds["Social media"] == [3] and kinds["Webhard"] == [1] and kinds["Forum"] == [0]
+    hosting = _rows(figures.deletions_by_hosting(period))
+    assert hosting == {"Domestic": [1, 25.0], "Overseas": [3, 75.0]}
+    origin = _rows(figures.proactive_vs_requested(period))
+    assert origin == {"Requested by the victim": [0], "Found proactively": [4]}
+
+
+def test_services_count_notices(world: World) -> None:
+    rows = _rows(figures.services_by_type(figures.year_period(YEAR)))
+    assert rows["Takedown notices sent"] == [4]
+
+
+def test_removal_times_median_p90_and_shares(world: World) -> None:
+    rows = _rows(figures.removal_times(figures.year_period(YEAR)))
+    # social: 10, 30, 100 h -> median 30, p90 (nearest rank 3 of 3) 100;
+    # within 24 h 1/3, 48 h 2/3, 7 days 3/3
+    assert rows["Social"] == [3, 3, 30.0, 100.0, 33.3, 66.7, 100.0]
+    assert rows["Webhard"] == [1, 1, 5.0, 5.0, 100.0, 100.0, 100.0]
+
+
+def test_intake_to_first_notice_by_channel(world: World) -> None:
+    rows = _rows(figures.intake_to_notice(figures.year_period(YEAR)))
+    # every first notice went out 3 h after intake
+    assert rows == {"email": [3.0, 3.0], "partner_api": [3.0, 3.0]}
+
+
+def test_funnel_and_open_cases(world: World) -> None:
+    funnel = _rows(figures.erasure_funnel(figures.year_period(YEAR)))
+    assert funnel["Sightings found"] == [4] and funnel["Removed"] == [4]
+    assert funnel["Takedown requests sent"] == [4]
+    open_cases = _rows(figures.open_cases())
+    assert open_cases["New"][-1] == 4  # every fixture case is new and unassessed
+
+
+def test_a_month_is_a_month(world: World) -> None:
+    period = figures.month_period(YEAR, 2)
+    assert _rows(figures.victims_by_age(period))["Under 14"] == [1]
+    assert figures.month_period(YEAR, 12).end.year == YEAR + 1
+
+
+def test_figures_are_a_fixed_number_of_queries(world: World,
+                                               django_assert_max_num_queries: Any) -> None:
+    with django_assert_max_num_queries(30):
+        figures.annual_tables(figures.year_period(YEAR))
+        figures.dashboard_tables(figures.year_period(YEAR))

@@ -54,3 +54,10 @@ def make_case(db: Any) -> Callable[..., Any]:
         return case
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def one_person_approval(settings: Any) -> None:
+    # The four-eyes rule (on by default) has its own tests in test_notices_approval.py; the
+    # other tests here exercise sending, and one specialist drafts and approves there.
+    settings.ANSHIM_TAKEDOWN_SECOND_APPROVER = False

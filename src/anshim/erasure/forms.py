@@ -25,3 +25,9 @@ class ResponseForm(forms.Form):
         (TakedownState.ESCALATED, TakedownState.ESCALATED.label),
     ])
     note = forms.CharField(label=_("Note"), max_length=300, required=False)
+
+
+class NoticeEditForm(forms.Form):
+    subject = forms.CharField(label=_("Subject"), max_length=300)
+    body = forms.CharField(label=_("Text"), max_length=20_000,
+                           widget=forms.Textarea(attrs={"rows": 24, "cols": 90}))

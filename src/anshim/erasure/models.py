@@ -479,6 +479,10 @@ class TakedownRequest(models.Model):
                                    null=True, blank=True, related_name="+")
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                     null=True, blank=True, related_name="+")
+    #: Who last changed the draft's wording: like the drafter, not the one to approve it.
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                  null=True, blank=True, related_name="+")
+    edited_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)
     send_count = models.PositiveSmallIntegerField(default=0)
@@ -520,6 +524,9 @@ class TakedownEvent(models.Model):
                               blank=True, related_name="+")
     #: Staff may type the platform's answer here: personal data, encrypted like the rest.
     note = EncryptedTextField(blank=True)
+    #: Why it happened, a code (`takedowns.Why` or a delivery result): the history page words
+    #: it in the reader's language; `note` keeps the detail.
+    why = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ["at", "id"]

@@ -27,10 +27,12 @@ import urllib.request
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from email.utils import formataddr
 from enum import StrEnum
 from smtplib import SMTPException
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -56,7 +58,7 @@ from anshim.erasure.models import (
     TakedownRequest,
     TakedownState,
 )
-from anshim.erasure.notices import render_notice
+from anshim.erasure.notices import Center, render_notice
 from anshim.erasure.services import actor_or_none, require_manage_erasure
 from anshim.security.signing import signed_headers
 
@@ -117,6 +119,7 @@ class Why(StrEnum):
     PARTNER_FEEDBACK = "partner_feedback"
     CONSENT_WITHDRAWN = "consent_withdrawn"
     RESENT = "resent"
+    EDITED = "edited"
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -145,7 +148,7 @@ def _copy_back(target: TakedownRequest, source: TakedownRequest) -> None:
 def _log(req: TakedownRequest, from_state: str, to_state: str, actor: Any, note: str,
          at: dt.datetime, why: str) -> None:
     TakedownEvent.objects.create(request=req, from_state=from_state, to_state=to_state, at=at,
-                                 actor=actor_or_none(actor), note=note[:300])
+                                 actor=actor_or_none(actor), note=note[:300], why=why)
     add_event(req.case, f"erasure.takedown_{to_state}", _EVENT_MESSAGES[to_state],
               actor_or_none(actor), {"request": req.reference, "platform": req.platform.name,
                                      "from": from_state, "why": why})
@@ -192,6 +195,20 @@ def transition(req: TakedownRequest, to_state: str, *, actor: Any = None, note: 
 # --- Drafting ---------------------------------------------------------------------------------
 
 
+def center_from_settings() -> Center:
+    """The center as the settings describe it (ANSHIM_CENTER_*)."""
+    return Center(name_ko=settings.ANSHIM_CENTER_NAME, name_en=settings.ANSHIM_CENTER_NAME_EN,
+                  phone=settings.ANSHIM_CENTER_PHONE, signature=settings.ANSHIM_CENTER_SIGNATURE)
+
+
+def sender_address() -> str:
+    """The From of a notice: the center's name and its takedown address (or the default one)."""
+    address = settings.ANSHIM_TAKEDOWN_FROM_EMAIL or settings.DEFAULT_FROM_EMAIL
+    if "<" in address:
+        return address  # already "Name <address>"
+    return formataddr((settings.ANSHIM_CENTER_NAME, address))
+
+
 def _fill(req: TakedownRequest) -> None:
     platform = req.platform
     sightings = [item.sighting for item in req.items.select_related("sighting")]
@@ -204,7 +221,7 @@ def _fill(req: TakedownRequest) -> None:
     req.subject, req.body = render_notice(
         req.language, platform=platform.name, legal_basis=platform.legal_basis,
         reference=req.reference, urls=urls, evidence=refs, deadline=deadline,
-        custom_template=custom)
+        custom_template=custom, center=center_from_settings())
     req.recipient = {TakedownChannel.EMAIL: platform.contact_email,
                      TakedownChannel.WEB_FORM: platform.form_url,
                      TakedownChannel.PARTNER_API: platform.webhook_url}[
@@ -242,6 +259,56 @@ def draft_requests(case: Case, *, actor: Any, language: str | None = None,
                  Why.DRAFTED)
             drafts.append(req)
     return drafts
+
+
+MAX_SUBJECT = 300
+MAX_BODY = 20_000
+
+
+def edit_draft(req: TakedownRequest, *, subject: str, body: str, actor: Any,
+               request: Any = None) -> TakedownRequest:
+    """Change a draft's wording before it is approved (ValidationError once it is not a draft).
+
+    The editor counts as an author: with a second approver required, they cannot approve it."""
+    require_manage_erasure(actor)
+    subject, body = subject.strip(), body.strip()
+    if not subject or not body:
+        raise ValidationError(_("A notice needs a subject and a text."), code="empty")
+    if len(subject) > MAX_SUBJECT or len(body) > MAX_BODY:
+        raise ValidationError(_("The notice is too long."), code="too_long")
+    if req.reference not in subject and req.reference not in body:
+        # The platform quotes it in its answer: without it the answer cannot be matched.
+        raise ValidationError(_("Keep the request number %(ref)s in the subject or the text."),
+                              code="no_reference", params={"ref": req.reference})
+    at = timezone.now()
+    with transaction.atomic(durable=True):
+        locked = _lock(req)
+        if locked.state != S.DRAFT:
+            raise ValidationError(_("Only a draft can be edited."), code="not_draft")
+        if (locked.subject, locked.body) == (subject, body):
+            return req
+        locked.subject, locked.body = subject, body
+        locked.edited_by, locked.edited_at = actor_or_none(actor), at
+        locked.save(update_fields=["subject", "body", "edited_by", "edited_at"])
+        TakedownEvent.objects.create(request=locked, from_state=S.DRAFT, to_state=S.DRAFT, at=at,
+                                     actor=actor_or_none(actor), why=Why.EDITED)
+        audit(actor=actor, action="takedown.edited", target=locked, case=locked.case,
+              request=request, reason=Why.EDITED)
+    req.subject, req.body = locked.subject, locked.body
+    req.edited_by_id, req.edited_at = locked.edited_by_id, locked.edited_at
+    return req
+
+
+def approval_problem(req: TakedownRequest, actor: Any) -> str | None:
+    """Why `actor` may not approve the draft `req` (None: they may)."""
+    if req.state != S.DRAFT:
+        return gettext_noop("Only a draft can be approved.")
+    actor_id = getattr(actor, "pk", None)
+    if (settings.ANSHIM_TAKEDOWN_SECOND_APPROVER and actor_id is not None
+            and actor_id in (req.created_by_id, req.edited_by_id)):
+        return gettext_noop("A second person approves: whoever drafted or edited a notice "
+                            "cannot approve it.")
+    return None
 
 
 # --- Sending ----------------------------------------------------------------------------------
@@ -288,7 +355,8 @@ def enqueue_delivery(delivery_id: int, *, run_after: dt.datetime | None = None) 
 
 def approve_and_send(req: TakedownRequest, *, actor: Any, request: Any = None,
                      at: dt.datetime | None = None) -> TakedownRequest:
-    """The specialist's one step: approve the draft and send it.
+    """Approve the draft and send it: by a second person (not whoever drafted or edited it)
+    unless ANSHIM_TAKEDOWN_SECOND_APPROVER is off.
 
     A double click or two specialists at once: the second finds the request no longer a draft
     (ValidationError) and nothing is sent twice."""
@@ -296,8 +364,10 @@ def approve_and_send(req: TakedownRequest, *, actor: Any, request: Any = None,
     at = at or timezone.now()
     with transaction.atomic(durable=True):
         locked = _lock(req)
-        if locked.state != S.DRAFT:
-            raise ValidationError(_("Only a draft can be approved."), code="not_draft")
+        problem = approval_problem(locked, actor)
+        if problem is not None:
+            raise ValidationError(_(problem), code="not_draft" if locked.state != S.DRAFT
+                                  else "second_approver")
         require_consent(locked.case, ConsentScope.CONTACT_PLATFORMS)
         _require_channel(locked)
         locked.approved_by = actor_or_none(actor)
@@ -345,7 +415,8 @@ def resend_due_requests(*, now: dt.datetime | None = None) -> list[TakedownReque
             _new_delivery(locked, locked.send_count)
             TakedownEvent.objects.create(request=locked, from_state=locked.state,
                                          to_state=locked.state, at=now,
-                                         note=f"notice {locked.send_count} queued")
+                                         note=f"notice {locked.send_count} queued",
+                                         why=Why.RESENT)
             add_event(locked.case, "erasure.takedown_resent",
                       gettext_noop("Takedown request sent again"), None,
                       {"request": locked.reference, "count": locked.send_count})
@@ -380,7 +451,8 @@ class Outcome:
 
 def _send_email(req: TakedownRequest, delivery: TakedownDelivery) -> Outcome:
     key = delivery.idempotency_key
-    message = EmailMessage(req.subject, req.body, to=[req.recipient], headers={
+    message = EmailMessage(req.subject, req.body, from_email=sender_address(),
+                           to=[req.recipient], headers={
         "X-Anshim-Reference": req.reference, "X-Anshim-Idempotency-Key": key,
         # One Message-ID per delivery: a copy re-sent after a crash is the same message.
         "Message-ID": f"<{key}@{req.reference.lower()}.anshim.invalid>"})
@@ -506,7 +578,7 @@ def run_delivery(delivery_id: int, *, now: dt.datetime | None = None) -> str:
                                     "last_status_code"])
         TakedownEvent.objects.create(
             request=req, from_state=req.state, to_state=req.state, at=done_at,
-            note=(outcome.note if result == "delivered"
+            why=f"delivery_{result}", note=(outcome.note if result == "delivered"
                   else f"notice {current.number}, attempt {current.attempts}: {outcome.note}"
                   )[:300])
         if result == "failed":

@@ -12,6 +12,7 @@ urlpatterns = [
     path("sightings/<int:pk>/unblur/", views.unblur, name="unblur"),
     path("cases/<str:code>/draft/", views.draft, name="draft"),
     path("requests/<int:pk>/", views.request_detail, name="request"),
+    path("requests/<int:pk>/edit/", views.edit, name="edit"),
     path("requests/<int:pk>/approve/", views.approve, name="approve"),
     path("requests/<int:pk>/respond/", views.respond, name="respond"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -13,7 +14,8 @@ from anshim.cases.models import Case
 from anshim.cases.services import audit
 from anshim.erasure import sightings as sighting_services
 from anshim.erasure import takedowns
-from anshim.erasure.forms import DraftForm, ResponseForm, ReviewForm
+from anshim.erasure.forms import DraftForm, NoticeEditForm, ResponseForm, ReviewForm
+from anshim.erasure.history import history
 from anshim.erasure.models import Sighting, TakedownRequest, TakedownState, UnblurRecord
 from anshim.erasure.preview import PreviewUnavailable, preview_png
 from anshim.erasure.services import actor_or_none
@@ -119,24 +121,68 @@ def draft(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("erasure:index")
 
 
+def _request_or_404(request: HttpRequest, pk: int) -> TakedownRequest:
+    req = get_object_or_404(TakedownRequest.objects.select_related(
+        "platform", "case", "created_by", "edited_by", "approved_by"), pk=pk)
+    require(request.user, Action.MANAGE_ERASURE, req.case)
+    return req
+
+
 @staff_required(Action.MANAGE_ERASURE)
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    req = get_object_or_404(TakedownRequest.objects.select_related("platform", "case"), pk=pk)
-    require(request.user, Action.MANAGE_ERASURE, req.case)
+    req = _request_or_404(request, pk)
     audit(actor=request.user, action="takedown.view", target=req, case=req.case,
           request=request)
+    problem = takedowns.approval_problem(req, request.user)
     return render(request, "erasure/request_detail.html", {
         "req": req, "items": req.items.select_related("sighting"),
-        "events": req.events.all(), "deliveries": req.deliveries.all(),
+        "history": history(list(req.events.select_related("actor"))),
+        "deliveries": req.deliveries.all(),
         "response_form": ResponseForm(),
+        "approval_problem": _(problem) if problem and req.state == TakedownState.DRAFT else "",
     })
 
 
-@require_POST
+@staff_required(Action.MANAGE_ERASURE)
+def edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change the draft's subject and text before it is approved."""
+    req = _request_or_404(request, pk)
+    if req.state != TakedownState.DRAFT:
+        messages.error(request, _("Only a draft can be edited."))
+        return redirect("erasure:request", pk=req.pk)
+    form = NoticeEditForm(request.POST or None,
+                          initial={"subject": req.subject, "body": req.body})
+    if request.method == "POST" and form.is_valid():
+        try:
+            takedowns.edit_draft(req, subject=form.cleaned_data["subject"],
+                                 body=form.cleaned_data["body"], actor=request.user,
+                                 request=request)
+        except ValidationError as exc:
+            for msg in exc.messages:
+                form.add_error(None, msg)
+        else:
+            messages.success(request, _("The notice was saved. A second person approves it.")
+                             if settings.ANSHIM_TAKEDOWN_SECOND_APPROVER
+                             else _("The notice was saved."))
+            return redirect("erasure:request", pk=req.pk)
+    audit(actor=request.user, action="takedown.view", target=req, case=req.case,
+          request=request, reason="edit")
+    return render(request, "erasure/request_edit.html", {"req": req, "form": form})
+
+
 @staff_required(Action.MANAGE_ERASURE)
 def approve(request: HttpRequest, pk: int) -> HttpResponse:
-    req = get_object_or_404(TakedownRequest, pk=pk)
-    require(request.user, Action.MANAGE_ERASURE, req.case)
+    """GET: the confirmation step (the notice as it will go out); POST: approve and send."""
+    req = _request_or_404(request, pk)
+    if request.method != "POST":
+        problem = takedowns.approval_problem(req, request.user)
+        if problem is not None:
+            messages.error(request, _(problem))
+            return redirect("erasure:request", pk=req.pk)
+        audit(actor=request.user, action="takedown.view", target=req, case=req.case,
+              request=request, reason="approve")
+        return render(request, "erasure/request_approve.html", {
+            "req": req, "items": req.items.select_related("sighting")})
     try:
         takedowns.approve_and_send(req, actor=request.user, request=request)
     except ValidationError as exc:

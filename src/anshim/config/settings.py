@@ -204,6 +204,15 @@ OTP_TOTP_ISSUER = "Anshim"
 # The center's response target for a victim's portal message: the inbox marks a message that
 # has waited longer without a reply as overdue.
 ANSHIM_PORTAL_RESPONSE_HOURS = float(os.environ.get("ANSHIM_PORTAL_RESPONSE_HOURS", "24"))
+# The center as takedown notices name it: its name (Korean; English for notices in other
+# languages), phone number and signature block, and the address notices are sent from.
+ANSHIM_CENTER_NAME = os.environ.get("ANSHIM_CENTER_NAME", "안심 원스톱 지원센터")
+ANSHIM_CENTER_NAME_EN = os.environ.get("ANSHIM_CENTER_NAME_EN", "Anshim one-stop support center")
+ANSHIM_CENTER_PHONE = os.environ.get("ANSHIM_CENTER_PHONE", "")
+ANSHIM_CENTER_SIGNATURE = os.environ.get("ANSHIM_CENTER_SIGNATURE", "")
+ANSHIM_TAKEDOWN_FROM_EMAIL = os.environ.get("ANSHIM_TAKEDOWN_FROM_EMAIL", "")
+# Four eyes on takedown notices: whoever drafted or last edited a notice cannot approve it.
+ANSHIM_TAKEDOWN_SECOND_APPROVER = os.environ.get("ANSHIM_TAKEDOWN_SECOND_APPROVER", "1") == "1"
 
 # --- Encryption at rest --------------------------------------------------------------------
 # Key ring: ANSHIM_KEYS (comma-separated "id:base64key", newest first) or a key file.

@@ -212,3 +212,13 @@ def test_a_malformed_vpdq_signal_is_422(make_bank, make_partner, partner_client,
     response = partner_client(token).post("/lookup", hashes(("vpdq", value)))
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_input"
+
+
+def test_a_body_over_the_upload_limit_is_413_not_500(make_bank, make_partner, partner_client,
+                                                     settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    _, token = make_partner(make_bank())
+    frames = ",".join(f'"{"a" * 64},100,{n}.0"' for n in range(300))
+    response = partner_client(token).post("/lookup", hashes(("vpdq", f"[{frames}]")))
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"

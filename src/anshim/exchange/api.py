@@ -44,6 +44,8 @@ router = Router(auth=PartnerBearer(), throttle=[PartnerThrottle()], tags=["excha
 _ERRORS: dict[int, type[Schema]] = {
     400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut, 429: ErrorOut,
 }
+# Bodies above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default): 413 payload_too_large.
+_POST_ERRORS: dict[int, type[Schema]] = {**_ERRORS, 413: ErrorOut}
 
 
 class FeedQuery(Schema):
@@ -103,7 +105,7 @@ def hashes(request: HttpRequest) -> StreamingHttpResponse:
 
 @router.post(
     "/lookup",
-    response={200: LookupOut, 503: ErrorOut, **_ERRORS},
+    response={200: LookupOut, 503: ErrorOut, **_POST_ERRORS},
     summary="Check up to 1,000 PDQ, MD5, SHA-256 or vPDQ hashes against the shared banks",
     operation_id="lookupHashes",
     exclude_none=True,  # match percentages only where they mean something (vPDQ)
@@ -134,7 +136,7 @@ def lookup(request: HttpRequest, payload: LookupIn) -> Status[object]:
 
 @router.post(
     "/feedback",
-    response={201: FeedbackOut, 404: ErrorOut, **_ERRORS},
+    response={201: FeedbackOut, 404: ErrorOut, **_POST_ERRORS},
     summary="Report what you did about a URL or one of our entries",
     operation_id="reportRemoval",
 )
@@ -158,7 +160,7 @@ def feedback(request: HttpRequest, payload: FeedbackIn) -> Status[object]:
 
 @router.post(
     "/feedback/hashes",
-    response={200: HashFeedbackOut, **_ERRORS},
+    response={200: HashFeedbackOut, **_POST_ERRORS},
     summary="Per-hash opinions, in StopNCII's or NCMEC's vocabulary or ours",
     operation_id="reportHashOpinions",
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
@@ -81,6 +82,12 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 @partner_api.exception_handler(AuthenticationError)
 def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return _error(request, 401, "unauthorized", "Missing or invalid credentials.")
+
+
+@partner_api.exception_handler(RequestDataTooBig)
+def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, "payload_too_large",
+                  "The request body is too large: send fewer hashes per request.")
 
 
 @partner_api.exception_handler(Http404)

@@ -50,7 +50,7 @@ EntryId = Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_json_intege
 ErrorCode = Literal[
     "invalid_input", "bad_cursor", "unauthorized", "token_expired", "token_revoked",
     "partner_inactive", "insufficient_scope", "rate_limited", "not_found", "unknown_entry",
-    "matcher_unavailable", "resync_required",
+    "matcher_unavailable", "resync_required", "payload_too_large",
 ]
 
 

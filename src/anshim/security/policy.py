@@ -58,6 +58,7 @@ class Action(StrEnum):
     VIEW_TIMELINE = "view_timeline"
     VIEW_FINGERPRINTS = "view_fingerprints"
     MANAGE_ERASURE = "manage_erasure"  # banks, sightings, takedowns
+    CONFIGURE_ERASURE = "configure_erasure"  # platforms and monitored sources (staff pages)
     MANAGE_EXPERTS = "manage_experts"  # the expert registry
     VIEW_EXPERTS = "view_experts"
     VIEW_AUDIT = "view_audit"
@@ -88,7 +89,7 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
     Role.ERASURE: frozenset(
         {
             Action.VIEW_CASE_LIST, Action.VIEW_CASE, Action.VIEW_TIMELINE,
-            Action.VIEW_FINGERPRINTS, Action.MANAGE_ERASURE,
+            Action.VIEW_FINGERPRINTS, Action.MANAGE_ERASURE, Action.CONFIGURE_ERASURE,
         }
     ),
     Role.PREVENTION: frozenset(

@@ -1,0 +1,105 @@
+"""The pages: who sees what, the public page's disclosure control, the downloads, the queries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+
+from anshim.reports import figures, public
+
+from .conftest import YEAR, World
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    cache.clear()
+
+
+@pytest.mark.parametrize("role", ["counselor", "erasure", "prevention", "expert", "admin"])
+def test_only_supervisors_see_case_derived_dashboards(role: str, make_user: Any,
+                                                      login_client: Any, world: World) -> None:
+    c = login_client(make_user(role))
+    for url in ("/staff/reports/", f"/staff/reports/annual/?year={YEAR}",
+                f"/staff/reports/annual/?year={YEAR}&format=json"):
+        response = c.get(url)
+        assert response.status_code == 403, url
+        assert b"Not permitted" not in response.content  # the translated 403 page
+
+
+def test_supervisor_dashboard_in_korean(make_user: Any, login_client: Any, world: World,
+                                        django_assert_max_num_queries: Any) -> None:
+    c = login_client(make_user("supervisor"))
+    with django_assert_max_num_queries(40):
+        response = c.get(f"/staff/reports/?year={YEAR}", HTTP_ACCEPT_LANGUAGE="ko")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="spec-removal_times"' in body and 'id="chart-removal_times"' in body
+    assert "<table>" in body  # every chart has its data table
+    assert "vendor/vega-embed.min.js" in body and "cdn" not in body.lower()
+
+
+def test_annual_downloads(make_user: Any, login_client: Any, world: World) -> None:
+    c = login_client(make_user("supervisor"))
+    data = json.loads(c.get(f"/staff/reports/annual/?year={YEAR}&format=json").content)
+    ages = next(t for t in data["tables"] if t["key"] == "victims_by_age")
+    assert [r[1] for r in ages["rows"]] == [2, 1, 0, 0]
+    xlsx = c.get(f"/staff/reports/annual/?year={YEAR}&format=xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert c.get(f"/staff/reports/annual/?year={YEAR}").status_code == 200
+
+
+def test_bad_year_is_no_500(make_user: Any, login_client: Any, world: World, client: Any) -> None:
+    assert client.get("/statistics/?year=abc").status_code == 200
+    assert client.get("/statistics/?year=99999").status_code == 200
+    c = login_client(make_user("supervisor"))
+    assert c.get("/staff/reports/?year=-1").status_code == 200
+
+
+def test_public_page_needs_no_login_and_hides_small_cells(client: Any, world: World) -> None:
+    response = client.get(f"/statistics/?year={YEAR}&format=json")
+    assert response.status_code == 200
+    for table in response.json()["tables"]:
+        for row in table["rows"]:
+            value = row[1]
+            assert value is None or value == 0 or value >= 10, (table["key"], row)
+    html = client.get(f"/statistics/?year={YEAR}").content.decode()
+    assert "T-0" not in html  # aggregates only: no case code, no name
+
+
+@pytest.mark.django_db
+def test_public_tables_at_volume_are_safe(client: Any) -> None:
+    from django.utils import timezone
+
+    from anshim.reports import demo
+
+    demo.generate(400)
+    year = timezone.localdate().year
+    published = 0
+    for table in public.public_tables(figures.year_period(year)):
+        for i, j in table.suppressed:
+            assert table.display_rows[i][j] is None
+        for i, row in enumerate(table.display_rows):
+            if row[1] is not None:
+                published += 1
+                assert row[1] == 0 or row[1] >= 10, (table.key, row)
+        assert public.derivable(table) == [], table.key
+    assert published > 0
+
+
+def test_secondary_suppression_hides_a_second_cell() -> None:
+    table = figures.Table("t", "t", ["a", "n"], [["x", 5], ["y", 40], ["z", 12]])
+    protected = public.protect(table)
+    assert (0, 1) in protected.suppressed  # 5: primary
+    assert (2, 1) in protected.suppressed  # 12: else 5 = total - 40 - 12
+    assert protected.display_rows[-1] == ["Total", 57]
+    assert public.derivable(protected) == []
+    values = np.array([[5.0, 40.0, 12.0, 57.0]] * 2)
+    mask = np.zeros(values.shape, dtype=bool)
+    mask[:, 0] = True
+    from anshim import stats
+
+    assert stats.derivable_cells(values, mask) != []  # primary suppression alone is not enough

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-ENGINE_DIRS = ("fingerprint", "matching", "crawl")
+ENGINE_DIRS = ("fingerprint", "matching", "crawl", "stats")
 # The suite is no production: the development SECRET_KEY and key files are fine here, also in
 # the servers and workers that tests start (tests/security/test_startup.py clears it).
 os.environ.setdefault("ANSHIM_DEMO", "1")

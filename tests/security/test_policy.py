@@ -106,8 +106,10 @@ def test_erasure_sees_no_personal_data(make_user: Any, case: Any) -> None:
 
 def test_prevention_sees_no_case_data(make_user: Any, case: Any) -> None:
     prevention = make_user("prevention")
-    assert allowed_actions(prevention, case) == frozenset()
-    assert allowed_actions(prevention) == frozenset()
+    # The prevention team's own work, and nothing of any case.
+    own = frozenset({Action.VIEW_PREVENTION, Action.MANAGE_PREVENTION, Action.EXPORT_SURVEY_DATA})
+    assert allowed_actions(prevention, case) == own
+    assert allowed_actions(prevention) == own
     assert not visible_cases(prevention).exists()
     with pytest.raises(PermissionDenied):
         require(prevention, Action.VIEW_CASE_LIST)
@@ -166,7 +168,10 @@ def test_supervisor_sees_everything_but_configuration(make_user: Any, case: Any)
     actions = allowed_actions(supervisor, case)
     assert Action.ADMIN_CONFIG not in actions
     assert Action.WRITE_SESSION_LOG not in actions  # session logs are the expert's own
-    assert actions == frozenset(Action) - {Action.ADMIN_CONFIG, Action.WRITE_SESSION_LOG}
+    # Supervisors see the prevention team's work; the team itself manages it.
+    assert Action.MANAGE_PREVENTION not in actions
+    assert actions == frozenset(Action) - {Action.ADMIN_CONFIG, Action.WRITE_SESSION_LOG,
+                                           Action.MANAGE_PREVENTION}
     assert set(visible_cases(supervisor)) == {case}
 
 

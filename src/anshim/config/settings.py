@@ -20,7 +20,7 @@ DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 DEBUG = os.environ.get("ANSHIM_DEBUG", "0") == "1"
 # The development default. In production mode (DEBUG off, not ANSHIM_DEMO=1) the server, the
 # worker and the scheduler refuse to start with it (anshim.security.startup).
-ANSHIM_INSECURE_SECRET_KEY = "insecure-development-key-change-me-in-production"
+ANSHIM_INSECURE_SECRET_KEY = "insecure-development-key-change-me-in-production"  # noqa: S105
 SECRET_KEY = os.environ.get("ANSHIM_SECRET_KEY", ANSHIM_INSECURE_SECRET_KEY)
 # `make run`: a local demo may use the development defaults even where DEBUG is off.
 ANSHIM_DEMO = os.environ.get("ANSHIM_DEMO", "0") == "1"

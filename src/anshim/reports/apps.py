@@ -6,3 +6,8 @@ class ReportsConfig(AppConfig):
     name = "anshim.reports"
     label = "reports"
     verbose_name = _("Dashboards and reports")
+
+
+#: The staff navigation's link (security/templates/staff/_nav.html); Django merges every app's
+#: catalog, so the link's translation lives with the app it leads to.
+NAV_LABEL = _("Dashboard")

@@ -58,6 +58,11 @@ from anshim.experts.models import Assignment, AssignmentStatus
 #: A heading: a string or a lazy translation (rendered in the language of the request).
 Label = str | Promise
 
+COUNSELING = _("Counseling")
+REFERRAL = _("Referral")
+COUNSELOR = _("Counselor")
+EXPERT = _("Expert")
+
 #: the thresholds of "removed within" (hours): 24 h, 48 h, 7 days.
 WITHIN_HOURS = (24, 48, 168)
 
@@ -160,9 +165,9 @@ def services_by_type(period: Period) -> Table:
                                              sent_at__lt=period.end).count()
     rows: list[list[Any]] = []
     for value, label in Channel.choices:
-        rows.append([f"{_('Counseling')}: {label}", contacts.get(value, 0)])
+        rows.append([f"{COUNSELING}: {label}", contacts.get(value, 0)])
     for value, label in ReferralTarget.choices:
-        rows.append([f"{_('Referral')}: {label}", referrals.get(value, 0)])
+        rows.append([f"{REFERRAL}: {label}", referrals.get(value, 0)])
     rows.append([str(_("Expert assignments")), sum(assignments.values())])
     rows.append([str(_("Takedown notices sent")), notices])
     return Table("services", _("Services by type"), [_("Service"), _("Count")], rows)
@@ -268,8 +273,8 @@ def caseload() -> Table:
                .order_by("-n", "expert__user__username")[:50]]
     return Table("caseload", _("Caseload per counselor and per expert"),
                  [_("Staff member"), _("Open cases")],
-                 [[f"{_('Counselor')}: {r[0]}", r[1]] for r in rows]
-                 + [[f"{_('Expert')}: {r[0]}", r[1]] for r in experts])
+                 [[f"{COUNSELOR}: {r[0]}", r[1]] for r in rows]
+                 + [[f"{EXPERT}: {r[0]}", r[1]] for r in experts])
 
 
 def erasure_funnel(period: Period) -> Table:

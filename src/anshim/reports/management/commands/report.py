@@ -4,7 +4,6 @@ JSON (docs/reports.md)."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,7 @@ class Command(BaseCommand):
         with translation.override(options["language"]):
             tables = figures.annual_tables(period) + figures.dashboard_tables(period)
             if options["json"]:
-                sys.stdout.buffer.write(render.to_json(period, tables, figures.NOT_RECORDED))
-                sys.stdout.write("\n")
+                self.stdout.write(render.to_json(period, tables, figures.NOT_RECORDED).decode())
                 return
             output = options["output"]
             if not output:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from anshim.reports import figures
+
 from .conftest import YEAR, World
 
 

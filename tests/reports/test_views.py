@@ -82,7 +82,7 @@ def test_public_tables_at_volume_are_safe(client: Any) -> None:
     for table in public.public_tables(figures.year_period(year)):
         for i, j in table.suppressed:
             assert table.display_rows[i][j] is None
-        for i, row in enumerate(table.display_rows):
+        for row in table.display_rows:
             if row[1] is not None:
                 published += 1
                 assert row[1] == 0 or row[1] >= 10, (table.key, row)

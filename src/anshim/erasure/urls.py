@@ -1,12 +1,18 @@
-"""Staff pages of the erasure workflow (banks are managed through commands and admin)."""
+"""Staff pages of the erasure workflow (banks are managed through commands)."""
 
 from django.urls import path
 
-from anshim.erasure import views
+from anshim.erasure import views, views_setup
 
 app_name = "erasure"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("platforms/", views_setup.platforms, name="platforms"),
+    path("platforms/new/", views_setup.platform_edit, name="platform_new"),
+    path("platforms/<int:pk>/", views_setup.platform_edit, name="platform"),
+    path("sources/", views_setup.sources, name="sources"),
+    path("sources/new/", views_setup.source_edit, name="source_new"),
+    path("sources/<int:pk>/", views_setup.source_edit, name="source"),
     path("sightings/<int:pk>/review/", views.review, name="review"),
     path("sightings/<int:pk>/preview.png", views.preview, name="preview"),
     path("sightings/<int:pk>/unblur/", views.unblur, name="unblur"),

@@ -39,6 +39,7 @@ MAX_DISTANCE_SCALED = 16
 # Video frames: a different decoder and a different frame-selection (seek vs decode order).
 MAX_DISTANCE_VIDEO_MEDIAN = 16
 MAX_DISTANCE_VIDEO_FRAME = 31  # PDQ's match threshold
+MIN_FRAME_QUALITY = 50  # Meta's rule: hashes of lower quality are discarded
 # Every request other than the registration POST must be small (forms, the CSRF token).
 MAX_OTHER_BODY = 4096
 SLICE = 64
@@ -209,11 +210,15 @@ def test_full_flow_report_fingerprint_status_withdraw(
             assert [f.timestamp for f in frames] == [float(i) for i in range(len(frames))]
             distances = []
             for frame in frames:
-                nearby = [f for f in server.frames if abs(f.timestamp - frame.timestamp) <= 0.6]
+                # Only frames whose hash means something: Meta's rule discards PDQ quality < 50
+                # (this video fades to near black; such frames are noise, never shared or matched).
+                nearby = [f for f in server.frames if abs(f.timestamp - frame.timestamp) <= 0.6
+                          and f.quality >= MIN_FRAME_QUALITY]
                 if nearby:  # the last browser frame may lie past the server's last one
                     distances.append(min(hamming(frame.value, f.pdq) for f in nearby))
             print("video frame distances", distances)
-            assert len(distances) >= len(frames) - 1
+            usable = sum(f.quality >= MIN_FRAME_QUALITY for f in server.frames)
+            assert usable and len(distances) >= usable - 1, (distances, usable)
             assert statistics.median(distances) <= MAX_DISTANCE_VIDEO_MEDIAN, distances
             assert max(distances) <= MAX_DISTANCE_VIDEO_FRAME, distances
 

@@ -6,8 +6,11 @@ One record a line, ASCII::
     - <id>\\n               remove
 
 A batch is written with one ``write`` call. A trailing line without its newline is a
-torn write (the writer died mid-append) and is ignored; readers only ever consume
-complete lines, so a reader can follow a log while the writer appends to it.
+torn write (the writer died mid-append, e.g. ``kill -9``). Readers only ever consume
+complete lines, so they skip it, and a reader can follow a log while the writer
+appends to it. A torn tail is *not* harmless to the next writer, though: appending
+after it would glue the fragment to the next record and make the log unreadable, so
+`append` first cuts the file back to its last complete line (`cut_torn_tail`).
 """
 
 from __future__ import annotations
@@ -37,10 +40,58 @@ def encode_removes(ids: Sequence[int]) -> bytes:
     return "".join(f"- {i}\n" for i in ids).encode("ascii")
 
 
-def append(path: Path, payload: bytes, *, durable: bool) -> None:
-    """Append records; with ``durable`` the data reaches the disk before returning."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def _cut_fd(fd: int) -> int:
+    """Truncate the open log to its last newline; return the bytes cut (0 if intact)."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return 0
+    # Walk back block by block: a torn record is at most one batch long, but a batch
+    # may be megabytes, so never read the whole file.
+    end = size
+    keep = 0
+    while end > 0:
+        start = max(0, end - _TAIL_BLOCK)
+        block = os.pread(fd, end - start, start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = start
+    os.ftruncate(fd, keep)
+    return size - keep
+
+
+_TAIL_BLOCK = 1 << 16
+
+
+def cut_torn_tail(path: Path, *, durable: bool = True) -> int:
+    """Cut a torn last record (one without its newline) off the log at ``path``.
+
+    Returns the bytes removed. Only the single writer may call this (readers skip a
+    torn tail on their own); `append` does it before every write.
+    """
     try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return 0
+    try:
+        cut = _cut_fd(fd)
+        if cut and durable:
+            os.fsync(fd)
+        return cut
+    finally:
+        os.close(fd)
+
+
+def append(path: Path, payload: bytes, *, durable: bool) -> None:
+    """Append records; with ``durable`` the data reaches the disk before returning.
+
+    A torn tail left by a writer that died mid-append is cut off first, so the new
+    records start on a line of their own and the log stays loadable.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        _cut_fd(fd)
         view = memoryview(payload)
         while view:
             written = os.write(fd, view)

@@ -31,3 +31,11 @@ class NoticeEditForm(forms.Form):
     subject = forms.CharField(label=_("Subject"), max_length=300)
     body = forms.CharField(label=_("Text"), max_length=20_000,
                            widget=forms.Textarea(attrs={"rows": 24, "cols": 90}))
+
+
+class RequestFilterForm(forms.Form):
+    """Find requests on the erasure page, finished ones included."""
+
+    show = forms.ChoiceField(label=_("Requests"), required=False, choices=[
+        ("", _("All requests")), ("open", _("In progress")), ("finished", _("Finished"))])
+    case = forms.CharField(label=_("Case code"), max_length=16, required=False)

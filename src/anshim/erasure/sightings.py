@@ -102,9 +102,12 @@ def review_sighting(sighting: Sighting, *, confirm: bool, actor: Any,
                     request: Any = None) -> Sighting:
     """Confirm (a real copy: request its removal) or reject (a false match)."""
     require_manage_erasure(actor)
-    if sighting.status != SightingStatus.NEW:
-        raise ValidationError(_("This sighting was already reviewed."), code="reviewed")
     with transaction.atomic():
+        # Two reviewers at once: the second finds it reviewed, nothing is decided twice.
+        current = (Sighting.objects.select_for_update(no_key=True, of=("self",))
+                   .values_list("status", flat=True).get(pk=sighting.pk))
+        if current != SightingStatus.NEW:
+            raise ValidationError(_("This sighting was already reviewed."), code="reviewed")
         sighting.status = SightingStatus.CONFIRMED if confirm else SightingStatus.REJECTED
         sighting.reviewed_by = actor_or_none(actor)
         sighting.reviewed_at = timezone.now()

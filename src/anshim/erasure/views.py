@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -14,7 +17,13 @@ from anshim.cases.models import Case
 from anshim.cases.services import audit
 from anshim.erasure import sightings as sighting_services
 from anshim.erasure import takedowns
-from anshim.erasure.forms import DraftForm, NoticeEditForm, ResponseForm, ReviewForm
+from anshim.erasure.forms import (
+    DraftForm,
+    NoticeEditForm,
+    RequestFilterForm,
+    ResponseForm,
+    ReviewForm,
+)
 from anshim.erasure.history import history
 from anshim.erasure.models import Sighting, TakedownRequest, TakedownState, UnblurRecord
 from anshim.erasure.preview import PreviewUnavailable, preview_png
@@ -33,6 +42,20 @@ def _errors(request: HttpRequest, exc: ValidationError) -> None:
 def index(request: HttpRequest) -> HttpResponse:
     """The review queue (re-uploads first), requests in progress, platform metrics."""
     audit(actor=request.user, action="erasure.queue.view", request=request)
+    filter_form = RequestFilterForm(request.GET or None)
+    show = filter_form.cleaned_data.get("show") if filter_form.is_valid() else ""
+    code = (filter_form.cleaned_data.get("case") or "").strip() if filter_form.is_valid() else ""
+    found = None
+    if show or code:
+        qs = TakedownRequest.objects.select_related("platform", "case")
+        if show == "finished":
+            qs = qs.filter(state__in=takedowns.CLOSING_STATES)
+        elif show == "open":
+            qs = qs.filter(state__in=takedowns.OPEN_STATES)
+        if code:
+            qs = qs.filter(case__code__iexact=code)
+        found = Paginator(qs.order_by("-closed_at", "-created_at", "-id"), 50).get_page(
+            request.GET.get("page"))
     return render(request, "erasure/index.html", {
         "queue": sighting_services.review_queue()[:200],
         "drafts": TakedownRequest.objects.filter(state=TakedownState.DRAFT)
@@ -41,6 +64,8 @@ def index(request: HttpRequest) -> HttpResponse:
         .select_related("platform", "case").order_by("due_at"),
         "metrics": platform_metrics(),
         "review_form": ReviewForm(),
+        "filter_form": filter_form, "found": found,
+        "page_query": urlencode({"show": show or "", "case": code}) if found else "",
     })
 
 
@@ -54,11 +79,18 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Choose confirm or reject."))
         return redirect("erasure:index")
+    confirm = form.cleaned_data["decision"] == "confirm"
     try:
-        sighting_services.review_sighting(sighting, confirm=form.cleaned_data["decision"]
-                                          == "confirm", actor=request.user, request=request)
+        sighting_services.review_sighting(sighting, confirm=confirm, actor=request.user,
+                                          request=request)
     except ValidationError as exc:
         _errors(request, exc)
+    else:
+        code = sighting.case.code if sighting.case else "-"
+        messages.success(request, (_("Confirmed: %(url)s (case %(code)s). Draft the request "
+                                     "when the case's sightings are reviewed.") if confirm
+                                   else _("Rejected as a false match: %(url)s."))
+                         % {"url": sighting.page_url[:80], "code": code})
     return redirect("erasure:index")
 
 
@@ -207,4 +239,6 @@ def respond(request: HttpRequest, pk: int) -> HttpResponse:
                                   note=form.cleaned_data["note"], request=request)
     except ValidationError as exc:
         _errors(request, exc)
+    else:
+        messages.success(request, _("Recorded: %(state)s.") % {"state": req.get_state_display()})
     return redirect("erasure:request", pk=req.pk)

@@ -8,7 +8,11 @@
       if (!target || !window.vegaEmbed) { return; }
       var spec = JSON.parse(node.textContent);
       window.vegaEmbed(target, spec, {
-        actions: false, renderer: "svg", ast: true, expr: window.vega.expressionInterpreter
+        actions: false, renderer: "svg", ast: true, expr: window.vega.expressionInterpreter,
+        // vega-embed would inject an inline <style>, which the CSP (style-src 'self') blocks
+        defaultStyle: false,
+        // vega-tooltip would inject one too; the data table beside each chart carries the values
+        tooltip: false
       }).then(function () { target.dataset.rendered = "1"; })
         .catch(function (err) { target.dataset.rendered = "error"; target.textContent = String(err); });
     });

@@ -28,7 +28,8 @@ def test_dashboard_screenshot_in_korean(width: int, live_server: Any, chromium_b
                           "domain": host, "path": "/"}])
     page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"{m.text} @ {m.location}") if m.type == "error" else None)
+    page.on("console",
+            lambda m: errors.append(f"{m.text} @ {m.location}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(f"{live_server.url}/staff/reports/?year={YEAR}")

@@ -20,3 +20,8 @@ urlpatterns = [
     path("api/v1/exchange/", partner_api.urls),
     path("api/v1/", api.urls),
 ]
+
+# Styled, translated error pages with a way back (never a bare English "403 Forbidden").
+handler403 = "anshim.security.errors.permission_denied"
+handler404 = "anshim.security.errors.page_not_found"
+handler500 = "anshim.security.errors.server_error"

@@ -38,6 +38,7 @@ from anshim.experts.panels import may_see_brief
 from anshim.experts.ranking import suggest_experts
 from anshim.security.decorators import staff_required
 from anshim.security.policy import Action, Refused, can, require
+from anshim.security.roles import Role
 
 
 def _posted(request: HttpRequest) -> Any:
@@ -307,7 +308,11 @@ def session_log(request: HttpRequest, pk: int) -> HttpResponse:
 def my_assignments(request: HttpRequest) -> HttpResponse:
     expert: Expert | None = getattr(request.user, "expert_profile", None)
     if expert is None:
-        raise PermissionDenied("Not an expert")
+        if getattr(request.user, "role", "") != Role.EXPERT:
+            raise PermissionDenied("Not an expert")
+        # An expert account whose registry entry is not linked yet: this is still their start
+        # page, so it says what to do instead of refusing.
+        return render(request, "experts/my.html", {"expert": None})
     assignments = list(
         expert.assignments.filter(status=AssignmentStatus.ACTIVE)
         .select_related("case").order_by("-created_at")

@@ -26,8 +26,15 @@ NEXT_SESSION_KEY = "anshim_staff_next"
 DEVICE_NAME = "Anshim"
 
 
-# Roles whose work starts somewhere else than the case list (a URL name each).
-ROLE_LANDING = {"prevention": "prevention:home"}
+# Each role's start page after sign-in (a URL name each); the case list for anything else.
+ROLE_LANDING = {
+    "counselor": "cases:list",
+    "erasure": "erasure:index",
+    "prevention": "prevention:home",
+    "expert": "experts:my",
+    "supervisor": "reports:dashboard",
+    "admin": "staff:accounts",
+}
 
 
 def default_landing(user: Any = None) -> str:

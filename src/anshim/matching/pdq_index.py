@@ -1,10 +1,15 @@
 """PDQIndex: exact Hamming range search over PDQ hashes, mutable without rebuilds.
 
 State = an immutable *base* segment (multi-index, usually memory-mapped from a
-snapshot) + a *delta* of entries added since (scanned linearly) + *tombstones*
-(a byte per base row, checked while verifying candidates). ``add`` and ``remove``
-touch only the delta and the tombstones, so a change is visible to the very next
-query; ``compact`` folds them into a new base. When the index is attached to a
+snapshot) + a few smaller immutable *runs* + a *delta* of entries added since (scanned
+linearly) + *tombstones* (a byte per segment row, checked while verifying candidates).
+``add`` and ``remove`` touch only the delta and the tombstones, so a change is visible
+to the very next query. The delta is bounded, LSM-style: when it reaches
+`DELTA_LIMIT` entries it is frozen into a run, merged with the runs (and, for an index
+not attached to a snapshot, the base) no larger than `MERGE_FANOUT` times it, so run
+sizes fall geometrically and a search probes a logarithmic number of segments and
+scans at most `DELTA_LIMIT` entries, however the index was filled. ``compact`` folds
+everything into a new base. When the index is attached to a
 directory (``save``/``load``), every change is first appended to the change log, and
 ``refresh`` lets other processes replay what the writer appended.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,15 @@ from anshim.matching.pdq_codes import PDQ_BITS, Codes, as_codes, format_pdq_hex,
 from anshim.matching.segment import Segment, run_range_search
 
 DEFAULT_THRESHOLD = 31
+#: Entries the linearly scanned delta holds at most. Scanning 2,048 codes costs about a
+#: tenth of one multi-index probe of a million-entry base, so the delta never dominates.
+DELTA_LIMIT = 2048
+#: A frozen delta absorbs the trailing segments no larger than this many times the
+#: entries gathered so far (a binary-counter merge: each entry is rebuilt about
+#: log2(n / DELTA_LIMIT) times in all, and at most that many runs are searched).
+MERGE_FANOUT = 1
+_MISSING = -1
+_DELTA = -2
 Match = tuple[int, int]
 """``(id, distance)``."""
 
@@ -57,6 +72,29 @@ def _first_duplicate(ids: NDArray[np.int64]) -> int | None:
     s = np.sort(ids)
     dup = np.nonzero(s[1:] == s[:-1])[0]
     return int(s[dup[0]]) if dup.size else None
+
+
+@dataclass
+class _Part:
+    """One immutable segment and its tombstones."""
+
+    segment: Segment
+    deleted: NDArray[np.uint8]
+    n_deleted: int = 0
+
+    @classmethod
+    def of(cls, segment: Segment) -> _Part:
+        return cls(segment, np.zeros(len(segment), dtype=np.uint8))
+
+    @property
+    def live(self) -> int:
+        return len(self.segment) - self.n_deleted
+
+    def live_arrays(self) -> tuple[NDArray[np.int64], Codes]:
+        if not self.n_deleted:
+            return np.asarray(self.segment.ids, dtype=np.int64), np.asarray(self.segment.codes)
+        keep = np.nonzero(self.deleted == 0)[0]
+        return np.asarray(self.segment.ids[keep], dtype=np.int64), self.segment.codes[keep]
 
 
 class PDQIndex:
@@ -136,9 +174,36 @@ class PDQIndex:
             return plan_layout(min(self.max_threshold, DEFAULT_THRESHOLD), bits)
 
     def _set_base(self, base: Segment) -> None:
-        self._base = base
-        self._deleted = np.zeros(len(base), dtype=np.uint8)
-        self._n_deleted = 0
+        """Make ``base`` the only segment (runs are dropped: callers fold them in first)."""
+        self._parts: list[_Part] = [_Part.of(base)]
+
+    @property
+    def _base(self) -> Segment:
+        return self._parts[0].segment
+
+    @property
+    def _n_deleted(self) -> int:
+        return sum(part.n_deleted for part in self._parts)
+
+    def _flush_delta(self) -> None:
+        """Freeze a full delta into a run, merged with the trailing segments that are
+        no larger than it (one build). A base mapped from a snapshot is never rebuilt
+        here: it stays shared through the page cache until ``compact``."""
+        if self._dn < DELTA_LIMIT:
+            return
+        first = 1 if self._root is not None else 0
+        total = self._dn
+        j = len(self._parts)
+        while j - 1 >= first and self._parts[j - 1].live <= MERGE_FANOUT * total:
+            j -= 1
+            total += self._parts[j].live
+        arrays = [part.live_arrays() for part in self._parts[j:]]
+        ids = np.concatenate([a[0] for a in arrays] + [self._dids[: self._dn]])
+        codes = np.concatenate([a[1] for a in arrays] + [self._dcodes[: self._dn]])
+        del arrays
+        merged = _Part.of(self._build_segment(ids, codes))
+        self._parts = [*self._parts[:j], merged]
+        self._clear_delta()
 
     def _clear_delta(self) -> None:
         self._dcodes = np.zeros((64, 4), dtype=np.uint64)
@@ -148,14 +213,12 @@ class PDQIndex:
 
     # ------------------------------------------------------------------ size
     def __len__(self) -> int:
-        return len(self._base) - self._n_deleted + self._dn
+        return sum(part.live for part in self._parts) + self._dn
 
     def __contains__(self, ident: object) -> bool:
         if not isinstance(ident, int | np.integer):
             return False
-        return bool(self._live_rows(np.array([ident], dtype=np.int64))[0] >= 0) or int(
-            ident
-        ) in self._dpos
+        return bool(self._locate(np.array([ident], dtype=np.int64))[0][0] != _MISSING)
 
     def stats(self) -> dict[str, Any]:
         """Sizes and memory of the parts of the index."""
@@ -164,17 +227,33 @@ class PDQIndex:
             "base_entries": len(self._base),
             "tombstones": self._n_deleted,
             "delta_entries": self._dn,
+            "runs": [part.live for part in self._parts[1:]],
             "base_bytes": self._base.nbytes,
             "layout": self._base.layout.to_json(),
             "generation": self._generation,
             "path": str(self._root) if self._root else None,
         }
 
-    def _live_rows(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
-        rows = self._base.find_rows(ids)
-        hit = rows >= 0
-        rows[hit] = np.where(self._deleted[rows[hit]] == 0, rows[hit], -1)
-        return rows
+    def _locate(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """``(part, row)`` of each live id: part indexes ``_parts``, or is ``_DELTA``
+        (row: position in the delta) or ``_MISSING``."""
+        part = np.full(ids.shape, _MISSING, dtype=np.int64)
+        row = np.full(ids.shape, -1, dtype=np.int64)
+        for k, seg in enumerate(self._parts):
+            if not len(seg.segment):
+                continue
+            rows = seg.segment.find_rows(ids)
+            hit = rows >= 0
+            hit[hit] = seg.deleted[rows[hit]] == 0
+            hit &= part == _MISSING
+            part[hit] = k
+            row[hit] = rows[hit]
+        if self._dpos:
+            for i, ident in enumerate(ids.tolist()):
+                pos = self._dpos.get(ident)
+                if pos is not None:
+                    part[i], row[i] = _DELTA, pos
+        return part, row
 
     # ------------------------------------------------------------------ mutation
     def add(self, ids: Iterable[int], hashes: Iterable[str]) -> None:
@@ -208,12 +287,9 @@ class PDQIndex:
         dup = _first_duplicate(id_arr)
         if dup is not None:
             raise DuplicateIdError(f"id {dup} appears twice in the batch")
-        held = self._live_rows(id_arr) >= 0
+        held = self._locate(id_arr)[0] != _MISSING
         if held.any():
             raise DuplicateIdError(f"id {int(id_arr[held][0])} is already in the index")
-        for ident in id_arr.tolist():
-            if ident in self._dpos:
-                raise DuplicateIdError(f"id {ident} is already in the index")
 
     def _apply_add(self, id_arr: NDArray[np.int64], codes: Codes) -> None:
         n = id_arr.shape[0]
@@ -230,6 +306,7 @@ class PDQIndex:
         for k, ident in enumerate(id_arr.tolist()):
             self._dpos[ident] = self._dn + k
         self._dn = need
+        self._flush_delta()
 
     def remove(self, ids: Iterable[int]) -> None:
         """Forget entries at once; raises UnknownIdError if one is not held (nothing removed)."""
@@ -238,19 +315,24 @@ class PDQIndex:
             dup = _first_duplicate(id_arr)
             if dup is not None:
                 raise DuplicateIdError(f"id {dup} appears twice in the batch")
-            rows = self._live_rows(id_arr)
-            for ident, row in zip(id_arr.tolist(), rows.tolist(), strict=True):
-                if row < 0 and ident not in self._dpos:
-                    raise UnknownIdError(f"id {ident} is not in the index")
+            where = self._locate(id_arr)
+            missing = where[0] == _MISSING
+            if missing.any():
+                raise UnknownIdError(f"id {int(id_arr[missing][0])} is not in the index")
             if self._root is not None:
                 self._append_log(changelog.encode_removes(id_arr.tolist()))
-            self._apply_remove(id_arr, rows)
+            self._apply_remove(id_arr, where)
 
-    def _apply_remove(self, id_arr: NDArray[np.int64], rows: NDArray[np.int64]) -> None:
-        base_rows = rows[rows >= 0]
-        self._deleted[base_rows] = 1
-        self._n_deleted += int(base_rows.size)
-        for ident in id_arr[rows < 0].tolist():
+    def _apply_remove(
+        self, id_arr: NDArray[np.int64], where: tuple[NDArray[np.int64], NDArray[np.int64]]
+    ) -> None:
+        part, rows = where
+        for k, seg in enumerate(self._parts):
+            hit = rows[part == k]
+            if hit.size:
+                seg.deleted[hit] = 1
+                seg.n_deleted += int(hit.size)
+        for ident in id_arr[part == _DELTA].tolist():
             pos = self._dpos.pop(ident)
             last = self._dn - 1
             if pos != last:
@@ -264,15 +346,18 @@ class PDQIndex:
         """The hash held for each id; raises UnknownIdError."""
         id_arr = _as_ids(ids)
         with self._lock:
-            rows = self._live_rows(id_arr)
+            part, rows = self._locate(id_arr)
+            missing = part == _MISSING
+            if missing.any():
+                raise UnknownIdError(f"id {int(id_arr[missing][0])} is not in the index")
             out = np.zeros((id_arr.size, 4), dtype=np.uint64)
-            for k, (ident, row) in enumerate(zip(id_arr.tolist(), rows.tolist(), strict=True)):
-                if row >= 0:
-                    out[k] = self._base.codes[row]
-                elif ident in self._dpos:
-                    out[k] = self._dcodes[self._dpos[ident]]
-                else:
-                    raise UnknownIdError(f"id {ident} is not in the index")
+            for k, seg in enumerate(self._parts):
+                hit = part == k
+                if hit.any():
+                    out[hit] = seg.segment.codes[rows[hit]]
+            hit = part == _DELTA
+            if hit.any():
+                out[hit] = self._dcodes[rows[hit]]
         return format_pdq_hex(out)
 
     # ------------------------------------------------------------------ search
@@ -299,21 +384,32 @@ class PDQIndex:
         ):
             self.refresh()
         nq = queries.shape[0]
+        all_counts: list[NDArray[np.int64]] = []
+        all_ids: list[NDArray[np.int64]] = []
+        all_dists: list[NDArray[np.int32]] = []
         with self._lock:
-            cb, rb, db = self._base.search(queries, t, self._deleted)
-            ib = np.asarray(self._base.ids[rb], dtype=np.int64) if rb.size else rb
+            for part in self._parts:
+                if not len(part.segment) and len(self._parts) > 1:
+                    continue
+                cb, rb, db = part.segment.search(queries, t, part.deleted)
+                all_counts.append(cb)
+                all_ids.append(np.asarray(part.segment.ids[rb], dtype=np.int64))
+                all_dists.append(db)
             if self._dn:
                 cd, rd, dd = run_range_search(
                     "scan_search", queries, t, self._dcodes, self._dn,
                     np.zeros(self._dn, dtype=np.uint8),
                 )
-                idd = self._dids[rd]
-            else:
-                cd, idd, dd = np.zeros(nq, dtype=np.int64), rb[:0], db[:0]
-        counts = cb + cd
-        qidx = np.concatenate([np.repeat(np.arange(nq), cb), np.repeat(np.arange(nq), cd)])
-        ids = np.concatenate([ib, idd])
-        dists = np.concatenate([db, dd])
+                all_counts.append(cd)
+                all_ids.append(self._dids[rd])
+                all_dists.append(dd)
+        if len(all_counts) == 1:  # the usual case: one segment, already sorted
+            counts, ids, dists = all_counts[0], all_ids[0], all_dists[0]
+        else:
+            counts = np.sum(all_counts, axis=0)
+            ids = np.concatenate(all_ids)
+            dists = np.concatenate(all_dists)
+        qidx = np.concatenate([np.repeat(np.arange(nq), c) for c in all_counts])
         order = np.lexsort((ids, dists, qidx))
         return counts, ids[order], dists[order]
 
@@ -353,11 +449,9 @@ class PDQIndex:
             self._clear_delta()
 
     def _live_arrays(self) -> tuple[NDArray[np.int64], Codes]:
-        live = np.nonzero(self._deleted == 0)[0]
-        ids = np.concatenate(
-            [np.asarray(self._base.ids[live], dtype=np.int64), self._dids[: self._dn]]
-        )
-        codes = np.concatenate([self._base.codes[live], self._dcodes[: self._dn]])
+        arrays = [part.live_arrays() for part in self._parts]
+        ids = np.concatenate([a[0] for a in arrays] + [self._dids[: self._dn]])
+        codes = np.concatenate([a[1] for a in arrays] + [self._dcodes[: self._dn]])
         return ids, codes
 
     def save(self, path: str | Path) -> None:
@@ -452,11 +546,11 @@ class PDQIndex:
                     self._check_new(ids)
                     self._apply_add(ids, parse_pdq_hex(batch.hashes))
                 else:
-                    rows = self._live_rows(ids)
-                    for ident, row in zip(batch.ids, rows.tolist(), strict=True):
-                        if row < 0 and ident not in self._dpos:
-                            raise UnknownIdError(f"id {ident} is not in the index")
-                    self._apply_remove(ids, rows)
+                    where = self._locate(ids)
+                    missing = where[0] == _MISSING
+                    if missing.any():
+                        raise UnknownIdError(f"id {int(ids[missing][0])} is not in the index")
+                    self._apply_remove(ids, where)
                 applied += len(batch.ids)
         except MatchingError as exc:
             raise CorruptIndexError(f"change log {log} does not apply: {exc}") from exc

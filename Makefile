@@ -14,12 +14,12 @@ PG_URL ?= postgres://root@127.0.0.1:5432/test
 # Debian packages: Chromium for browser tests, FFmpeg headers for the vpdq reference binding,
 # CJK fonts so Korean renders in screenshots and PDFs, R's survey package (the reference of the
 # statistics tests and bench-stats).
-APT_PACKAGES := chromium fonts-noto-cjk nodejs pkg-config libavcodec-dev libavformat-dev libavutil-dev \
+APT_PACKAGES := chromium fonts-noto-cjk nodejs poppler-utils pkg-config libavcodec-dev libavformat-dev libavutil-dev \
 	libswscale-dev libavdevice-dev libavfilter-dev r-base-core r-cran-survey
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
 	bench bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-stats \
-	worker clean
+	bench-reports worker clean
 
 help:
 	@echo "make run    - install, migrate, load demo data, serve on http://127.0.0.1:8000"
@@ -64,10 +64,12 @@ system-deps:
 
 # A local demo: ANSHIM_DEMO=1 lets every process use the development SECRET_KEY and key files
 # (production mode refuses them). The worker and the scheduler are restarted if they die.
+# make run DEMO_VOLUME=N: how many fictitious cases the dashboards and reports show.
+DEMO_VOLUME ?= 2000
 run: export ANSHIM_DEMO = 1
 run: install
 	$(ANSHIM) migrate --noinput
-	$(ANSHIM) demo
+	$(ANSHIM) demo --volume $(DEMO_VOLUME)
 	@echo "Starting the task worker, the scheduler and the server on http://127.0.0.1:8000 (Ctrl-C stops all)"
 	@trap 'kill 0' EXIT INT TERM; \
 		while true; do $(ANSHIM) worker --queue-name '*'; \
@@ -97,7 +99,7 @@ lint: install-test
 	$(BIN)/mypy src
 	cd clients/threatexchange && ../../$(BIN)/mypy src
 
-bench: bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-stats
+bench: bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-stats bench-reports
 
 $(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
@@ -133,3 +135,8 @@ bench-robustness: install-test $(VENV)/.installed-bench
 # responses, ours vs R's survey on one core; ours alone at 4,000,000 within 4 GiB.
 bench-stats: install-test
 	$(BIN)/python bench/bench_stats.py --sizes 4012,400000 --big 4000000
+
+# The supervisor dashboard and the annual tables at 2,000 and 100,000 generated cases, on SQLite
+# and on PostgreSQL (BENCH_POSTGRES_URL, a database of its own that the bench drops and creates).
+bench-reports: install-test
+	$(BIN)/python bench/bench_reports.py --sizes 2000,100000

@@ -85,8 +85,11 @@ def generate(volume: int, seed: int = 14) -> int:
     now = timezone.now()
     platforms = _platforms()
     with transaction.atomic():
-        Case.objects.filter(code__startswith=PREFIX).delete()
-        Person.objects.filter(cases__isnull=True).delete()
+        generated = Case.objects.filter(code__startswith=PREFIX)
+        people = list(generated.values_list("person_id", flat=True))
+        generated.delete()
+        # only the generated victims, and only those no other case points to
+        Person.objects.filter(pk__in=people, cases__isnull=True).delete()
         for start in range(0, volume, BATCH):
             _batch(rng, now, platforms, start, min(volume, start + BATCH))
     return volume

@@ -7,6 +7,18 @@ the same queries through both (one at a time and batched), checks that the match
 sets are identical and prints build time, peak memory (ru_maxrss of a subprocess per
 implementation and phase, so peaks never mix), queries/s and p50/p99 latency.
 
+The queries come in five kinds, interleaved (query i is of kind i % 5) so that the
+reference, even when it runs only the first N queries, runs every kind ours runs:
+near copies (~16 bits off), copies at exactly 30, 31 and 32 bits (the threshold, 31,
+is the boundary) and random hashes. Match sets are compared, and queries/s printed,
+per kind. The ``ours-natural`` row is the natural API: ``PDQIndex()`` then ``add()``
+of the whole bank (one call, and batches of 10,000), then ``search()``, against
+``from_codes`` on the same data in the same process.
+
+Targets (printed with the result; the exit status is 1 when one is missed): identical
+match sets on every kind; ours at least as fast as the reference one by one and
+batched; ``add()`` in one call then ``search()`` within 10% of ``from_codes``.
+
 Every measurement runs in its own subprocess with one thread (OMP/numba/BLAS = 1):
 * ``ours-build``  generate bank, build the multi-index, save the snapshot
 * ``ours-serve``  load the snapshot (memory-mapped), run the queries
@@ -76,18 +88,44 @@ def make_bank(size: int, dist: str, seed: int = 1) -> tuple[NDArray[np.int64], N
     return ids, codes
 
 
+QUERY_KINDS = ("near", "30 bits", "31 bits", "32 bits", "random")
+
+
+def kinds_of(count: int) -> NDArray[np.int64]:
+    """Kind (index into QUERY_KINDS) of each query: interleaved, query i is i % 5."""
+    return np.arange(count, dtype=np.int64) % len(QUERY_KINDS)
+
+
+def _flip_exactly(rng: np.random.Generator, rows: NDArray[np.uint64], bits: int) -> None:
+    """Flip exactly ``bits`` distinct bits of each row, in place."""
+    pos = np.argsort(rng.random((rows.shape[0], 256)), axis=1)[:, :bits]
+    for word in range(4):
+        in_word = (pos >> 6) == word
+        masks = np.where(in_word, np.uint64(1) << (pos & 63).astype(np.uint64), np.uint64(0))
+        rows[:, word] ^= np.bitwise_or.reduce(masks, axis=1)
+
+
 def make_queries(codes: NDArray[np.uint64], count: int, seed: int = 2) -> NDArray[np.uint64]:
-    """Half near copies (~16 bits off) of bank entries, a quarter farther (~32 bits
-    off: around the threshold), a quarter random (no match)."""
+    """``count`` queries of the five QUERY_KINDS, interleaved (see kinds_of)."""
     rng = np.random.default_rng([seed, codes.shape[0], count])
-    src = codes[rng.integers(0, codes.shape[0], count)]
-    near, far = count // 2, count // 4
-    q = src.copy()
-    q[:near] ^= _sparse_mask(rng, (near, 4), 4)
-    q[near : near + far] ^= _sparse_mask(rng, (far, 4), 3)
-    q[near + far :] = rng.integers(0, 2**64, (count - near - far, 4), dtype=np.uint64,
-                                   endpoint=False)
+    q = codes[rng.integers(0, codes.shape[0], count)].copy()
+    kinds = kinds_of(count)
+    near = kinds == 0
+    q[near] ^= _sparse_mask(rng, (int(near.sum()), 4), 4)
+    for kind, bits in ((1, 30), (2, 31), (3, 32)):
+        rows = q[kinds == kind]
+        _flip_exactly(rng, rows, bits)
+        q[kinds == kind] = rows
+    rand = kinds == 4
+    q[rand] = rng.integers(0, 2**64, (int(rand.sum()), 4), dtype=np.uint64, endpoint=False)
     return q
+
+
+def per_kind_qps(samples: list[float]) -> dict[str, float]:
+    arr = np.array(samples)
+    kinds = kinds_of(arr.size)
+    return {name: float((kinds == k).sum() / arr[kinds == k].sum())
+            for k, name in enumerate(QUERY_KINDS) if (kinds == k).any()}
 
 
 def to_hex(codes: NDArray[np.uint64]) -> list[str]:
@@ -190,6 +228,7 @@ def worker_ours_serve(args: argparse.Namespace) -> dict[str, Any]:
         change_ms[f"search_after_{key}"] = (t_end - t_remove) * 1e3
     return {
         **latency_stats(samples),
+        "qps_kind": per_kind_qps(samples),
         "qps_batched": len(queries) / batch_s,
         "load_s": load_s,
         "rss_after_load_mb": rss_before_queries,
@@ -235,6 +274,7 @@ def worker_reference(args: argparse.Namespace) -> dict[str, Any]:
     save_matches(args.result, [(q, i, d) for q, ms in enumerate(single) for i, d in ms])
     return {
         **latency_stats(samples),
+        "qps_kind": per_kind_qps(samples),
         "qps_batched": nq / batch_s,
         "build_s": build_s,
         "queries_run": nq,
@@ -243,7 +283,53 @@ def worker_reference(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _timed_searches(index: Any, queries: list[str]) -> tuple[float, float, list[Any]]:
+    """(qps one by one, qps in batches of 500, the matches)."""
+    t = time.perf_counter()
+    found = [index.search([h], THRESHOLD)[0] for h in queries]
+    single_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for lo in range(0, len(queries), 500):
+        index.search(queries[lo : lo + 500], THRESHOLD)
+    batch_s = time.perf_counter() - t
+    return len(queries) / single_s, len(queries) / batch_s, found
+
+
+def worker_ours_natural(args: argparse.Namespace) -> dict[str, Any]:
+    """The natural API (PDQIndex() + add() + search()) against from_codes, same data."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from anshim.matching import PDQIndex
+
+    ids, codes = make_bank(args.size, args.dist)
+    queries = to_hex(make_queries(codes, args.queries))
+    hexes = to_hex(codes)
+    out: dict[str, Any] = {}
+    bulk = PDQIndex.from_codes(ids, codes)
+    bulk.search(["0" * 64])  # compile
+    out["from_codes"] = _timed_searches(bulk, queries)
+    reference = out["from_codes"][2]
+    del bulk
+    for name, step in (("add_one_call", args.size), ("add_batches_10000", 10_000)):
+        t = time.perf_counter()
+        index = PDQIndex()
+        for lo in range(0, args.size, step):
+            index.add(ids[lo : lo + step].tolist(), hexes[lo : lo + step])
+        add_s = time.perf_counter() - t
+        single, batched, found = _timed_searches(index, queries)
+        stats = index.stats()
+        out[name] = (single, batched, found == reference, add_s,
+                     1 + len(stats["runs"]), stats["delta_entries"])
+        del index
+    return {
+        "from_codes": {"qps_single": out["from_codes"][0], "qps_batched": out["from_codes"][1]},
+        **{name: {"qps_single": v[0], "qps_batched": v[1], "identical": v[2], "add_s": v[3],
+                  "segments": v[4], "delta": v[5]}
+           for name, v in out.items() if name != "from_codes"},
+    }
+
+
 WORKERS = {
+    "ours-natural": worker_ours_natural,
     "ours-build": worker_ours_build,
     "ours-serve": worker_ours_serve,
     "reference": worker_reference,
@@ -275,11 +361,17 @@ def reference_python(explicit: str | None) -> str | None:
     return str(ref) if ref.exists() else None
 
 
-def compare(ours: Path, ref: Path, nq: int) -> tuple[bool, int]:
+def compare(ours: Path, ref: Path, nq: int) -> dict[str, bool]:
+    """Identical match sets, per query kind, on the queries both ran."""
     a = np.load(ours)
     b = np.load(ref)
     a = a[a[:, 0] < nq]
-    return bool(a.shape == b.shape and np.array_equal(a, b)), int(b.shape[0])
+    out = {}
+    for k, name in enumerate(QUERY_KINDS):
+        ak = a[a[:, 0] % len(QUERY_KINDS) == k]
+        bk = b[b[:, 0] % len(QUERY_KINDS) == k]
+        out[name] = bool(ak.shape == bk.shape and np.array_equal(ak, bk))
+    return out
 
 
 def fmt(x: float) -> str:
@@ -296,6 +388,8 @@ def main() -> int:
     parser.add_argument("--reference-python", default=None)
     parser.add_argument("--reference-queries", type=int, default=0,
                         help="run the reference on only the first N queries (0: all)")
+    parser.add_argument("--skip-natural", action="store_true",
+                        help="skip the PDQIndex() + add() + search() row")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -326,6 +420,8 @@ def main() -> int:
                 row["ours"] = run_worker(
                     sys.executable, "ours-serve", [*common, "--result", str(work / "ours.npy")]
                 )
+                if not args.skip_natural:
+                    row["natural"] = run_worker(sys.executable, "ours-natural", common)
                 shutil.rmtree(snap, ignore_errors=True)
                 Path(str(snap) + ".queries.npy").unlink(missing_ok=True)
                 if ref_python:
@@ -334,12 +430,12 @@ def main() -> int:
                         [*common, "--result", str(work / "ref.npy"),
                          "--reference-queries", str(args.reference_queries)],
                     )
-                    same, _ = compare(work / "ours.npy", work / "ref.npy",
-                                      row["reference"]["queries_run"])
-                    row["identical"] = same
-                    ok &= same
+                    row["identical_kind"] = compare(work / "ours.npy", work / "ref.npy",
+                                                    row["reference"]["queries_run"])
+                    row["identical"] = all(row["identical_kind"].values())
                 report.append(row)
                 print_row(row)
+                ok &= print_targets(row)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
@@ -370,6 +466,49 @@ def print_row(row: dict[str, Any]) -> None:
         print(f"speed-up 1-by-1 {o['qps_single'] / r['qps_single']:.1f}x, batched"
               f" {o['qps_batched'] / r['qps_batched']:.1f}x; identical match sets:"
               f" {row['identical']}", flush=True)
+        print(f"{'qps by kind':11} " + "  ".join(
+            f"{name}: {fmt(o['qps_kind'][name])} vs {fmt(r['qps_kind'][name])}"
+            f" ({'same' if row['identical_kind'][name] else 'DIFFERENT'} matches)"
+            for name in QUERY_KINDS), flush=True)
+    else:
+        print(f"{'qps by kind':11} " + "  ".join(
+            f"{name}: {fmt(o['qps_kind'][name])}" for name in QUERY_KINDS), flush=True)
+    if "natural" in row:
+        n = row["natural"]
+        base = n["from_codes"]
+        print(f"{'natural API':11} from_codes {fmt(base['qps_single'])} q/s 1-by-1,"
+              f" {fmt(base['qps_batched'])} batched", flush=True)
+        for name in ("add_one_call", "add_batches_10000"):
+            v = n[name]
+            print(f"{'':11} PDQIndex()+{name}: add {v['add_s']:.1f} s, {v['segments']} segment(s)"
+                  f" + {v['delta']} in the delta; {fmt(v['qps_single'])} q/s 1-by-1"
+                  f" ({v['qps_single'] / base['qps_single']:.2f}x from_codes),"
+                  f" {fmt(v['qps_batched'])} batched"
+                  f" ({v['qps_batched'] / base['qps_batched']:.2f}x); same matches:"
+                  f" {v['identical']}", flush=True)
+
+
+def print_targets(row: dict[str, Any]) -> bool:
+    """Print each target with whether it is met; True when all are."""
+    targets: list[tuple[str, bool]] = []
+    if "reference" in row:
+        o, r = row["ours"], row["reference"]
+        for name in QUERY_KINDS:
+            targets.append((f"identical match sets, {name}", row["identical_kind"][name]))
+        targets.append(("1-by-1 at least as fast as the reference",
+                        o["qps_single"] >= r["qps_single"]))
+        targets.append(("batched at least as fast as the reference",
+                        o["qps_batched"] >= r["qps_batched"]))
+    if "natural" in row:
+        n = row["natural"]
+        one = n["add_one_call"]
+        targets.append(("PDQIndex()+add()+search() within 10% of from_codes (1-by-1)",
+                        one["qps_single"] >= 0.9 * n["from_codes"]["qps_single"]))
+        targets.append(("natural API gives the same matches",
+                        one["identical"] and n["add_batches_10000"]["identical"]))
+    for label, met in targets:
+        print(f"  target: {label}: {'met' if met else 'MISSED'}", flush=True)
+    return all(met for _, met in targets)
 
 
 if __name__ == "__main__":

@@ -54,3 +54,21 @@ def test_demo_cases_are_varied() -> None:
     call_command("demo", stdout=io.StringIO())
     assert len(set(Case.objects.values_list("risk_level", flat=True))) >= 4
     assert len(set(Case.objects.values_list("status", flat=True))) >= 3
+
+
+def test_demo_names_are_distinct_and_the_output_explains_the_second_factor() -> None:
+    out = io.StringIO()
+    call_command("demo", stdout=out)
+    text = out.getvalue()
+    # Staff and experts: one person, one name (an expert once shared a counselor's name).
+    names = list(User.objects.exclude(display_name="").values_list("display_name", flat=True))
+    assert len(names) == len(set(names)) >= len(demo.STAFF)
+    # How to sign in and how the second factor works, beside the logins.
+    assert "http://127.0.0.1:8000/staff/" in text
+    assert "6-digit code" in text and "authenticator app" in text and "backup code" in text
+    assert "상담원 문하람" in text and "김하늘 변호사" in text
+    # One voice: every summary line of the seeding has the same "  part: result" form.
+    summary = text.split("Loading the demo data (all of it fictitious):\n", 1)[1].split("\n\n")[0]
+    lines = summary.splitlines()
+    assert len(lines) >= 5 and all(line.startswith("  ") and ": " in line for line in lines)
+    assert "records" not in summary and "Demo " not in summary

@@ -37,11 +37,11 @@ DEMO_EVENT = "demo.seeded"
 
 STAFF: list[tuple[str, str, str]] = [
     # username, role, display name
-    ("counselor", "counselor", "상담원 김하늘"),
+    ("counselor", "counselor", "상담원 문하람"),
     ("counselor2", "counselor", "상담원 이바다"),
     ("erasure", "erasure", "삭제지원 박별"),
     ("prevention", "prevention", "예방교육 최숲"),
-    ("expert", "expert", "전문가 정들"),
+    ("expert", "expert", "김하늘 변호사"),  # the demo registry's first expert
     ("supervisor", "supervisor", "팀장 한솔"),
     ("admin", "admin", "관리자 윤빛"),
 ]
@@ -81,8 +81,8 @@ def ensure_user(username: str, role: str, display_name: str) -> Any:
         username=username, defaults={"role": role, "display_name": display_name}
     )
     user.role = role
-    if not user.display_name:
-        user.display_name = display_name
+    # Back to the demo's name as well: an older demo gave two people the same name.
+    user.display_name = display_name
     user.is_active = True
     if role == "admin":
         user.is_staff = True

@@ -71,6 +71,7 @@ run: install
 	$(ANSHIM) migrate --noinput
 	$(ANSHIM) demo --volume $(DEMO_VOLUME)
 	@echo "Starting the task worker, the scheduler and the server on http://127.0.0.1:8000 (Ctrl-C stops all)"
+	@echo "Staff sign in at http://127.0.0.1:8000/staff/ with a login above; the victim portal is http://127.0.0.1:8000/"
 	@trap 'kill 0' EXIT INT TERM; \
 		while true; do $(ANSHIM) worker --queue-name '*'; \
 			echo "worker exited ($$?), restarting in 5 s" >&2; sleep 5; done >>var/worker.log 2>&1 & \

@@ -59,7 +59,14 @@ def test_removal_times_median_p90_and_shares(world: World) -> None:
 def test_intake_to_first_notice_by_channel(world: World) -> None:
     rows = _rows(figures.intake_to_notice(figures.year_period(YEAR)))
     # every first notice went out 3 h after intake
-    assert rows == {"email": [3.0, 3.0], "partner_api": [3.0, 3.0]}
+    assert rows == {"E-mail": [3.0, 3.0], "Partner API (webhook)": [3.0, 3.0]}
+
+
+def test_platform_scorecard(world: World) -> None:
+    rows = _rows(figures.platform_scorecard(figures.year_period(YEAR)))
+    # social: 3 notices, all removed, median 30 h, p90 100 h, no re-upload, none sent again
+    assert rows["Social"] == [3, 100.0, 30.0, 100.0, 0.0, 0, 0]
+    assert rows["Webhard"] == [1, 100.0, 5.0, 5.0, 0.0, 0, 0]
 
 
 def test_funnel_and_open_cases(world: World) -> None:

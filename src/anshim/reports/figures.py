@@ -50,6 +50,7 @@ from anshim.erasure.models import (
     PlatformKind,
     Sighting,
     SightingStatus,
+    TakedownChannel,
     TakedownRequest,
     TakedownState,
 )
@@ -356,12 +357,44 @@ def intake_to_notice(period: Period) -> Table:
                 .order_by("sent_at").values("sent_at")[:1])
     pct = _percentiles(first.filter(sent_at=Subquery(earliest)),
                        F("sent_at") - F("case__created_at"), "platform__channel", (0.5, 0.9))
+    labels = dict(TakedownChannel.choices)
     rows = []
     for channel, (med, p90) in sorted(pct.items()):
-        rows.append([channel, None if med is None else round(med, 1),
+        rows.append([str(labels.get(channel, channel)), None if med is None else round(med, 1),
                      None if p90 is None else round(p90, 1)])
     return Table("intake_to_notice", _("Time from intake to takedown notice by channel"),
                  [_("Channel"), _("Median (h)"), _("p90 (h)")], rows)
+
+
+def platform_scorecard(period: Period) -> Table:
+    """Per platform: notices sent, removal rate, median and p90 hours to removal, re-upload
+    rate, notices that had to be sent again, refusals."""
+    qs = TakedownRequest.objects.filter(sent_at__gte=period.start, sent_at__lt=period.end)
+    removed = Q(state=TakedownState.REMOVED, closed_at__isnull=False)
+    agg = (qs.values("platform_id", "platform__name")
+           .annotate(sent=Count("pk"), removed=Count("pk", filter=removed),
+                     renotices=Count("pk", filter=Q(send_count__gt=1)),
+                     refused=Count("pk", filter=Q(state=TakedownState.REFUSED)))
+           .order_by("platform__name"))
+    seen = {r["platform_id"]: (r["n"], r["re"]) for r in
+            Sighting.objects.filter(first_seen__gte=period.start, first_seen__lt=period.end)
+            .values("platform_id").annotate(n=Count("pk"), re=Count("pk", filter=Q(
+                is_reupload=True))).order_by()}
+    pct = _percentiles(qs.filter(removed), F("closed_at") - F("sent_at"), "platform_id",
+                       (0.5, 0.9))
+    rows: list[list[Any]] = []
+    for r in cast(Iterable[dict[str, Any]], agg):
+        med, p90 = pct.get(r["platform_id"], [None, None])
+        n, re = seen.get(r["platform_id"], (0, 0))
+        rows.append([r["platform__name"], r["sent"],
+                     round(100 * r["removed"] / r["sent"], 1) if r["sent"] else None,
+                     None if med is None else round(med, 1),
+                     None if p90 is None else round(p90, 1),
+                     round(100 * re / n, 1) if n else None, r["renotices"], r["refused"]])
+    return Table("scorecard", _("Platform scorecard"),
+                 [_("Platform"), _("Notices"), _("Removal rate (%)"), _("Median (h)"),
+                  _("p90 (h)"), _("Re-upload rate (%)"), _("Notices sent again"),
+                  _("Refusals")], rows)
 
 
 def backlog() -> Table:
@@ -395,7 +428,7 @@ def hash_banks() -> Table:
 
 def dashboard_tables(period: Period) -> list[Table]:
     return [open_cases(), workload(), caseload(), erasure_funnel(period), removal_times(period),
-            intake_to_notice(period), backlog(), hash_banks()]
+            platform_scorecard(period), intake_to_notice(period), backlog(), hash_banks()]
 
 
 __all__ = ["ANNUAL_TABLES", "NOT_RECORDED", "Period", "Platform", "Table", "annual_tables",

@@ -10,46 +10,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from django.conf import settings
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from anshim.erasure.models import Evidence
+from anshim.security.evidence_key import key_id, key_path, public_key_bytes, signing_key
 
-
-def key_path() -> Path:
-    configured = getattr(settings, "ANSHIM_EVIDENCE_KEY_FILE", None)
-    return Path(configured) if configured else Path(settings.DATA_DIR) / "evidence-ed25519.pem"
-
-
-def signing_key() -> Ed25519PrivateKey:
-    path = key_path()
-    if not path.exists():
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    assert isinstance(loaded, Ed25519PrivateKey)
-    return loaded
-
-
-def public_key_bytes(key: Ed25519PrivateKey | None = None) -> bytes:
-    key = key or signing_key()
-    return key.public_key().public_bytes(serialization.Encoding.Raw,
-                                         serialization.PublicFormat.Raw)
-
-
-def key_id(public: bytes) -> str:
-    return hashlib.sha256(public).hexdigest()[:16]
+__all__ = [
+    "canonical", "evidence_payload", "key_id", "key_path", "public_key_b64", "public_key_bytes",
+    "seal", "sign", "signing_key", "verify", "verify_record",
+]
 
 
 def canonical(data: Any) -> bytes:

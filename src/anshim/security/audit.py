@@ -46,6 +46,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from anshim.security import evidence_key
 from anshim.security.models import AuditEntry, AuditHead
 
 GENESIS_HASH = "0" * 64
@@ -336,9 +337,7 @@ def anchor_path() -> Path:
 def _evidence_key() -> Any:
     # The center's Ed25519 evidence key signs anchors as it signs evidence packages: one key
     # for everything the center attests, whose public half police and courts already hold.
-    from anshim.erasure.evidence import signing_key
-
-    return signing_key()
+    return evidence_key.signing_key()
 
 
 def _key_id(public: Any) -> str:
@@ -488,8 +487,7 @@ def _load_anchors(extra: list[Anchor]) -> _AnchorCheck:
     check = _AnchorCheck(count=len(anchors))
     if not anchors:
         return check
-    from anshim.erasure.evidence import key_path
-
+    key_path = evidence_key.key_path
     if not key_path().exists():  # never create a fresh key to check old signatures with
         raise AnchorError(f"the evidence key {key_path()} is missing: restore it from the "
                           "key backup")

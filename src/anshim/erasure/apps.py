@@ -17,3 +17,14 @@ class ErasureConfig(AppConfig):
         from anshim.erasure.receivers import on_consent_withdrawn
 
         consent_withdrawn.connect(on_consent_withdrawn, dispatch_uid="erasure.consent_withdrawn")
+
+        # Links in a portal report or a victim's message are stored on the case and checked.
+        from django.db.models.signals import post_save
+
+        from anshim.cases.models import Case
+        from anshim.erasure.receivers import on_case_saved, on_portal_message_saved
+        from anshim.portal.models import PortalMessage
+
+        post_save.connect(on_case_saved, sender=Case, dispatch_uid="erasure.reported_links")
+        post_save.connect(on_portal_message_saved, sender=PortalMessage,
+                          dispatch_uid="erasure.reported_links_message")

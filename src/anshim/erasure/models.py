@@ -341,6 +341,9 @@ class MonitoredSource(models.Model):
         help_text=_("Normally empty. One host name or IP address per line that may be fetched "
                     "even though it is on a loopback or private network."))
     last_run_at = models.DateTimeField(null=True, blank=True)
+    #: The newest finished (or failed) scan: its time and result on the source's pages.
+    last_scan = models.ForeignKey("ScanRun", on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
 
     class Meta:
         ordering = ["name"]
@@ -583,3 +586,87 @@ class UnblurRecord(models.Model):
                               related_name="+")
     at = models.DateTimeField(auto_now_add=True)
     reason = EncryptedTextField(blank=True)
+
+
+class ScanStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting to start")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Finished")
+    FAILED = "failed", _("Failed")
+
+
+class ScanKind(models.TextChoices):
+    SOURCE = "source", _("Monitored source")
+    CASE = "case", _("Case")
+    LINKS = "links", _("Reported links")
+
+
+class ScanRun(models.Model):
+    """One scan, started by staff ("scan now") or by the schedule: its progress while it runs
+    (pages, media, matches so far) and its result afterwards."""
+
+    kind = models.CharField(_("kind"), max_length=8, choices=ScanKind.choices)
+    source = models.ForeignKey(MonitoredSource, on_delete=models.CASCADE, null=True, blank=True,
+                               related_name="scan_runs")
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="scan_runs")
+    status = models.CharField(_("status"), max_length=8, choices=ScanStatus.choices,
+                              default=ScanStatus.QUEUED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pages = models.PositiveIntegerField(_("pages"), default=0)
+    media = models.PositiveIntegerField(_("media"), default=0)
+    matches = models.PositiveIntegerField(_("matches"), default=0)
+    new_sightings = models.PositiveIntegerField(_("new sightings"), default=0)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    #: The failure's type name when the scan failed (no message: it may hold a URL's content).
+    failure = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("scan")
+        verbose_name_plural = _("scans")
+        indexes = [models.Index(fields=["source", "status"]),
+                   models.Index(fields=["case", "status"])]
+
+
+class LinkOrigin(models.TextChoices):
+    PORTAL_REPORT = "portal_report", _("Portal report")
+    PORTAL_MESSAGE = "portal_message", _("Portal message")
+    STAFF = "staff", _("Added by staff")
+
+
+class LinkResult(models.TextChoices):
+    PENDING = "pending", _("Being checked")
+    MATCHED = "matched", _("Matches a registered fingerprint")
+    NO_MATCH = "no_match", _("No match found")
+    UNREACHABLE = "unreachable", _("Could not be fetched")
+
+
+class ReportedLink(models.Model):
+    """A web address the victim reported (portal report, later messages) or staff added: kept
+    as a structured URL on the case, checked at once like a scan."""
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE,
+                             related_name="reported_links")
+    url = models.URLField(_("address"), max_length=2000)
+    origin = models.CharField(_("from"), max_length=16, choices=LinkOrigin.choices)
+    added_at = models.DateTimeField(auto_now_add=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                 blank=True, related_name="+")
+    result = models.CharField(_("result"), max_length=12, choices=LinkResult.choices,
+                              default=LinkResult.PENDING)
+    matches = models.PositiveIntegerField(default=0)
+    checked_at = models.DateTimeField(_("checked"), null=True, blank=True)
+    last_scan = models.ForeignKey(ScanRun, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+
+    class Meta:
+        ordering = ["-added_at", "-id"]
+        verbose_name = _("reported link")
+        verbose_name_plural = _("reported links")
+        constraints = [models.UniqueConstraint(fields=["case", "url"],
+                                               name="reported_link_unique")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from anshim.cases.consent import has_consent
-from anshim.cases.models import Case, ConsentScope
+from anshim.cases.models import Case, Channel, ConsentScope
 
 #: Reason code of the tombstones and audit rows of fingerprints withdrawn with their consent.
 CONSENT_WITHDRAWN = "consent_withdrawn"
@@ -25,3 +25,27 @@ def on_consent_withdrawn(sender: Any, *, case: Case, scope: str, **kwargs: Any) 
         # The system acts (the withdrawal itself is audited with whoever recorded it):
         # counselors record consent but do not manage banks.
         withdraw_case_entries(case, actor=None, reason=CONSENT_WITHDRAWN)
+
+
+def on_case_saved(sender: Any, *, instance: Case, created: bool, **kwargs: Any) -> None:
+    """A portal report: the addresses the victim gave become reported links, checked at once."""
+    if not created or kwargs.get("raw") or instance.channel != Channel.PORTAL:
+        return
+    from anshim.erasure.models import LinkOrigin
+    from anshim.erasure.scan_now import add_links, extract_urls
+
+    urls = extract_urls(instance.summary)
+    if urls:
+        add_links(instance, urls, origin=LinkOrigin.PORTAL_REPORT)
+
+
+def on_portal_message_saved(sender: Any, *, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A victim's later message: any address in it is a reported link too."""
+    if not created or kwargs.get("raw") or not instance.from_victim:
+        return
+    from anshim.erasure.models import LinkOrigin
+    from anshim.erasure.scan_now import add_links, extract_urls
+
+    urls = extract_urls(instance.body)
+    if urls:
+        add_links(instance.case, urls, origin=LinkOrigin.PORTAL_MESSAGE)

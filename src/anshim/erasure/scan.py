@@ -4,7 +4,7 @@ with signed evidence. `anshim scan` and the scheduled monitoring jobs both run `
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,8 @@ class ScanReport:
     media: int = 0
     errors: int = 0
     matches: list[ScanMatch] = field(default_factory=list)
+    #: URLs the crawl could not fetch (error records).
+    failed_urls: set[str] = field(default_factory=set)
 
 
 def match_records(records: Iterable[dict[str, Any]], report: ScanReport,
@@ -101,6 +103,8 @@ def match_records(records: Iterable[dict[str, Any]], report: ScanReport,
             report.pages += 1
         elif kind == "error":
             report.errors += 1
+            if rec.get("url"):
+                report.failed_urls.add(str(rec["url"]))
         elif kind == "media":
             report.media += 1
             fp = fingerprint_from_record(rec)
@@ -117,12 +121,14 @@ def run_scan(seeds: Iterable[str], *, depth: int = 1, per_host_rate: float = 4.0
              state_path: str | None = None, record: bool = True,
              records: Iterable[dict[str, Any]] | None = None,
              fetch_html: bool = True, workers: int = 1,
-             allowed_private_hosts: Iterable[str] = ()) -> ScanReport:
+             allowed_private_hosts: Iterable[str] = (),
+             on_progress: Callable[[ScanReport], None] | None = None) -> ScanReport:
     """Crawl and match. With `record`, each match becomes a sighting with signed evidence.
 
     `records` replaces the crawl (a Ray job passes the records its workers produced).
     `workers` > 1 fingerprints the media in that many processes (`CrawlConfig.workers`).
     Loopback and private addresses are refused unless named in `allowed_private_hosts`.
+    `on_progress` is called with the report as it grows (after each record; throttle there).
     """
     allowed_private_hosts = tuple(allowed_private_hosts)
     policy = HostPolicy.allowing(allowed_private_hosts)
@@ -134,6 +140,8 @@ def run_scan(seeds: Iterable[str], *, depth: int = 1, per_host_rate: float = 4.0
         records = iter_crawl(config)
     report = ScanReport()
     html_cache: dict[str, str] = {}
+    if on_progress is not None:
+        records = _reporting(records, report, on_progress)
     for rec, match in match_records(records, report):
         found = ScanMatch(rec["page_url"], rec["media_url"], match)
         if record:
@@ -148,4 +156,16 @@ def run_scan(seeds: Iterable[str], *, depth: int = 1, per_host_rate: float = 4.0
             found.sighting_id, found.new, found.reupload = (sighting.pk, created,
                                                             sighting.is_reupload)
         report.matches.append(found)
+        if on_progress is not None:
+            on_progress(report)
+    if on_progress is not None:
+        on_progress(report)
     return report
+
+
+def _reporting(records: Iterable[dict[str, Any]], report: ScanReport,
+               on_progress: Callable[[ScanReport], None]) -> Iterator[dict[str, Any]]:
+    # Resumed once `match_records` has counted the previous record: the report is current.
+    for rec in records:
+        yield rec
+        on_progress(report)

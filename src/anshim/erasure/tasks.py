@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.tasks import task
 from django.utils import timezone
 
@@ -17,18 +16,24 @@ from anshim.erasure.models import MonitoredSource
 
 @task()
 def scan_source(source_id: int) -> dict[str, Any]:
-    from anshim.erasure.scan import run_scan
+    """The scheduled scan of a source, recorded as a `ScanRun` like "scan now" (skipped while
+    one is under way)."""
+    from anshim.erasure.scan_now import execute, scheduled_source_run
 
-    source = MonitoredSource.objects.get(pk=source_id)
-    report = run_scan(source.seeds.split(), depth=source.depth,
-                      per_host_rate=source.per_host_rate,
-                      per_host_concurrency=source.per_host_concurrency,
-                      allowed_domains=source.allowed_domains.split(),
-                      workers=settings.ANSHIM_SCAN_WORKERS,
-                      allowed_private_hosts=source.private_host_list)
-    source.last_run_at = timezone.now()
-    source.save(update_fields=["last_run_at"])
-    return {"pages": report.pages, "media": report.media, "matches": len(report.matches)}
+    run = scheduled_source_run(source_id)
+    if run is None:
+        return {"skipped": True}
+    execute(run.pk)
+    run.refresh_from_db()
+    return {"pages": run.pages, "media": run.media, "matches": run.matches}
+
+
+@task()
+def run_scan_now(run_id: int) -> str:
+    """A scan started from the staff pages, or a check of reported links."""
+    from anshim.erasure.scan_now import execute
+
+    return execute(run_id)
 
 
 @task()

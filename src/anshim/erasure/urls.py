@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from anshim.erasure import views, views_setup
+from anshim.erasure import views, views_scan, views_setup
 
 app_name = "erasure"
 urlpatterns = [
@@ -13,6 +13,10 @@ urlpatterns = [
     path("sources/", views_setup.sources, name="sources"),
     path("sources/new/", views_setup.source_edit, name="source_new"),
     path("sources/<int:pk>/", views_setup.source_edit, name="source"),
+    path("sources/<int:pk>/scan/", views_scan.scan_source, name="scan_source"),
+    path("scans/<int:pk>/", views_scan.scan, name="scan"),
+    path("cases/<str:code>/", views_scan.case_erasure, name="case"),
+    path("cases/<str:code>/scan/", views_scan.scan_case, name="scan_case"),
     path("sightings/<int:pk>/review/", views.review, name="review"),
     path("sightings/<int:pk>/preview.png", views.preview, name="preview"),
     path("sightings/<int:pk>/unblur/", views.unblur, name="unblur"),

@@ -25,7 +25,13 @@ from anshim.erasure.forms import (
     ReviewForm,
 )
 from anshim.erasure.history import history
-from anshim.erasure.models import Sighting, TakedownRequest, TakedownState, UnblurRecord
+from anshim.erasure.models import (
+    ReportedLink,
+    Sighting,
+    TakedownRequest,
+    TakedownState,
+    UnblurRecord,
+)
 from anshim.erasure.preview import PreviewUnavailable, preview_png
 from anshim.erasure.services import actor_or_none
 from anshim.erasure.summary import platform_metrics
@@ -56,8 +62,17 @@ def index(request: HttpRequest) -> HttpResponse:
             qs = qs.filter(case__code__iexact=code)
         found = Paginator(qs.order_by("-closed_at", "-created_at", "-id"), 50).get_page(
             request.GET.get("page"))
+    queue = list(sighting_services.review_queue()[:200])
+    # Sightings at an address the victim reported are marked (one query for the page).
+    reported = set(ReportedLink.objects.filter(
+        case_id__in={s.case_id for s in queue if s.case_id}).values_list("case_id", "url"))
+    for s in queue:
+        s.reported_by_victim = bool(  # type: ignore[attr-defined]
+            reported & {(s.case_id, s.page_url), (s.case_id, s.media_url)})
     return render(request, "erasure/index.html", {
-        "queue": sighting_services.review_queue()[:200],
+        "queue": queue,
+        "reported_links": ReportedLink.objects.select_related("case")
+        .order_by("-added_at", "-id")[:50],
         "drafts": TakedownRequest.objects.filter(state=TakedownState.DRAFT)
         .select_related("platform", "case"),
         "open_requests": TakedownRequest.objects.filter(state__in=takedowns.OPEN_STATES)

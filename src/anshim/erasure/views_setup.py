@@ -47,7 +47,8 @@ def platform_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @staff_required(Action.CONFIGURE_ERASURE)
 def sources(request: HttpRequest) -> HttpResponse:
-    page = Paginator(MonitoredSource.objects.order_by("name"), PER_PAGE).get_page(
+    page = Paginator(MonitoredSource.objects.select_related("last_scan").order_by("name"),
+                     PER_PAGE).get_page(
         request.GET.get("page"))
     audit(actor=request.user, action="erasure.sources.view", request=request)
     return render(request, "erasure/sources.html", {"page": page})
@@ -55,7 +56,8 @@ def sources(request: HttpRequest) -> HttpResponse:
 
 @staff_required(Action.CONFIGURE_ERASURE)
 def source_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    instance = get_object_or_404(MonitoredSource, pk=pk) if pk is not None else None
+    instance = (get_object_or_404(MonitoredSource.objects.select_related("last_scan"), pk=pk)
+                if pk is not None else None)
     form = SourceForm(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
         try:
@@ -69,5 +71,5 @@ def source_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         audit(actor=request.user, action="erasure.source.view", target=instance,
               request=request)
     return render(request, "erasure/config_form.html", {
-        "form": form, "instance": instance, "back": "erasure:sources",
+        "form": form, "instance": instance, "back": "erasure:sources", "scan_source": instance,
         "title": _("Edit monitored source") if instance else _("New monitored source")})

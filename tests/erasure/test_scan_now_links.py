@@ -80,7 +80,8 @@ def test_scan_now_on_a_source(site: Any, case: Any, make_user: Any, login_client
     c = login_client(make_user("erasure"))
     source = MonitoredSource.objects.create(name="테스트", seeds=site.page, depth=0,
                                             per_host_rate=50, allowed_private_hosts="127.0.0.1")
-    assert "아직 검색하지 않았습니다" in c.get(f"/staff/erasure/sources/{source.pk}/").content.decode()
+    before = c.get(f"/staff/erasure/sources/{source.pk}/").content.decode()
+    assert "아직 검색하지 않았습니다" in before
     with django_capture_on_commit_callbacks(execute=True):
         r = c.post(f"/staff/erasure/sources/{source.pk}/scan/")
     run = ScanRun.objects.get()
@@ -111,7 +112,8 @@ def test_links_from_the_portal_are_stored_checked_and_shown(
     MonitoredSource.objects.create(name="로컬", seeds=site.page, enabled=False,
                                    allowed_private_hosts="127.0.0.1")
     with django_capture_on_commit_callbacks(execute=True):
-        PortalMessage.objects.create(case=case, body=f"이 주소에 또 올라왔어요 {site.page} 확인해 주세요")
+        PortalMessage.objects.create(case=case,
+                                     body=f"이 주소에 또 올라왔어요 {site.page} 확인해 주세요")
         PortalMessage.objects.create(case=case, body=f"{site.page}", from_victim=False)
     link = ReportedLink.objects.get()
     assert link.origin == "portal_message" and link.url == site.page

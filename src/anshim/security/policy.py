@@ -59,6 +59,8 @@ class Action(StrEnum):
     VIEW_FINGERPRINTS = "view_fingerprints"
     MANAGE_ERASURE = "manage_erasure"  # banks, sightings, takedowns
     CONFIGURE_ERASURE = "configure_erasure"  # platforms and monitored sources (staff pages)
+    # Fingerprints of a hotline victim's images, computed in the browser on the center's device.
+    REGISTER_ON_DEVICE = "register_on_device"
     MANAGE_EXPERTS = "manage_experts"  # the expert registry
     VIEW_EXPERTS = "view_experts"
     VIEW_AUDIT = "view_audit"
@@ -83,13 +85,14 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
             Action.VIEW_PERSONAL_DATA, Action.ADD_NOTE, Action.TRIAGE, Action.MANAGE_CONSENT,
             Action.MANAGE_REFERRALS, Action.ASSIGN_EXPERT, Action.MANAGE_APPOINTMENTS,
             Action.VIEW_TIMELINE, Action.VIEW_EXPERTS, Action.VIEW_HELP_REQUESTS,
-            Action.VIEW_PORTAL_INBOX,
+            Action.VIEW_PORTAL_INBOX, Action.REGISTER_ON_DEVICE,
         }
     ),
     Role.ERASURE: frozenset(
         {
             Action.VIEW_CASE_LIST, Action.VIEW_CASE, Action.VIEW_TIMELINE,
             Action.VIEW_FINGERPRINTS, Action.MANAGE_ERASURE, Action.CONFIGURE_ERASURE,
+            Action.REGISTER_ON_DEVICE,
         }
     ),
     Role.PREVENTION: frozenset(

@@ -67,6 +67,14 @@ class AppointmentForm(forms.Form):
         return data
 
 
+class HeldSessionForm(AppointmentForm):
+    """A session that already took place: when, how long, how, and its log."""
+
+    summary = forms.CharField(
+        label=_("Session summary"), max_length=20000, widget=forms.Textarea(attrs={"rows": 8}))
+    follow_up_needed = forms.BooleanField(label=_("Follow-up needed"), required=False)
+
+
 class SessionLogForm(forms.Form):
     summary = forms.CharField(
         label=_("Session summary"), max_length=20000, widget=forms.Textarea(attrs={"rows": 8}))

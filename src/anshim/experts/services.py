@@ -98,6 +98,13 @@ class InThePast(ExpertsError):
     default_code = "in_the_past"
 
 
+class NotEndedYet(ExpertsError):
+    default_message = _(
+        "A session can be recorded once it has ended. For a session still to come, book an "
+        "appointment.")
+    default_code = "not_ended"
+
+
 class OverCapacity(ExpertsError):
     default_message = _(
         "The expert's weekly capacity of %(capacity)d sessions is reached in that week.")
@@ -250,14 +257,10 @@ def slot_range(starts_at: dt.datetime, ends_at: dt.datetime) -> list[dt.datetime
     return slots
 
 
-def validate_booking(expert: Expert, starts_at: dt.datetime, ends_at: dt.datetime, *,
-                     exclude: Appointment | None = None, now: dt.datetime | None = None) -> None:
-    """Raise the first rule the booking breaks (in Python; overlaps are the database's job)."""
-    now = now or timezone.now()
+def _check_aligned(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
     if timezone.is_naive(starts_at) or timezone.is_naive(ends_at):
         raise NotAligned()
     local_start = timezone.localtime(starts_at)
-    local_end = timezone.localtime(ends_at)
     duration = ends_at - starts_at
     if (
         local_start.minute % SLOT_MINUTES or local_start.second or local_start.microsecond
@@ -265,6 +268,15 @@ def validate_booking(expert: Expert, starts_at: dt.datetime, ends_at: dt.datetim
         or duration > dt.timedelta(minutes=MAX_APPOINTMENT_MINUTES)
     ):
         raise NotAligned()
+
+
+def validate_booking(expert: Expert, starts_at: dt.datetime, ends_at: dt.datetime, *,
+                     exclude: Appointment | None = None, now: dt.datetime | None = None) -> None:
+    """Raise the first rule the booking breaks (in Python; overlaps are the database's job)."""
+    now = now or timezone.now()
+    _check_aligned(starts_at, ends_at)
+    local_start = timezone.localtime(starts_at)
+    local_end = timezone.localtime(ends_at)
     if starts_at <= now:
         raise InThePast()
     # The whole appointment lies inside one window of that weekday (never across midnight).
@@ -334,6 +346,51 @@ def book_appointment(
                   message=gettext_noop("Expert appointment booked"),
                   data={"appointment": appointment.pk, "starts_at": starts_at.isoformat()})
     return appointment
+
+
+@retry_when_locked
+def record_held_session(
+    actor: Any, assignment: Assignment, starts_at: dt.datetime, summary: str, *,
+    duration_minutes: int = 60, mode: str = AppointmentMode.IN_PERSON,
+    follow_up_needed: bool = False, request: Any = None,
+) -> SessionLog:
+    """The expert records a session that took place without being booked here first (agreed
+    by phone, say): the appointment (done) and its log in one transaction. Booking refuses
+    the past, so this is the only way such a session gets onto the case."""
+    case = assignment.case
+    require(actor, Action.WRITE_SESSION_LOG, case)
+    if assignment.expert.user_id != actor.pk:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied("Not permitted: write_session_log")
+    if assignment.status != AssignmentStatus.ACTIVE:
+        raise AssignmentNotActive()
+    mode = AppointmentMode(mode)
+    ends_at = starts_at + dt.timedelta(minutes=duration_minutes)
+    _check_aligned(starts_at, ends_at)
+    if ends_at > timezone.now():
+        raise NotEndedYet()
+    summary = summary.strip()
+    if not summary:
+        raise ExpertsError(_("The session summary is empty."))
+    expert = assignment.expert
+    with transaction.atomic():
+        _lock_calendar(expert)
+        appointment = Appointment.objects.create(
+            assignment=assignment, expert=expert, starts_at=starts_at, ends_at=ends_at, mode=mode,
+            status=AppointmentStatus.DONE,
+        )
+        _occupy(appointment)  # two sessions of one expert at once: refused, as for bookings
+        log = SessionLog.objects.create(appointment=appointment, summary=summary,
+                                        follow_up_needed=follow_up_needed, author=actor)
+        audit(actor=actor, action="appointment.recorded", target=appointment, case=case,
+              request=request)
+        audit(actor=actor, action="session_log.create", target=log, case=case, request=request)
+        _timeline(case, actor=actor, kind="session_log.created",
+                  message=gettext_noop("Expert session log written"),
+                  data={"appointment": appointment.pk, "follow_up": follow_up_needed,
+                        "starts_at": starts_at.isoformat(), "recorded_afterwards": True})
+    return log
 
 
 def _cancel(appointment: Appointment) -> None:
@@ -426,7 +483,7 @@ def set_outcome(actor: Any, appointment: Appointment, status: str, *,
 
 
 # --- Session logs -------------------------------------------------------------------------
-def can_write_log(user: Any, appointment: Appointment) -> bool:
+def may_write_log(user: Any, appointment: Appointment) -> bool:
     """Only the appointment's own expert, while assigned, writes its log."""
     return (
         can(user, Action.WRITE_SESSION_LOG, appointment.assignment.case)
@@ -434,8 +491,27 @@ def can_write_log(user: Any, appointment: Appointment) -> bool:
     )
 
 
+def may_record_held(user: Any, assignment: Assignment) -> bool:
+    """The assignment's own expert, while it is active, records sessions afterwards."""
+    return (assignment.status == AssignmentStatus.ACTIVE
+            and can(user, Action.WRITE_SESSION_LOG, assignment.case)
+            and assignment.expert.user_id == getattr(user, "pk", None))
+
+
+def log_is_open(appointment: Appointment, now: dt.datetime | None = None) -> bool:
+    """A log can be saved once the session has started, unless it was cancelled or missed
+    (the same rules `write_session_log` enforces)."""
+    return (appointment.status not in (AppointmentStatus.CANCELLED, AppointmentStatus.NO_SHOW)
+            and appointment.starts_at <= (now or timezone.now()))
+
+
+def can_write_log(user: Any, appointment: Appointment) -> bool:
+    """Whether saving a log would succeed now: the pages offer the link only then."""
+    return log_is_open(appointment) and may_write_log(user, appointment)
+
+
 def can_view_log(user: Any, appointment: Appointment) -> bool:
-    return can(user, Action.VIEW_SESSION_LOGS, appointment.assignment.case) or can_write_log(
+    return can(user, Action.VIEW_SESSION_LOGS, appointment.assignment.case) or may_write_log(
         user, appointment)
 
 

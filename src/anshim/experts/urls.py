@@ -12,6 +12,7 @@ urlpatterns = [
     path("assignments/<int:pk>/", views.assignment_detail, name="assignment"),
     path("assignments/<int:pk>/end/", views.assignment_end, name="end"),
     path("assignments/<int:pk>/book/", views.book, name="book"),
+    path("assignments/<int:pk>/held/", views.record_held, name="held"),
     path("appointments/<int:pk>/move/", views.reschedule, name="reschedule"),
     path("appointments/<int:pk>/cancel/", views.cancel, name="cancel"),
     path("appointments/<int:pk>/outcome/", views.outcome, name="outcome"),

@@ -22,6 +22,7 @@ from anshim.experts.forms import (
     AvailabilityFormSet,
     CancelForm,
     ExpertForm,
+    HeldSessionForm,
     OutcomeForm,
     SessionLogForm,
     SuggestForm,
@@ -174,6 +175,7 @@ def assignment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "show_brief": may_see_brief(request.user, case),
         "appointments": appointments,
         "can_book": active and can(request.user, Action.MANAGE_APPOINTMENTS, case),
+        "can_record_held": services.may_record_held(request.user, assignment),
         "can_end": active and can(request.user, Action.ASSIGN_EXPERT, case),
         "book_form": AppointmentForm(),
         "now": timezone.now(),
@@ -216,6 +218,29 @@ def book(request: HttpRequest, pk: int) -> HttpResponse:
         "assignment": assignment, "form": form,
         "availability": assignment.expert.availability.all(),
         "title": _("Book an appointment"),
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+@staff_required()
+def record_held(request: HttpRequest, pk: int) -> HttpResponse:
+    assignment = _load_assignment(request, pk)
+    if not services.may_record_held(request.user, assignment):
+        raise PermissionDenied("Not permitted: write_session_log")
+    form = HeldSessionForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_held_session(
+                request.user, assignment, form.starts_at(), form.cleaned_data["summary"],
+                duration_minutes=form.cleaned_data["duration"], mode=form.cleaned_data["mode"],
+                follow_up_needed=form.cleaned_data["follow_up_needed"], request=request)
+        except services.ExpertsError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("The session and its log were saved."))
+            return _assignment_page(assignment)
+    return render(request, "experts/book.html", {
+        "assignment": assignment, "form": form, "hide_availability": True,
+        "title": _("Record a session that took place"),
     }, status=400 if form.is_bound and form.errors else 200)
 
 
@@ -283,8 +308,13 @@ def outcome(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required()
 def session_log(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _load_appointment(request, pk)
-    if not services.can_write_log(request.user, appointment):
+    if not services.may_write_log(request.user, appointment):
         raise PermissionDenied("Not permitted: write_session_log")
+    if not services.log_is_open(appointment):
+        # An old link or a typed address: say why instead of a form that cannot be saved.
+        messages.error(request, _("The session log can be written once the session has "
+                                  "started, and not for a cancelled or missed session."))
+        return _assignment_page(appointment.assignment)
     existing = SessionLog.objects.filter(appointment=appointment).first()
     initial = {"summary": existing.summary, "follow_up_needed": existing.follow_up_needed} \
         if existing else {}

@@ -109,17 +109,15 @@ def scoped_sightings(partner: Partner, *, url: str = "", entry_ids: Sequence[int
     return list(query.order_by("pk"))
 
 
-#: The reason code the erasure app's audit rows and timelines use for partner feedback.
-_REASON = "partner_feedback"
-
-
 def _apply(item: PartnerFeedback, sightings: list[Sighting]) -> bool:
     """Through the erasure app's own domain actions (each its own transaction, rows locked),
     so the sighting, the case timeline, the audit and the takedown requests move exactly as
     when a specialist records the answer."""
+    from django.core.exceptions import ValidationError
+
     from anshim.erasure.models import TakedownRequest, TakedownState
     from anshim.erasure.sightings import mark_removed
-    from anshim.erasure.takedowns import transition
+    from anshim.erasure.takedowns import Why, transition
 
     note = f"partner {item.partner}: {item.action}"
     platform_id = item.partner.platform_id
@@ -127,13 +125,19 @@ def _apply(item: PartnerFeedback, sightings: list[Sighting]) -> bool:
     for sighting in sightings:
         if item.action in _REMOVING:
             # "not found" means the content is no longer there to remove.
-            changed = mark_removed(sighting, at=item.acted_at, reason=_REASON) or changed
+            changed = mark_removed(sighting, at=item.acted_at,
+                                   reason=Why.PARTNER_FEEDBACK) or changed
         elif item.action == FeedbackAction.REFUSED:
             for req in TakedownRequest.objects.filter(
                     items__sighting=sighting, platform_id=platform_id or 0,
                     state__in=[TakedownState.SENT, TakedownState.ACKNOWLEDGED,
                                TakedownState.NO_RESPONSE]).distinct().order_by("pk"):
-                transition(req, TakedownState.REFUSED, note=note, at=item.acted_at)
+                try:
+                    transition(req, TakedownState.REFUSED, note=note, at=item.acted_at,
+                               why=Why.PARTNER_FEEDBACK)
+                except ValidationError:
+                    # Its state moved on meanwhile (removed, closed): nothing left to refuse.
+                    continue
                 changed = True
     return changed
 

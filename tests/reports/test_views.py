@@ -40,6 +40,9 @@ def test_supervisor_dashboard_in_korean(make_user: Any, login_client: Any, world
     assert 'id="spec-removal_times"' in body and 'id="chart-removal_times"' in body
     assert "<table>" in body  # every chart has its data table
     assert "vendor/vega-embed.min.js" in body and "cdn" not in body.lower()
+    # every number links to the list behind it
+    assert 'href="/staff/cases/?status=new&amp;risk=unassessed">4</a>' in body
+    assert c.get("/staff/cases/?status=new&risk=unassessed").status_code == 200
 
 
 def test_annual_downloads(make_user: Any, login_client: Any, world: World) -> None:
@@ -68,6 +71,7 @@ def test_public_page_needs_no_login_and_hides_small_cells(client: Any, world: Wo
             assert value is None or value == 0 or value >= 10, (table["key"], row)
     html = client.get(f"/statistics/?year={YEAR}").content.decode()
     assert "T-0" not in html  # aggregates only: no case code, no name
+    assert "/staff/cases/" not in html  # and no link into the case lists
 
 
 @pytest.mark.django_db
@@ -91,8 +95,11 @@ def test_public_tables_at_volume_are_safe(client: Any) -> None:
 
 
 def test_secondary_suppression_hides_a_second_cell() -> None:
+    from django.utils import translation
+
     table = figures.Table("t", "t", ["a", "n"], [["x", 5], ["y", 40], ["z", 12]])
-    protected = public.protect(table)
+    with translation.override("en"):
+        protected = public.protect(table)
     assert (0, 1) in protected.suppressed  # 5: primary
     assert (2, 1) in protected.suppressed  # 12: else 5 = total - 40 - 12
     assert protected.display_rows[-1] == ["Total", 57]

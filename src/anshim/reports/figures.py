@@ -105,6 +105,14 @@ class Table:
     #: (row, column) of cells that must not be shown (public disclosure control).
     suppressed: set[tuple[int, int]] = field(default_factory=set)
     note: str = ""
+    #: (row, column) -> the staff list behind that number (shown to roles that may see it)
+    links: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    @property
+    def cells(self) -> list[list[tuple[Any, str | None]]]:
+        """Each shown value with the list behind it (None where there is none)."""
+        return [[(v, self.links.get((i, j))) for j, v in enumerate(row)]
+                for i, row in enumerate(self.display_rows)]
 
     @property
     def display_rows(self) -> list[list[Any]]:
@@ -240,8 +248,11 @@ def open_cases(period: Period | None = None) -> Table:
     statuses = [c for c in CaseStatus.choices if c[0] != CaseStatus.CLOSED]
     rows = [[str(label)] + [grid.get((s, r), 0) for r, _l in RiskLevel.choices]
             for s, label in statuses]
+    links = {(i, j + 1): f"/staff/cases/?status={st}&risk={r}"
+             for i, (st, _l) in enumerate(statuses)
+             for j, (r, _rl) in enumerate(RiskLevel.choices)}
     return Table("open_cases", _("Open cases by status and risk"),
-                 [_("Status"), *[lbl for _v, lbl in RiskLevel.choices]], rows)
+                 [_("Status"), *[lbl for _v, lbl in RiskLevel.choices]], rows, links=links)
 
 
 def workload() -> Table:
@@ -260,7 +271,8 @@ def workload() -> Table:
             [str(_("Not yet triaged")), agg["untriaged"]],
             [str(_("Open cases without a consent")), consent_pending],
             [str(_("Referrals without outcome")), referrals_open]]
-    return Table("attention", _("Needs attention"), [_("Item"), _("Cases")], rows)
+    return Table("attention", _("Needs attention"), [_("Item"), _("Cases")], rows,
+                 links={(0, 1): "/staff/cases/?overdue=on", (1, 1): "/staff/cases/?status=new"})
 
 
 def caseload() -> Table:

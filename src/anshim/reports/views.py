@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from anshim.reports import charts, figures, public
 from anshim.reports import render as report_render
 from anshim.security.decorators import staff_required
-from anshim.security.policy import Action
+from anshim.security.policy import Action, can
 
 
 def _year(request: HttpRequest) -> int:
@@ -45,7 +45,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     period = _period(request)
     return render(request, "reports/dashboard.html", {
         "period": period, "charted": _charted(figures.dashboard_tables(period)),
-        "year": _year(request),
+        "year": _year(request), "show_links": can(request.user, Action.VIEW_CASE_LIST),
     })
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.http import require_GET
 
 from anshim.reports import charts, figures, public
@@ -72,7 +72,8 @@ def _public_tables(year: int) -> list[figures.Table]:
     if not period.closed:
         return public.public_tables(period)
     # A closed year does not change: cache its protected tables.
-    key = f"reports:public:{year}"
+    # (per language: row labels are translated when the table is built)
+    key = f"reports:public:{year}:{translation.get_language()}"
     tables: list[figures.Table] | None = cache.get(key)
     if tables is None:
         tables = public.public_tables(period)

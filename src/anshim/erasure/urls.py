@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from anshim.erasure import views, views_scan, views_setup
+from anshim.erasure import views, views_device, views_scan, views_setup
 
 app_name = "erasure"
 urlpatterns = [
@@ -17,6 +17,9 @@ urlpatterns = [
     path("scans/<int:pk>/", views_scan.scan, name="scan"),
     path("cases/<str:code>/", views_scan.case_erasure, name="case"),
     path("cases/<str:code>/scan/", views_scan.scan_case, name="scan_case"),
+    path("cases/<str:code>/register/", views_device.register_page, name="register"),
+    path("cases/<str:code>/register/fingerprints/", views_device.register_fingerprints,
+         name="register_fingerprints"),
     path("sightings/<int:pk>/review/", views.review, name="review"),
     path("sightings/<int:pk>/preview.png", views.preview, name="preview"),
     path("sightings/<int:pk>/unblur/", views.unblur, name="unblur"),

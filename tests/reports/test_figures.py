@@ -88,3 +88,26 @@ def test_figures_are_a_fixed_number_of_queries(world: World,
     with django_assert_max_num_queries(30):
         figures.annual_tables(figures.year_period(YEAR))
         figures.dashboard_tables(figures.year_period(YEAR))
+
+
+def test_team_views(world: World, make_user: Any) -> None:
+    import datetime as dt
+
+    from anshim.cases.models import Contact
+    from anshim.erasure.models import Sighting, UnblurRecord
+
+    from .conftest import at
+
+    Contact.objects.create(case=world.cases[0], channel="phone", started_at=at(3, 2, 23))
+    Contact.objects.create(case=world.cases[0], channel="chat", started_at=at(3, 3, 23))
+    rows = _rows(figures.contacts_by_hour(figures.year_period(YEAR)))
+    assert rows["23:00"][0] == 1 and rows["23:00"][1] == 1 and rows["23:00"][-1] == 2
+    assert sum(r[-1] for r in rows.values()) == 2
+    specialist = make_user("erasure", display_name="Mina")
+    for _ in range(3):
+        UnblurRecord.objects.create(sighting=Sighting.objects.first(), actor=specialist)
+    from django.utils import timezone
+
+    week = figures.Period(timezone.now() - dt.timedelta(days=14), timezone.now()
+                          + dt.timedelta(minutes=1), "2w")
+    assert _rows(figures.reviewer_exposure(week)) == {"Mina": [3, 1.5]}

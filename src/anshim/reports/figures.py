@@ -23,7 +23,7 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.expressions import Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import ExtractHour, RowNumber
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -53,6 +53,7 @@ from anshim.erasure.models import (
     TakedownChannel,
     TakedownRequest,
     TakedownState,
+    UnblurRecord,
 )
 from anshim.experts.models import Assignment, AssignmentStatus
 
@@ -438,9 +439,36 @@ def hash_banks() -> Table:
                  [_("Bank"), _("Entries"), _("Matches"), _("Confirmed"), _("Rejected")], rows)
 
 
+def contacts_by_hour(period: Period) -> Table:
+    """Counseling: contacts by hour of the day (the center's time zone) and channel."""
+    qs = (Contact.objects.filter(started_at__gte=period.start, started_at__lt=period.end)
+          .annotate(hour=ExtractHour("started_at")))
+    grid = {(r["hour"], r["channel"]): r["n"]
+            for r in qs.values("hour", "channel").annotate(n=Count("pk")).order_by()}
+    channels = Channel.choices
+    rows = [[f"{h:02d}:00", *[grid.get((h, c), 0) for c, _l in channels],
+             sum(grid.get((h, c), 0) for c, _l in channels)] for h in range(24)]
+    return Table("contacts_by_hour", _("Counseling contacts by hour and channel"),
+                 [_("Hour"), *[lbl for _c, lbl in channels], _("Total")], rows)
+
+
+def reviewer_exposure(period: Period) -> Table:
+    """Erasure: how often each specialist looked at an unblurred picture, in the period and
+    per week on average (a wellbeing measure; the viewing time itself is not recorded)."""
+    weeks = max(1.0, (period.end - period.start).total_seconds() / (7 * 86400))
+    rows = [[r["actor__display_name"] or r["actor__username"] or "—", r["n"],
+             round(r["n"] / weeks, 1)]
+            for r in UnblurRecord.objects.filter(at__gte=period.start, at__lt=period.end)
+            .values("actor__username", "actor__display_name").annotate(n=Count("pk"))
+            .order_by("-n", "actor__username")]
+    return Table("exposure", _("Reviewer exposure: unblurred views per specialist"),
+                 [_("Specialist"), _("Views"), _("Views per week")], rows)
+
+
 def dashboard_tables(period: Period) -> list[Table]:
     return [open_cases(), workload(), caseload(), erasure_funnel(period), removal_times(period),
-            platform_scorecard(period), intake_to_notice(period), backlog(), hash_banks()]
+            platform_scorecard(period), intake_to_notice(period), backlog(), hash_banks(),
+            contacts_by_hour(period), reviewer_exposure(period)]
 
 
 __all__ = ["ANNUAL_TABLES", "NOT_RECORDED", "Period", "Platform", "Table", "annual_tables",

@@ -163,9 +163,9 @@ def draft(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("erasure:index")
     if not drafts:
         messages.info(request, _("No confirmed sightings are waiting for a request."))
-    else:
-        messages.success(request, _("%(n)d request(s) drafted.") % {"n": len(drafts)})
-    return redirect("erasure:index")
+        return redirect("erasure:case", code=case.code)
+    messages.success(request, _("%(n)d request(s) drafted.") % {"n": len(drafts)})
+    return redirect("erasure:request", pk=drafts[0].pk)
 
 
 def _request_or_404(request: HttpRequest, pk: int) -> TakedownRequest:

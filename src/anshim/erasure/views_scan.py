@@ -14,7 +14,8 @@ from django.views.decorators.http import require_POST
 from anshim.cases.models import Case
 from anshim.cases.services import audit
 from anshim.erasure import scan_now
-from anshim.erasure.models import MonitoredSource, ReportedLink, ScanRun
+from anshim.erasure.forms import DraftForm
+from anshim.erasure.models import MonitoredSource, ReportedLink, ScanRun, TakedownRequest
 from anshim.security.decorators import staff_required
 from anshim.security.policy import Action, require
 
@@ -89,4 +90,7 @@ def case_erasure(request: HttpRequest, code: str) -> HttpResponse:
         "case": case, "form": form,
         "links": ReportedLink.objects.filter(case=case).order_by("-added_at", "-id")[:200],
         "runs": ScanRun.objects.filter(case=case).order_by("-created_at", "-id")[:10],
+        "draft_form": DraftForm(),
+        "requests": TakedownRequest.objects.filter(case=case).select_related("platform")
+        .order_by("-created_at", "-id")[:50],
     })

@@ -278,7 +278,8 @@ def test_case_page_posts(login_client: Any, make_case: Any, counselor: Any,
                {"note-kind": "case", "note-body": "hello"})
     assert r.status_code == 302
     r = c.post(reverse("cases:consent", kwargs={"code": code}),
-               {"scope": "share_police", "given_by": "victim", "action": "grant"})
+               {"scope": "share_police", "given_by": "victim", "action": "grant",
+                "method": "verbal", "confirmed": "1"})
     assert r.status_code == 302
     r = c.post(reverse("cases:referral_add", kwargs={"code": code}),
                {"referral-target": "police", "referral-organization": "Police station"})
@@ -313,7 +314,8 @@ def test_consent_missing_shown_on_page(login_client: Any, make_case: Any,
     case = make_case(age_group=AgeGroup.UNDER_14)
     c = login_client(counselor)
     c.post(reverse("cases:consent", kwargs={"code": case.code}),
-           {"scope": ConsentScope.SHARE_POLICE, "given_by": "victim", "action": "grant"})
+           {"scope": ConsentScope.SHARE_POLICE, "given_by": "victim", "action": "grant",
+            "method": "verbal", "confirmed": "1"})
     r = c.post(reverse("cases:referral_add", kwargs={"code": case.code}),
                {"referral-target": "police", "referral-organization": "Police"},
                HTTP_ACCEPT_LANGUAGE="en")

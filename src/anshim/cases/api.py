@@ -28,6 +28,7 @@ from anshim.cases.models import (
     CaseStatus,
     Channel,
     ConsentGiver,
+    ConsentMethod,
     ConsentScope,
     ContactPreference,
     HarmType,
@@ -209,11 +210,13 @@ class OverrideIn(Schema):
 class ConsentIn(Schema):
     scope: ConsentScope
     given_by: ConsentGiver
+    method: ConsentMethod = ConsentMethod.VERBAL  # how the consent reached the center
 
 
 class ConsentWithdrawIn(Schema):
     scope: ConsentScope
     given_by: ConsentGiver | None = None
+    method: ConsentMethod = ConsentMethod.VERBAL
 
 
 class NoteIn(Schema):
@@ -398,7 +401,8 @@ def override(request: HttpRequest, code: str, payload: OverrideIn) -> Any:
 @typed_errors
 def grant_consent(request: HttpRequest, code: str, payload: ConsentIn) -> Any:
     case = _case(request, code, Action.MANAGE_CONSENT)
-    services.grant_consent(request.user, case, payload.scope, payload.given_by, request=request)
+    services.grant_consent(request.user, case, payload.scope, payload.given_by,
+                           method=payload.method, request=request)
     return Status(200, consent.consent_state(case))
 
 
@@ -408,7 +412,7 @@ def grant_consent(request: HttpRequest, code: str, payload: ConsentIn) -> Any:
 def withdraw_consent(request: HttpRequest, code: str, payload: ConsentWithdrawIn) -> Any:
     case = _case(request, code, Action.MANAGE_CONSENT)
     services.withdraw_consent(request.user, case, payload.scope, payload.given_by,
-                              request=request)
+                              request=request, method=payload.method)
     return Status(200, consent.consent_state(case))
 
 

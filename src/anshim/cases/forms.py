@@ -14,6 +14,7 @@ from anshim.cases.models import (
     CaseStatus,
     Channel,
     ConsentGiver,
+    ConsentMethod,
     ConsentScope,
     ContactPreference,
     HarmType,
@@ -214,9 +215,21 @@ class ReassessForm(forms.Form):
 
 
 class ConsentForm(forms.Form):
+    """A consent toggle. The case page's buttons send scope, giver and action; the
+    confirmation page adds how the consent reached the center and `confirmed`."""
+
     scope = forms.ChoiceField(label=_("Scope"), choices=SCOPES)
     given_by = forms.ChoiceField(label=_("Given by"), choices=ConsentGiver.choices)
     action = forms.ChoiceField(choices=[("grant", "grant"), ("withdraw", "withdraw")])
+    method = forms.ChoiceField(label=_("How it was given"), choices=ConsentMethod.choices,
+                               required=False, widget=forms.RadioSelect)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("confirmed") and not data.get("method"):
+            self.add_error("method", _("Say how the consent was given."))
+        return data
 
 
 class ReferralForm(forms.Form):

@@ -215,16 +215,22 @@ class ConsentGiver(models.TextChoices):
     GUARDIAN = "guardian", _("Legal guardian")
 
 
+class ConsentMethod(models.TextChoices):
+    """How the consent (or its withdrawal) reached the center."""
+
+    VERBAL = "verbal", _("Verbally, on the phone")
+    WRITTEN = "written", _("In writing")
+    IN_PERSON = "in_person", _("In person")
+    PORTAL = "portal", _("Through the portal")
+
+
 class Consent(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="consents")
     scope = models.CharField(max_length=24, choices=ConsentScope.choices)
     given_by = models.CharField(max_length=10, choices=ConsentGiver.choices)
     guardian = models.ForeignKey(Guardian, on_delete=models.SET_NULL, null=True, blank=True)
-    method = models.CharField(
-        max_length=10,
-        choices=[("verbal", _("Verbal")), ("written", _("Written")), ("portal", _("Portal"))],
-        default="verbal",
-    )
+    method = models.CharField(max_length=10, choices=ConsentMethod.choices,
+                              default=ConsentMethod.VERBAL)
     granted_at = models.DateTimeField()
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     recorded_by = models.ForeignKey(

@@ -472,18 +472,19 @@ def grant_consent(actor: Any, case: Case, scope: str, given_by: str, *, method: 
         record = consent.grant(case, scope, given_by, recorded_by=actor, method=method,
                                guardian=guardian)
         add_event(case, "consent.granted", gettext_noop("Consent granted"), actor,
-                  {"scope": scope, "given_by": given_by})
+                  {"scope": scope, "given_by": given_by, "method": method})
         audit(actor=actor, action="consent.grant", target=record, case=case, request=request)
     return record
 
 
 def withdraw_consent(actor: Any, case: Case, scope: str, given_by: str | None = None,
-                     request: HttpRequest | None = None) -> int:
+                     request: HttpRequest | None = None, *, method: str = "") -> int:
+    """Withdraw; `method` is how the withdrawal reached the center (a ConsentMethod value)."""
     require(actor, Action.MANAGE_CONSENT, case)
     with transaction.atomic():
         count = consent.withdraw(case, scope, given_by)
         add_event(case, "consent.withdrawn", gettext_noop("Consent withdrawn"), actor,
-                  {"scope": scope, "given_by": given_by or "all"})
+                  {"scope": scope, "given_by": given_by or "all", "method": method})
         audit(actor=actor, action="consent.withdraw", case=case, request=request)
         if scope == ConsentScope.REGISTER_FINGERPRINTS and not consent.has_consent(case, scope):
             # Without this consent the case's fingerprints may not be used: they leave every

@@ -30,7 +30,14 @@ from anshim.cases.forms import (
     ReferralStatusForm,
     ReplyForm,
 )
-from anshim.cases.models import Case, CaseStatus, Referral, RiskLevel
+from anshim.cases.models import (
+    Case,
+    CaseStatus,
+    ConsentGiver,
+    ConsentScope,
+    Referral,
+    RiskLevel,
+)
 from anshim.cases.triage import TriageFactors, reason_messages
 from anshim.erasure.summary import case_summary
 from anshim.experts.panels import case_panel_context
@@ -276,13 +283,23 @@ def consent_change(request: HttpRequest, code: str) -> HttpResponse:
         return _render_detail(request, case, 400,
                               consent_error=_("Choose a consent scope and who gives it."))
     d = form.cleaned_data
+    if not d.get("confirmed") or not d.get("method"):
+        # A toggle never changes consent at once: the confirmation page names the consent,
+        # for whom, and asks how it reached the center.
+        return render(request, "cases/consent_confirm.html", {
+            "case": case, "form": form,
+            "scope_label": ConsentScope(d["scope"]).label,
+            "giver_label": ConsentGiver(d["given_by"]).label,
+            "grant": d["action"] == "grant",
+        }, status=400 if d.get("confirmed") else 200)
     try:
         if d["action"] == "grant":
-            services.grant_consent(request.user, case, d["scope"], d["given_by"], request=request)
+            services.grant_consent(request.user, case, d["scope"], d["given_by"],
+                                   method=d["method"], request=request)
             messages.success(request, _("The consent was recorded."))
         else:
             services.withdraw_consent(request.user, case, d["scope"], d["given_by"],
-                                      request=request)
+                                      request=request, method=d["method"])
             messages.success(request, _("The consent was withdrawn."))
     except ValidationError as exc:
         return _render_detail(request, case, 400, consent_error=" ".join(exc.messages))

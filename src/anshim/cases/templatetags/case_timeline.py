@@ -1,0 +1,33 @@
+"""Timeline details from an event's structured data (labels in the staff language)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.translation import gettext as _
+
+from anshim.cases.models import ConsentGiver, ConsentMethod, ConsentScope
+
+register = template.Library()
+
+
+def _label(choices: Any, value: Any) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return ""
+
+
+@register.filter
+def consent_detail(event: Any) -> str:
+    """For consent events: which consent, from whom and how ("Keep case data · Victim ·
+    In person"); empty for any other event."""
+    if not str(getattr(event, "kind", "")).startswith("consent."):
+        return ""
+    data = event.data or {}
+    giver = (_("Everyone") if data.get("given_by") == "all"
+             else _label(ConsentGiver, data.get("given_by")))
+    parts = [_label(ConsentScope, data.get("scope")), giver,
+             _label(ConsentMethod, data.get("method"))]
+    return " · ".join(p for p in parts if p)

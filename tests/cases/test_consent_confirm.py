@@ -61,3 +61,39 @@ def test_the_confirmation_refuses_garbage(login_client: Any, make_case: Any,
     r = c.post(url, {"scope": "keep_data", "given_by": "victim", "action": "grant",
                      "confirmed": "1", "method": "telepathy"})
     assert r.status_code == 400 and not Consent.objects.filter(case=case).exists()
+
+
+def test_withdrawing_keep_data_gives_the_counselor_a_banner_and_a_task(
+        login_client: Any, make_case: Any, make_user: Any, settings: Any) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from anshim.cases.models import Notification
+
+    settings.ANSHIM_WITHDRAWN_DATA_DELETE_DAYS = 30
+    counselor = make_user("counselor")
+    case = make_case()
+    case.lead_counselor = counselor
+    case.save()
+    c = login_client(counselor)
+    url = reverse("cases:consent", kwargs={"code": case.code})
+    detail = reverse("cases:detail", kwargs={"code": case.code})
+    c.post(url, {"scope": "keep_data", "given_by": "victim", "action": "grant",
+                 "confirmed": "1", "method": "written"})
+    assert "사례 자료 보관 동의를 철회했습니다" not in c.get(
+        detail, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert c.post(url, {"scope": "keep_data", "given_by": "victim", "action": "withdraw",
+                        "confirmed": "1", "method": "portal"}).status_code == 302
+    due = (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+    with CaptureQueriesContext(connection) as queries:
+        page = c.get(detail, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert len(queries) <= 60
+    assert "피해자가 사례 자료 보관 동의를 철회했습니다" in page and due in page
+    task = Notification.objects.get(recipient=counselor)
+    assert case.code in task.message and due in task.message and task.link == detail
+    # Consent given again: the banner goes.
+    c.post(url, {"scope": "keep_data", "given_by": "victim", "action": "grant",
+                 "confirmed": "1", "method": "in_person"})
+    assert "사례 자료 보관 동의를 철회했습니다" not in c.get(
+        detail, HTTP_ACCEPT_LANGUAGE="ko").content.decode()

@@ -10,11 +10,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.formats import time_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
@@ -34,6 +36,7 @@ from anshim.cases.models import (
     HarmType,
     Note,
     NoteKind,
+    Notification,
     Person,
     Referral,
     ReferralStatus,
@@ -477,6 +480,41 @@ def grant_consent(actor: Any, case: Case, scope: str, given_by: str, *, method: 
     return record
 
 
+@dataclass(frozen=True)
+class KeepDataFollowUp:
+    """The victim withdrew consent to keep case data: what to delete, and by when."""
+
+    withdrawn_at: dt.datetime
+    delete_by: dt.date
+
+
+def keep_data_follow_up(case: Case) -> KeepDataFollowUp | None:
+    """The open follow-up of a withdrawn keep-data consent (none while a consent is active)."""
+    if consent.has_consent(case, ConsentScope.KEEP_DATA):
+        return None
+    last = (case.consents.filter(scope=ConsentScope.KEEP_DATA, withdrawn_at__isnull=False)
+            .order_by("-withdrawn_at").first())
+    if last is None or last.withdrawn_at is None:
+        return None
+    days = dt.timedelta(days=settings.ANSHIM_WITHDRAWN_DATA_DELETE_DAYS)
+    return KeepDataFollowUp(last.withdrawn_at, timezone.localdate(last.withdrawn_at + days))
+
+
+def _keep_data_follow_up(actor: Any, case: Case) -> None:
+    """A task for the case's counselor (and whoever recorded it): delete the case data by the
+    retention deadline. In the center's language: notifications are stored as text."""
+    follow = keep_data_follow_up(case)
+    if follow is None:
+        return
+    recipients = {u.pk: u for u in (case.lead_counselor, actor) if u is not None}
+    with translation.override(settings.LANGUAGE_CODE):
+        text = _("%(code)s: the victim withdrew consent to keep case data. Delete the case "
+                 "data by %(date)s.") % {"code": case.code, "date": follow.delete_by.isoformat()}
+    link = reverse("cases:detail", kwargs={"code": case.code})
+    Notification.objects.bulk_create(
+        Notification(recipient=u, message=str(text)[:300], link=link) for u in recipients.values())
+
+
 def withdraw_consent(actor: Any, case: Case, scope: str, given_by: str | None = None,
                      request: HttpRequest | None = None, *, method: str = "") -> int:
     """Withdraw; `method` is how the withdrawal reached the center (a ConsentMethod value)."""
@@ -486,6 +524,8 @@ def withdraw_consent(actor: Any, case: Case, scope: str, given_by: str | None = 
         add_event(case, "consent.withdrawn", gettext_noop("Consent withdrawn"), actor,
                   {"scope": scope, "given_by": given_by or "all", "method": method})
         audit(actor=actor, action="consent.withdraw", case=case, request=request)
+        if scope == ConsentScope.KEEP_DATA and count and not consent.has_consent(case, scope):
+            _keep_data_follow_up(actor, case)
         if scope == ConsentScope.REGISTER_FINGERPRINTS and not consent.has_consent(case, scope):
             # Without this consent the case's fingerprints may not be used: they leave every
             # bank (tombstones tell partners to delete them too).

@@ -158,8 +158,10 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
 
 def _render_detail(request: HttpRequest, case: Case, status: int = 200,
                    **forms: Any) -> HttpResponse:
-    return render(request, "cases/detail.html", _detail_context(request, case, **forms),
-                  status=status)
+    context = _detail_context(request, case, **forms)
+    if can(request.user, Action.MANAGE_CONSENT, case):
+        context["keep_data_follow_up"] = services.keep_data_follow_up(case)
+    return render(request, "cases/detail.html", context, status=status)
 
 
 @staff_required()

@@ -211,6 +211,9 @@ ANSHIM_CENTER_NAME_EN = os.environ.get("ANSHIM_CENTER_NAME_EN", "Anshim one-stop
 ANSHIM_CENTER_PHONE = os.environ.get("ANSHIM_CENTER_PHONE", "")
 ANSHIM_CENTER_SIGNATURE = os.environ.get("ANSHIM_CENTER_SIGNATURE", "")
 ANSHIM_TAKEDOWN_FROM_EMAIL = os.environ.get("ANSHIM_TAKEDOWN_FROM_EMAIL", "")
+# Retention: once the victim withdraws consent to keep case data, the case data is to be
+# deleted within this many days (the counselor's follow-up task and the case page's banner).
+ANSHIM_WITHDRAWN_DATA_DELETE_DAYS = int(os.environ.get("ANSHIM_WITHDRAWN_DATA_DELETE_DAYS", "30"))
 # Four eyes on takedown notices: whoever drafted or last edited a notice cannot approve it.
 ANSHIM_TAKEDOWN_SECOND_APPROVER = os.environ.get("ANSHIM_TAKEDOWN_SECOND_APPROVER", "1") == "1"
 

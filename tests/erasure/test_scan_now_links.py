@@ -170,3 +170,21 @@ def test_others_cannot_scan(role: str, make_user: Any, login_client: Any, case: 
     assert c.post(f"/staff/erasure/cases/{case.code}/scan/").status_code == 403
     assert c.get(f"/staff/erasure/cases/{case.code}/").status_code == 403
     assert not ScanRun.objects.exists()
+
+
+def test_case_and_scan_pages_cost_constant_queries(case: Any, make_user: Any,
+                                                   login_client: Any) -> None:
+    c = login_client(make_user("erasure"))
+    ReportedLink.objects.create(case=case, url="https://a.test/0", origin="staff")
+    run = ScanRun.objects.create(kind=ScanKind.CASE, case=case, status=ScanStatus.DONE)
+    with CaptureQueriesContext(connection) as one:
+        assert c.get(f"/staff/erasure/cases/{case.code}/").status_code == 200
+    ReportedLink.objects.bulk_create(ReportedLink(case=case, url=f"https://a.test/{i}",
+                                                  origin="portal_message") for i in range(1, 40))
+    ScanRun.objects.bulk_create(ScanRun(kind=ScanKind.LINKS, case=case) for _ in range(5))
+    with CaptureQueriesContext(connection) as many:
+        page = c.get(f"/staff/erasure/cases/{case.code}/").content.decode()
+    assert len(many) == len(one) and page.count("https://a.test/") >= 40
+    with CaptureQueriesContext(connection) as q:
+        assert c.get(f"/staff/erasure/scans/{run.pk}/").status_code == 200
+    assert len(q) <= 20

@@ -112,3 +112,18 @@ def test_lists_paginate_and_cost_constant_queries(make_user: Any, login_client: 
     with CaptureQueriesContext(connection) as src:
         assert c.get("/staff/erasure/sources/?page=2").status_code == 200
     assert len(src) <= 20
+
+
+def test_partner_webhook_secret_is_shown_on_request_and_audited(make_user: Any,
+                                                                login_client: Any) -> None:
+    c = login_client(make_user("erasure"))
+    r = c.post("/staff/erasure/platforms/new/", {
+        **PLATFORM, "channel": "partner_api", "webhook_url": "https://partner.test/hook"})
+    assert r.status_code == 302
+    p = Platform.objects.get()
+    assert p.webhook_secret
+    page = c.get(f"/staff/erasure/platforms/{p.pk}/").content.decode()
+    assert 'id="show-secret"' in page and p.webhook_secret not in page
+    page = c.get(f"/staff/erasure/platforms/{p.pk}/?secret=1").content.decode()
+    assert p.webhook_secret in page
+    assert AuditEntry.objects.filter(action="erasure.platform.secret_view").count() == 1

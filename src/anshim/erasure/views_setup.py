@@ -16,6 +16,7 @@ from anshim.security.decorators import staff_required
 from anshim.security.policy import Action
 
 PER_PAGE = 50
+SECRET_VIEWED = "erasure.platform.secret_view"  # noqa: S105 - an audit action name
 
 
 @staff_required(Action.CONFIGURE_ERASURE)
@@ -37,11 +38,19 @@ def platform_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         else:
             messages.success(request, _("Platform “%(name)s” saved.") % {"name": obj})
             return redirect("erasure:platforms")
+    secret = ""
     if instance is not None:
         audit(actor=request.user, action="erasure.platform.view", target=instance,
               request=request)
+        if request.GET.get("secret") == "1" and instance.webhook_secret:
+            # The specialist hands the signing secret to the platform: shown on request only,
+            # and audited as its own read.
+            audit(actor=request.user, action=SECRET_VIEWED, target=instance, request=request)
+            secret = instance.webhook_secret
     return render(request, "erasure/config_form.html", {
         "form": form, "instance": instance, "back": "erasure:platforms",
+        "webhook_secret": secret,
+        "has_secret": bool(instance is not None and instance.webhook_secret),
         "title": _("Edit platform") if instance else _("New platform")})
 
 

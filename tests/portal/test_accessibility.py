@@ -83,6 +83,7 @@ def test_no_serious_accessibility_violation_on_any_portal_page(
     page.goto(base + "/status/fingerprint/")
     check("fingerprint")
     if IMAGE.is_file():
+        page.check("#fp-consent")  # the button waits for the consent box
         page.set_input_files("#fp-files", str(IMAGE))
         page.wait_for_function("() => !document.getElementById('fp-submit').disabled")
         check("fingerprint with a photo chosen")

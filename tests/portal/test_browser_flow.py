@@ -173,6 +173,7 @@ def test_full_flow_report_fingerprint_status_withdraw(
     page.goto(base + "/status/fingerprint/")
     assert page.locator("#nothing-uploaded").is_visible()
     files = [*media_files[:3], playable_video(page, media_files[3], tmp_path)]
+    page.check("#fp-consent")  # the button waits for the consent box
     page.set_input_files("#fp-files", [str(f) for f in files])
     page.wait_for_function(
         "() => document.querySelectorAll('#fp-list .fp-item').length === 4 && "
@@ -309,6 +310,7 @@ def test_synthetic_webm_is_fingerprinted_like_the_server_does(
     page.fill("input[name=passphrase]", new.passphrase)
     page.click("form.portal-form button[type=submit]")
     page.goto(live_server.url + "/status/fingerprint/")
+    page.check("#fp-consent")  # the button waits for the consent box
     page.set_input_files("#fp-files", str(video))
     page.wait_for_function("() => !document.getElementById('fp-submit').disabled")
     page.check("#fp-consent")

@@ -236,6 +236,20 @@ AUDIT_SIGN_IN_FAILURES = "portal.sign_in.failures"
 
 # --- Status -----------------------------------------------------------------------------------
 
+# The case status as the young person reads it: what it means for them, not the staff's word
+# for the workflow step ("triaged").
+STATUS_FOR_VICTIM = {
+    CaseStatus.NEW: gettext_noop("We have your report. A counselor will read it soon."),
+    CaseStatus.TRIAGED: gettext_noop(
+        "A counselor has read your report and will get in touch with you soon."),
+    CaseStatus.ACTIVE: gettext_noop("We are working on your case with you."),
+    CaseStatus.ON_HOLD: gettext_noop(
+        "Your case is paused for now. You can write to us at any time."),
+    CaseStatus.CLOSED: gettext_noop(
+        "Your case is closed. If you need help again, write to us or call."),
+}
+
+
 def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str, Any]:
     """What the victim sees: counts only, no staff names or notes."""
     from anshim.erasure.models import BankEntry
@@ -243,7 +257,7 @@ def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str
     from anshim.experts.models import Appointment, AppointmentStatus
 
     progress: dict[str, Any] = {
-        "status": case.get_status_display(),
+        "status": _(STATUS_FOR_VICTIM.get(case.status, STATUS_FOR_VICTIM[CaseStatus.ACTIVE])),
         "status_code": case.status,
         "registered": BankEntry.objects.filter(case=case).count(),
         "found": None, "requests_sent": None, "removed": None, "reuploads": None,

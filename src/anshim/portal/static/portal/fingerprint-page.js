@@ -153,7 +153,8 @@ if (form) {
   function updateSubmit() {
     const busy = items.some((item) => !item.done);
     const ready = items.some((item) => item.result);
-    submit.disabled = busy || !ready;
+    // The consent box is part of the rule: the button stays off until it is ticked.
+    submit.disabled = busy || !ready || !consent.checked;
   }
 
   function clearItems() {
@@ -241,7 +242,7 @@ if (form) {
     for (const file of files) await processFile(file);
   });
 
-  consent.addEventListener('change', () => { errorLine.textContent = ''; });
+  consent.addEventListener('change', () => { errorLine.textContent = ''; updateSubmit(); });
 
   function csrfToken() {
     const field = form.querySelector('input[name="csrfmiddlewaretoken"]');

@@ -36,7 +36,8 @@ class Command(BaseCommand):
                 raise CommandError("monthly needs --month YYYY-MM")
             period = figures.month_period(int(m[1]), int(m[2]))
         with translation.override(options["language"]):
-            tables = figures.annual_tables(period) + figures.dashboard_tables(period)
+            tables = (figures.annual_tables(period) + figures.dashboard_tables(period)
+                      + figures.team_tables(period))
             if options["json"]:
                 self.stdout.write(render.to_json(period, tables, figures.NOT_RECORDED).decode())
                 return

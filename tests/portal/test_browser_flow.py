@@ -232,6 +232,9 @@ def test_full_flow_report_fingerprint_status_withdraw(
     assert page.locator("input[name=entry]").count() == 4
     ids = [e.pk for e in entries]
     page.click("#withdraw-everything")
+    page.wait_for_selector("#confirm-everything")  # asked once more; nothing withdrawn yet
+    assert BankEntry.objects.filter(case=case).count() == 4
+    page.click("#withdraw-everything-confirm")
     page.wait_for_selector("#no-entries")
     assert not BankEntry.objects.filter(case=case).exists()
     assert not Fingerprint.objects.filter(entry_id__in=ids).exists()

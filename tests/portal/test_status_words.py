@@ -40,3 +40,16 @@ def test_the_register_button_waits_for_the_consent_box() -> None:
               ).read_text()
     assert "submit.disabled = busy || !ready || !consent.checked;" in script
     assert "updateSubmit(); });" in script  # ticking or unticking re-evaluates the button
+
+
+def test_withdraw_everything_asks_once_more(signed_in_client: Any, portal_case: Any) -> None:
+    case, _ = portal_case
+    asked = signed_in_client.post("/status/withdraw/", {"everything": "1"},
+                                  HTTP_ACCEPT_LANGUAGE="ko")
+    body = asked.content.decode()
+    assert asked.status_code == 200 and "모두 철회할까요?" in body
+    assert 'name="confirmed" value="1"' in body
+    assert case.consents.filter(withdrawn_at__isnull=True).exists()  # nothing withdrawn yet
+    done = signed_in_client.post("/status/withdraw/", {"everything": "1", "confirmed": "1"})
+    assert done.status_code == 302
+    assert not case.consents.filter(withdrawn_at__isnull=True).exists()

@@ -249,6 +249,13 @@ def withdraw(request: HttpRequest) -> HttpResponse:
     case = _portal_case(request)
     if case is None:
         return redirect("portal:sign_in")
+    everything = request.POST.get("everything") == "1"
+    if request.method == "POST" and everything and request.POST.get("confirmed") != "1":
+        # Withdrawing everything cannot be undone from here: ask once more first.
+        return render(request, "portal/withdraw.html", _context(
+            request, case=case, confirm_everything=True,
+            entries=services.entries_for(case, request=request),
+            consents=services.active_consent_choices(case)))
     if request.method == "POST":
         entry_ids = _ids(request.POST.getlist("entry"))
         try:
@@ -256,7 +263,7 @@ def withdraw(request: HttpRequest) -> HttpResponse:
                 raise ValidationError(_("Some of these fingerprints do not belong to your case."))
             done = services.withdraw(
                 case, entry_ids=entry_ids, scopes=request.POST.getlist("consent"),
-                everything=request.POST.get("everything") == "1", request=request)
+                everything=everything, request=request)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:

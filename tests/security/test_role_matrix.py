@@ -168,6 +168,19 @@ def _request_url(name: str, w: World) -> str:
     return reverse(name, args=[_account_request(w).pk])
 
 
+def _source(w: World) -> Any:
+    from anshim.erasure.models import MonitoredSource
+
+    return MonitoredSource.objects.get_or_create(
+        name="Matrix source", defaults={"seeds": "http://127.0.0.1:9/", "depth": 0})[0]
+
+
+def _scan_run(w: World) -> Any:
+    from anshim.erasure.models import ScanKind, ScanRun
+
+    return ScanRun.objects.get_or_create(kind=ScanKind.SOURCE, source=_source(w))[0]
+
+
 def second_person(user: Any, w: World) -> bool:
     return (can(user, Action.APPROVE_ACCOUNT_CHANGES)
             and user.pk not in (w.users["admin"].pk, w.users["counselor_other"].pk))
@@ -227,6 +240,35 @@ VIEWS = [
         on_case(Action.MANAGE_ERASURE)),
     Row("erasure:respond", "POST", lambda w: reverse("erasure:respond", args=[w.takedown.pk]),
         on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:approve (confirmation)", "GET",
+        lambda w: reverse("erasure:approve", args=[w.takedown.pk]),
+        on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:edit", "GET", lambda w: reverse("erasure:edit", args=[w.takedown.pk]),
+        on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:edit (save)", "POST", lambda w: reverse("erasure:edit", args=[w.takedown.pk]),
+        on_case(Action.MANAGE_ERASURE)),
+    view("erasure:case", "GET", on_case(Action.MANAGE_ERASURE), "code"),
+    Row("erasure:case (add a link)", "POST",
+        lambda w: reverse("erasure:case", kwargs={"code": w.case.code}),
+        on_case(Action.MANAGE_ERASURE)),
+    view("erasure:scan_case", "POST", on_case(Action.MANAGE_ERASURE), "code"),
+    view("erasure:register", "GET", on_case(Action.REGISTER_ON_DEVICE), "code"),
+    view("erasure:register_fingerprints", "POST", on_case(Action.REGISTER_ON_DEVICE), "code"),
+    # Erasure set-up: platforms and monitored sources (issue 19).
+    view("erasure:platforms", "GET", globally(Action.CONFIGURE_ERASURE)),
+    view("erasure:platform_new", "GET", globally(Action.CONFIGURE_ERASURE)),
+    Row("erasure:platform", "GET",
+        lambda w: reverse("erasure:platform", args=[w.takedown.platform_id]),
+        globally(Action.CONFIGURE_ERASURE)),
+    view("erasure:sources", "GET", globally(Action.CONFIGURE_ERASURE)),
+    view("erasure:source_new", "GET", globally(Action.CONFIGURE_ERASURE)),
+    Row("erasure:source", "GET", lambda w: reverse("erasure:source", args=[_source(w).pk]),
+        globally(Action.CONFIGURE_ERASURE)),
+    Row("erasure:scan_source", "POST",
+        lambda w: reverse("erasure:scan_source", args=[_source(w).pk]),
+        globally(Action.MANAGE_ERASURE)),
+    Row("erasure:scan", "GET", lambda w: reverse("erasure:scan", args=[_scan_run(w).pk]),
+        globally(Action.MANAGE_ERASURE)),
     # Staff accounts: admins and supervisors propose; a second person (a supervisor who is
     # neither the proposer nor the account holder) decides.
     view("staff:accounts", "GET", globally(Action.MANAGE_ACCOUNTS)),

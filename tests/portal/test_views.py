@@ -136,7 +136,8 @@ def test_register_and_withdraw_through_the_pages(signed_in_client, portal_case):
     assert f'value="{entry.pk}"' in page
     response = signed_in_client.post("/status/withdraw/", {"entry": [str(entry.pk)]}, follow=True)
     assert response.status_code == 200 and not case.bank_entries.exists()
-    response = signed_in_client.post("/status/withdraw/", {"everything": "1"}, follow=True)
+    response = signed_in_client.post("/status/withdraw/", {"everything": "1", "confirmed": "1"},
+                                     follow=True)
     assert response.status_code == 200
     assert not case.consents.filter(withdrawn_at__isnull=True).exists()
 

@@ -257,7 +257,8 @@ def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str
     from anshim.experts.models import Appointment, AppointmentStatus
 
     progress: dict[str, Any] = {
-        "status": _(STATUS_FOR_VICTIM.get(case.status, STATUS_FOR_VICTIM[CaseStatus.ACTIVE])),
+        "status": _(STATUS_FOR_VICTIM.get(CaseStatus(case.status),
+                                          STATUS_FOR_VICTIM[CaseStatus.ACTIVE])),
         "status_code": case.status,
         "registered": BankEntry.objects.filter(case=case).count(),
         "found": None, "requests_sent": None, "removed": None, "reuploads": None,

@@ -216,6 +216,9 @@ VIEWS = [
         opens_assignment_and(Action.ASSIGN_EXPERT)),
     Row("experts:book", "GET", lambda w: reverse("experts:book", args=[w.assignment.pk]),
         opens_assignment_and(Action.MANAGE_APPOINTMENTS)),
+    Row("experts:held", "GET", lambda w: reverse("experts:held", args=[w.assignment.pk]),
+        lambda u, w: (opens_assignment(u, w) and can(u, Action.WRITE_SESSION_LOG, w.case)
+                      and w.assignment.expert.user_id == u.pk)),
     Row("experts:reschedule", "GET",
         lambda w: reverse("experts:reschedule", args=[w.appointment.pk]),
         opens_assignment_and(Action.MANAGE_APPOINTMENTS)),

@@ -29,7 +29,6 @@ from anshim.erasure.notices import render_notice
 from anshim.erasure.sightings import Observation, record_sighting, review_queue, review_sighting
 from anshim.erasure.summary import case_summary
 from anshim.erasure.takedowns import (
-    apply_partner_feedback,
     approve_and_send,
     draft_requests,
     escalate,
@@ -175,32 +174,6 @@ def test_verification_escalates_content_still_online_past_deadline(
     assert req.state == S.ESCALATED and req.escalation == EscalationTarget.REGULATOR
 
 
-def test_partner_feedback_marks_removed_and_closes_request(case: Any, platforms: Any,
-                                                           make_user: Any) -> None:
-    user = make_user("erasure")
-    s = sighting(case, "http://dom.test/p/1", actor=user)
-    [req] = draft_requests(case, actor=user)
-    approve_and_send(req, actor=user)
-    assert not apply_partner_feedback(url="http://other.test/", action="removed",
-                                      at=timezone.now(), partner_name="P")
-    assert apply_partner_feedback(url=s.page_url, action="removed", at=timezone.now(),
-                                  partner_name="P")
-    s.refresh_from_db()
-    req.refresh_from_db()
-    assert s.status == SightingStatus.REMOVED and req.state == S.REMOVED
-
-
-def test_partner_refusal(case: Any, platforms: Any, make_user: Any) -> None:
-    user = make_user("erasure")
-    s = sighting(case, "http://dom.test/p/1", entry=7, actor=user)
-    [req] = draft_requests(case, actor=user)
-    approve_and_send(req, actor=user)
-    assert apply_partner_feedback(entry_id=7, action="refused", at=timezone.now(),
-                                  partner_name="P")
-    req.refresh_from_db()
-    assert req.state == S.REFUSED and s.pk
-
-
 def test_reupload_goes_first_and_summary(case: Any, platforms: Any, make_user: Any) -> None:
     user = make_user("erasure")
     s1 = sighting(case, "http://dom.test/p/1", entry=5, actor=user)
@@ -289,19 +262,6 @@ def test_case_page_shows_the_summary(client: Any, case: Any, platforms: Any, mak
     c = login_client(make_user("erasure"))
     page = c.get(f"/staff/cases/{case.code}/").content.decode()
     assert 'id="erasure-found">1<' in page and f"/staff/erasure/cases/{case.code}/draft/" in page
-
-
-def test_feedback_handler_adapts_exchange_feedback(case: Any, platforms: Any) -> None:
-    from types import SimpleNamespace
-
-    from anshim.erasure.takedowns import feedback_handler
-
-    s = sighting(case, "http://dom.test/p/1", entry=11, confirm=False)
-    fb = SimpleNamespace(url="", entry_id=11, action="not_found", acted_at=timezone.now(),
-                         partner="Partner X")
-    assert feedback_handler(fb)
-    s.refresh_from_db()
-    assert s.status == SightingStatus.REMOVED
 
 
 def test_partner_webhook_channel(case: Any, make_user: Any, committed: Any) -> None:

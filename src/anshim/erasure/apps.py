@@ -6,12 +6,6 @@ class ErasureConfig(AppConfig):
     label = "erasure"
 
     def ready(self) -> None:
-        # Partners' removal reports (exchange app) close our takedown requests and sightings.
-        from anshim.erasure.takedowns import feedback_handler
-        from anshim.exchange.feedback import register_feedback_handler
-
-        register_feedback_handler(feedback_handler)
-
         # A withdrawn consent stops the takedown requests and the fingerprints that used it.
         from anshim.cases.consent import consent_withdrawn
         from anshim.erasure.receivers import on_consent_withdrawn

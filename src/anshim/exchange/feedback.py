@@ -18,8 +18,7 @@ Every item is one `PartnerFeedback` row and is applied in its own transaction.
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -31,10 +30,6 @@ from anshim.erasure.models import BankEntry, Fingerprint, Sighting, SightingStat
 from anshim.exchange.feed import shared_bank_ids
 from anshim.exchange.models import FeedbackAction, Partner, PartnerFeedback
 from anshim.security.audit import record as audit_record
-
-logger = logging.getLogger(__name__)
-
-FeedbackHandler = Callable[[PartnerFeedback], bool]
 
 #: Sent after a feedback item was stored and applied: `feedback`, `sightings` (the ids it
 #: touched). For "when a partner reports" listeners (notifications, metrics).
@@ -60,15 +55,6 @@ class NotInScope(LookupError):
 
 # The old name (API answers `unknown_entry` for entries, `not_found` for URLs and hashes).
 UnknownEntry = NotInScope
-
-
-def register_feedback_handler(handler: FeedbackHandler) -> None:
-    """Kept for callers written against the first version of this hook. Feedback is now
-    applied here, inside the partner's scope; an extra handler that searched sightings by
-    URL alone would reach outside it, so handlers are not called. Listen to
-    `feedback_applied` instead."""
-    logger.debug("feedback handler %r not registered: feedback is applied by "
-                 "anshim.exchange.feedback within the partner's scope", handler)
 
 
 def _entry_known(partner: Partner, entry_id: int, banks: list[int]) -> bool:

@@ -298,6 +298,10 @@ def test_weights_from_the_sampling_design(officer: Any, published: SurveyVersion
                  {"grade": 8, "sex": "male", "count": 100}], schools_invited=2)
     frame = analysis.load_frame(published.survey)
     assert frame.weights.sum() == pytest.approx(400)
+    # The estimates use the calibrated design itself (its SEs account for the
+    # post-stratification, as R's survey does), not a design rebuilt from the new weights.
+    design = analysis.design_for(frame)
+    assert design is frame.calibrated and design.calibration
     # Raked to grade and sex totals instead.
     services.save_design(officer, published.survey, sample=[
         services.SampleRow(school, "middle", 0.5, 20, True),

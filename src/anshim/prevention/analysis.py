@@ -57,6 +57,10 @@ class Frame:
     strata: list[str]
     notes: list[str] = field(default_factory=list)  # why calibration was not applied, ...
     has_design: bool = False  # a sampling design was entered (strata, probabilities)
+    # The calibrated design itself: its standard errors account for the post-stratification
+    # or raking, as R's survey computes them (rebuilding a design from the new weights would
+    # treat them as fixed and overstate the SEs).
+    calibrated: stats.Design | None = None
 
     @property
     def n(self) -> int:
@@ -130,9 +134,12 @@ def _weight(survey: Survey, frame: Frame) -> None:
         frame.notes.append(f"not calibrated to the population margins: {exc}")
         return
     frame.weights = calibrated.weights
+    frame.calibrated = calibrated
 
 
 def design_for(frame: Frame) -> stats.Design:
+    if frame.calibrated is not None:
+        return frame.calibrated
     if frame.has_design:
         return stats.make_design(frame.weights, strata=frame.strata, psu=frame.school)
     # No sampling design entered: schools are the clusters (one school: a simple random

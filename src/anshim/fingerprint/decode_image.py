@@ -28,18 +28,16 @@ import numpy as np
 import simplejpeg
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from .errors import CorruptMedia, FingerprintError, MediaTooLarge, UnsupportedMedia
 from .pdq import Axis, luma_from_rgb
 from .types import Limits
 
-try:  # HEIF/HEIC support (phone photos)
-    from pillow_heif import register_heif_opener
-
-    register_heif_opener()
-    _HEIF_FORMATS: tuple[str, ...] = ("HEIF", "AVIF")
-except ImportError:  # pragma: no cover - pillow-heif is a runtime dependency
-    _HEIF_FORMATS = ("AVIF",)
+# HEIF/HEIC (phone photos): pillow-heif is a pinned dependency; a missing one is a crash at
+# start, never phone photos silently refused.
+register_heif_opener()
+_HEIF_FORMATS: tuple[str, ...] = ("HEIF", "AVIF")
 
 __all__ = [
     "DEFAULT_MIN_SIDE",

@@ -14,7 +14,8 @@ from django.test import Client
 from anshim.security.models import AuditEntry
 
 PASSWORD = "anshim-demo-2026"  # the demo password (anshim.cases.demo.DEMO_PASSWORD)
-LANDING = "/staff/cases/"
+LANDING = "/staff/cases/"  # the counselor's start page
+SUPERVISOR_LANDING = "/staff/reports/"  # the supervisor's: the dashboard
 
 
 def _demo_login(username: str = "counselor") -> Any:
@@ -66,7 +67,8 @@ def test_running_the_demo_again_restores_the_printed_code() -> None:
     assert again.backup_code == login.backup_code
     fresh = Client()
     _password_step(fresh, "supervisor")
-    assert fresh.post("/staff/otp/", {"backup_code": login.backup_code})["Location"] == LANDING
+    assert fresh.post("/staff/otp/",
+                      {"backup_code": login.backup_code})["Location"] == SUPERVISOR_LANDING
 
 
 @pytest.mark.django_db

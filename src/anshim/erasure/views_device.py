@@ -5,9 +5,6 @@ on the case once its consent to register fingerprints is checked."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +15,7 @@ from django.views.decorators.http import require_POST
 from anshim.cases.consent import ConsentMissing, has_consent
 from anshim.cases.models import Case, ConsentScope
 from anshim.cases.services import audit
+from anshim.portal.payload import json_error, read_fingerprint_json
 from anshim.security.decorators import staff_required
 from anshim.security.policy import Action, can, require
 
@@ -68,10 +66,6 @@ def register_page(request: HttpRequest, code: str) -> HttpResponse:
     })
 
 
-def _json_error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": code, "message": message}, status=status)
-
-
 @require_POST
 @staff_required(Action.REGISTER_ON_DEVICE)
 def register_fingerprints(request: HttpRequest, code: str) -> JsonResponse:
@@ -84,19 +78,9 @@ def register_fingerprints(request: HttpRequest, code: str) -> JsonResponse:
     # A counselor may register on a case (REGISTER_ON_DEVICE) without managing banks: the
     # entry is then added by the system, and the audit row below names the counselor.
     bank_actor = request.user if can(request.user, Action.MANAGE_ERASURE) else None
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = portal.MAX_REGISTRATION_BYTES + 1
-    if length > portal.MAX_REGISTRATION_BYTES:
-        return _json_error("too_large", _("Too many items at once."), 413)
-    if request.content_type != "application/json":
-        return _json_error("unsupported_media_type",
-                           _("Only fingerprints are accepted here, never photos or videos."), 415)
-    try:
-        payload: Any = json.loads(request.body)
-    except (ValueError, RecursionError):
-        return _json_error("invalid_json", _("The request was not valid."), 400)
+    payload = read_fingerprint_json(request)
+    if isinstance(payload, JsonResponse):
+        return payload
     try:
         items = portal.validate_registration(payload)
         with transaction.atomic(durable=True):
@@ -119,8 +103,8 @@ def register_fingerprints(request: HttpRequest, code: str) -> JsonResponse:
             audit(actor=request.user, action=REGISTERED, target=case, case=case,
                   request=request, reason=f"registered:{len(entry_ids)}")
     except ConsentMissing as exc:
-        return _json_error("no_consent", " ".join(exc.messages), 422)
+        return json_error("no_consent", " ".join(exc.messages), 422)
     except ValidationError as exc:
-        return _json_error(exc.code or "invalid", " ".join(exc.messages), 422)
+        return json_error(exc.code or "invalid", " ".join(exc.messages), 422)
     return JsonResponse({"registered": len(entry_ids), "skipped": len(items) - len(entry_ids),
                          "entries": entry_ids, "total": len(known)}, status=201)

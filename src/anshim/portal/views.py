@@ -7,7 +7,6 @@ case id in the session for PORTAL_IDLE; every page that shows case data needs it
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from typing import Any
 
@@ -24,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from anshim.cases.models import Case
 from anshim.portal import services, throttle
 from anshim.portal.forms import MessageForm, ReportForm, SignInForm
+from anshim.portal.payload import json_error, read_fingerprint_json
 from anshim.security.middleware import client_address
 
 SESSION_CASE = "portal_case_id"
@@ -200,36 +200,19 @@ def _fingerprint_page_strings() -> dict[str, str]:
     }
 
 
-def _json_error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": code, "message": message}, status=status)
-
-
 @require_POST
 def register_fingerprints(request: HttpRequest) -> JsonResponse:
     """JSON from the on-device fingerprinting page: hashes only, never media."""
     case = _portal_case(request)
     if case is None:
-        return _json_error("signed_out", _("Please sign in again."), 401)
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = services.MAX_REGISTRATION_BYTES + 1
-    if length > services.MAX_REGISTRATION_BYTES:
-        return _json_error("too_large", _("Too many items at once."), 413)
-    if request.content_type != "application/json":
-        # The portal never accepts media: only the JSON of fingerprints computed on the phone.
-        # (A multipart body has already been parsed for the CSRF check, so reading it here
-        # would raise RawPostDataException: refuse it first.)
-        return _json_error("unsupported_media_type",
-                           _("Only fingerprints are accepted here, never photos or videos."), 415)
-    try:
-        payload: Any = json.loads(request.body)
-    except (ValueError, RecursionError):
-        return _json_error("invalid_json", _("The request was not valid."), 400)
+        return json_error("signed_out", _("Please sign in again."), 401)
+    payload = read_fingerprint_json(request)
+    if isinstance(payload, JsonResponse):
+        return payload
     try:
         result = services.register_from_device(case, payload, request=request)
     except ValidationError as exc:
-        return _json_error(exc.code or "invalid", " ".join(exc.messages), 422)
+        return json_error(exc.code or "invalid", " ".join(exc.messages), 422)
     return JsonResponse(result, status=201)
 
 

@@ -208,6 +208,9 @@ class ConsentScope(models.TextChoices):
     REGISTER_FINGERPRINTS = "register_fingerprints", _("Register fingerprints")
     CONTACT_PLATFORMS = "contact_platforms", _("Contact platforms for deletion")
     SHARE_POLICE = "share_police", _("Share with police")
+    # Appointment e-mails (time, place, an .ics invitation) to the victim and legal guardians:
+    # a family member may be the one the child must not be found by, so never by default.
+    NOTIFY_FAMILY = "notify_family", _("E-mail appointments to the family")
 
 
 class ConsentGiver(models.TextChoices):

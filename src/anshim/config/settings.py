@@ -214,6 +214,9 @@ ANSHIM_TAKEDOWN_FROM_EMAIL = os.environ.get("ANSHIM_TAKEDOWN_FROM_EMAIL", "")
 # Retention: once the victim withdraws consent to keep case data, the case data is to be
 # deleted within this many days (the counselor's follow-up task and the case page's banner).
 ANSHIM_WITHDRAWN_DATA_DELETE_DAYS = int(os.environ.get("ANSHIM_WITHDRAWN_DATA_DELETE_DAYS", "30"))
+# The address staff and experts reach Anshim at: every link in an e-mail is absolute from it
+# (an e-mail has no page to be relative to). Set it to the public https address in production.
+ANSHIM_SITE_URL = os.environ.get("ANSHIM_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Four eyes on takedown notices: whoever drafted or last edited a notice cannot approve it.
 ANSHIM_TAKEDOWN_SECOND_APPROVER = os.environ.get("ANSHIM_TAKEDOWN_SECOND_APPROVER", "1") == "1"
 

@@ -48,6 +48,9 @@ class Expert(models.Model):
     specialties = models.JSONField(_("specialties"), default=list)  # list[Specialty]
     languages = models.JSONField(_("languages"), default=list)  # ISO 639-1 codes
     regions = models.JSONField(_("regions"), default=list)
+    # The victims' age groups (cases.AgeGroup values) the expert specialises in; empty: all ages.
+    # An input of the ranking: a child under 14 is best served by a child specialist.
+    age_groups = models.JSONField(_("age groups"), default=list, blank=True)
     weekly_capacity = models.PositiveSmallIntegerField(_("weekly capacity (sessions)"), default=5)
     active = models.BooleanField(_("active"), default=True)
 
@@ -128,10 +131,17 @@ class Appointment(models.Model):
     status = models.CharField(
         max_length=10, choices=AppointmentStatus.choices, default=AppointmentStatus.SCHEDULED
     )
+    # Where an in-person session takes place. It may be the family's home or a place near it:
+    # encrypted at rest, never in the audit log or timeline, shown only to those who manage or
+    # hold the appointment, and sent only to the expert and (with consent) the family.
+    location = EncryptedTextField(_("meeting place"), blank=True)
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Free text typed by staff (it may name people): encrypted, never in the audit log.
     cancel_reason = EncryptedTextField(_("why it was cancelled"), blank=True)
+    # The iCalendar SEQUENCE of the invitation: raised by every change that is mailed, so
+    # calendars replace the earlier version of the same UID instead of adding a second event.
+    sequence = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["starts_at"]
@@ -140,6 +150,51 @@ class Appointment(models.Model):
                 condition=models.Q(ends_at__gt=models.F("starts_at")),
                 name="appointment_ends_after_start",
             )
+        ]
+
+
+class NoticeKind(models.TextChoices):
+    BOOKED = "booked", _("Booked")
+    CHANGED = "changed", _("Changed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class NoticeAudience(models.TextChoices):
+    EXPERT = "expert", _("Expert")
+    FAMILY = "family", _("Family")
+
+
+class NoticeStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Being sent")
+    SENT = "sent", _("Sent")
+    SKIPPED = "skipped", _("Not sent")
+
+
+class AppointmentNotice(models.Model):
+    """One appointment e-mail (with its .ics) to one audience, written in the transaction of
+    the change it announces and sent by a task after commit.
+
+    The row is the idempotency key: the task claims it with a conditional update, so a retried
+    or duplicated task never sends it twice, and the key doubles as the Message-ID.
+    """
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=10, choices=NoticeKind.choices)
+    audience = models.CharField(max_length=8, choices=NoticeAudience.choices)
+    sequence = models.PositiveIntegerField()
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=8, choices=NoticeStatus.choices,
+                              default=NoticeStatus.PENDING)
+    # Why it was not sent (a code such as "no_consent", "no_address"), never an address.
+    outcome = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["appointment", "sequence", "audience"],
+                                    name="one_notice_per_version_and_audience")
         ]
 
 

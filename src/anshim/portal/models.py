@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from anshim.cases.models import Case
 from anshim.security.crypto import EncryptedTextField
@@ -43,6 +44,8 @@ class PortalMessage(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["from_victim", "answered_at"])]
+        verbose_name = _("portal message")
+        verbose_name_plural = _("portal messages")
 
 
 class AccessThrottle(models.Model):
@@ -55,3 +58,41 @@ class AccessThrottle(models.Model):
     failures = models.PositiveIntegerField(default=0)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     blocked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("portal sign-in throttle")
+        verbose_name_plural = _("portal sign-in throttles")
+
+
+class AccessRecipient(models.TextChoices):
+    """Where the new passphrase was also e-mailed (printed or read out always)."""
+
+    NONE = "", _("Not e-mailed")
+    VICTIM = "victim", _("The victim's e-mail address")
+    GUARDIAN = "guardian", _("A legal guardian's e-mail address")
+
+
+class PortalAccessIssue(models.Model):
+    """One issue of portal access (case code + a new passphrase) by a staff member.
+
+    The passphrase itself is never stored: only its Argon2 hash, on the case. The row makes the
+    issue form idempotent (a resent form issues nothing new) and the e-mail sent once
+    (`emailed_at` is claimed with a conditional update).
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="portal_access_issues")
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                  null=True, related_name="+")
+    issued_at = models.DateTimeField(auto_now_add=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    recipient = models.CharField(max_length=10, choices=AccessRecipient.choices, blank=True,
+                                 default=AccessRecipient.NONE)
+    guardian = models.ForeignKey("cases.Guardian", on_delete=models.SET_NULL, null=True,
+                                 blank=True, related_name="+")
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        verbose_name = _("portal access issue")
+        verbose_name_plural = _("portal access issues")

@@ -161,7 +161,7 @@ CASES: list[DemoCase] = [
              note="(가상) 단체 대화방에 영상이 공유됨."),
     DemoCase("최하은", AgeGroup.ADULT, [HarmType.SYNTHETIC],
              TriageFactors(content_exists=True), channel=Channel.EMAIL,
-             status=CaseStatus.ACTIVE, victim_consents=ALL_SCOPES, counselor="counselor2"),
+             status=CaseStatus.IN_SUPPORT, victim_consents=ALL_SCOPES, counselor="counselor2"),
     DemoCase("정민준", AgeGroup.AGE_14_17, [HarmType.UNSOLICITED],
              TriageFactors(repeated_contact=True), channel=Channel.CHAT,
              victim_consents=(ConsentScope.KEEP_DATA,), hours_ago=30),
@@ -192,7 +192,7 @@ CASES: list[DemoCase] = [
              referral=(ReferralTarget.SHELTER, "해바라기센터", ReferralStatus.SENT)),
     DemoCase("문시우", AgeGroup.ADULT, [HarmType.GROOMING, HarmType.SOLICITATION],
              TriageFactors(repeated_contact=True, offender_known=True),
-             status=CaseStatus.ACTIVE, victim_consents=ALL_SCOPES, hours_ago=80),
+             status=CaseStatus.IN_SUPPORT, victim_consents=ALL_SCOPES, hours_ago=80),
 ]
 
 

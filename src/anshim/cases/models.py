@@ -79,10 +79,15 @@ class Guardian(models.Model):
 
 
 class CaseStatus(models.TextChoices):
+    """Every status a case can have; which moves between them are allowed is decided by
+    `anshim.cases.workflow` (configurable), not here."""
+
     NEW = "new", _("New")
     TRIAGED = "triaged", _("Triaged")
-    ACTIVE = "active", _("In progress")
+    IN_SUPPORT = "in_support", _("In support")
+    ERASURE = "erasure", _("Erasure ongoing")
     ON_HOLD = "on_hold", _("On hold")
+    CLOSING = "closing", _("Closing (awaiting approval)")
     CLOSED = "closed", _("Closed")
 
 
@@ -107,7 +112,7 @@ class Case(models.Model):
     code = models.CharField(_("case code"), max_length=16, unique=True)
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="cases")
     status = models.CharField(
-        _("status"), max_length=10, choices=CaseStatus.choices, default=CaseStatus.NEW
+        _("status"), max_length=16, choices=CaseStatus.choices, default=CaseStatus.NEW
     )
     risk_level = models.CharField(
         _("risk"), max_length=10, choices=RiskLevel.choices, default=RiskLevel.UNASSESSED
@@ -325,3 +330,35 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class StatusChangeKind(models.TextChoices):
+    MOVE = "move", _("Moved by hand")
+    IMPLIED = "implied", _("Moved by an action")
+    CLOSURE_REQUESTED = "closure_requested", _("Closure requested")
+    CLOSURE_APPROVED = "closure_approved", _("Closure approved")
+    CLOSURE_REJECTED = "closure_rejected", _("Closure rejected")
+    REOPENED = "reopened", _("Reopened")
+    MIGRATED = "migrated", _("Renamed by the workflow upgrade")
+
+
+class StatusChange(models.Model):
+    """One status move of a case: from, to, who, why. The latest closure request holds the
+    status a rejected closure returns to."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="status_changes")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=StatusChangeKind.choices)
+    from_status = models.CharField(max_length=16, choices=CaseStatus.choices)
+    to_status = models.CharField(max_length=16, choices=CaseStatus.choices)
+    # The implied event that caused an implied move (a workflow.Implied value).
+    cause = models.CharField(max_length=40, blank=True)
+    # Typed by staff (a closure note, a rejection or reopening reason) and may name people.
+    reason = EncryptedTextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["case", "kind", "at"])]

@@ -405,7 +405,7 @@ def close_case(actor: Any, case: Case, expected_version: int,
 
 def reopen_case(actor: Any, case: Case, expected_version: int,
                 request: HttpRequest | None = None) -> Case:
-    return _update_case(actor, case, expected_version, {"status": CaseStatus.ACTIVE}, request,
+    return _update_case(actor, case, expected_version, {"status": CaseStatus.IN_SUPPORT}, request,
                         event=("case.reopened", gettext_noop("Case reopened")))
 
 

@@ -242,7 +242,10 @@ STATUS_FOR_VICTIM = {
     CaseStatus.NEW: gettext_noop("We have your report. A counselor will read it soon."),
     CaseStatus.TRIAGED: gettext_noop(
         "A counselor has read your report and will get in touch with you soon."),
-    CaseStatus.ACTIVE: gettext_noop("We are working on your case with you."),
+    CaseStatus.IN_SUPPORT: gettext_noop("We are working on your case with you."),
+    # Erasure work and a closure awaiting approval are still work on the case, for the victim.
+    CaseStatus.ERASURE: gettext_noop("We are working on your case with you."),
+    CaseStatus.CLOSING: gettext_noop("We are working on your case with you."),
     CaseStatus.ON_HOLD: gettext_noop(
         "Your case is paused for now. You can write to us at any time."),
     CaseStatus.CLOSED: gettext_noop(
@@ -258,7 +261,7 @@ def case_progress(case: Case, *, request: HttpRequest | None = None) -> dict[str
 
     progress: dict[str, Any] = {
         "status": _(STATUS_FOR_VICTIM.get(CaseStatus(case.status),
-                                          STATUS_FOR_VICTIM[CaseStatus.ACTIVE])),
+                                          STATUS_FOR_VICTIM[CaseStatus.IN_SUPPORT])),
         "status_code": case.status,
         "registered": BankEntry.objects.filter(case=case).count(),
         "found": None, "requests_sent": None, "removed": None, "reuploads": None,

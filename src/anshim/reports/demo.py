@@ -108,7 +108,8 @@ def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform,
         cases.append(Case(
             code=f"{PREFIX}{start + i:07d}", person=person,
             status=CaseStatus.CLOSED if closed else rng.choice(
-                [CaseStatus.NEW, CaseStatus.TRIAGED, CaseStatus.ACTIVE, CaseStatus.ON_HOLD]),
+                [CaseStatus.NEW, CaseStatus.TRIAGED, CaseStatus.IN_SUPPORT, CaseStatus.ERASURE,
+                 CaseStatus.ON_HOLD]),
             risk_level=rng.choice([RiskLevel.URGENT, RiskLevel.HIGH, RiskLevel.MEDIUM,
                                    RiskLevel.LOW]),
             channel=rng.choice([c for c, _l in Channel.choices]),

@@ -47,6 +47,7 @@ __all__ = [
     "load_luma",
     "match_with_strategies",
     "query_fingerprints",
+    "query_fingerprints_of_luma",
     "registration_fingerprints",
     "strategy_of",
 ]
@@ -207,10 +208,34 @@ def query_fingerprints(
     same way.
     """
     lum = _load(image, limits or DEFAULT_LIMITS, min_side)
+    return query_fingerprints_of_luma(
+        lum.array, lum.axes, image, dihedral=dihedral, trim=trim, screenshot=screenshot,
+        limits=limits, reduced=reduced and min_side <= 0)
+
+
+def query_fingerprints_of_luma(
+    luma: NDArray[np.float32],
+    axes: tuple[Axis, Axis] | None,
+    image: ImageInput,
+    *,
+    dihedral: bool = True,
+    trim: bool = True,
+    screenshot: bool = True,
+    limits: Limits | None = None,
+    reduced: bool = True,
+    original: tuple[str, int] | None = None,
+) -> list[QueryHash]:
+    """:func:`query_fingerprints` of an image already decoded to ``luma`` (with the decode's
+    ``axes``; ``None``: full size) from ``image``. The bytes are decoded again only for what
+    the full-size luma cannot give: the reduced-scale JPEG hash (``reduced``, a libjpeg IDCT
+    scaled decode) and, after a reduced decode, a screenshot's full-size picture.
+    ``original``: the plain hash when the caller has it already (the engine's).
+    """
+    lum = _Luma(luma, axes)
     out: list[QueryHash] = []
-    h, quality = pdq_from_luma(lum.array, lum.axes)
+    h, quality = original if original is not None else pdq_from_luma(lum.array, lum.axes)
     out.append(QueryHash(h, quality, "original"))
-    if reduced and min_side <= 0 and isinstance(image, bytes | bytearray | memoryview):
+    if reduced and isinstance(image, bytes | bytearray | memoryview):
         small = _load(image, limits or DEFAULT_LIMITS, REDUCED_MIN_SIDE)
         if small.axes is not None and any(a.scale > 1 for a in small.axes):
             hr, qr = pdq_from_luma(small.array, small.axes)

@@ -254,9 +254,9 @@ def test_malformed_bare_hash_is_a_value_error_naming_it(bank: Bank) -> None:
 
 
 def test_many_hits_are_rechecked_in_pages(bank: Bank, monkeypatch: pytest.MonkeyPatch) -> None:
-    from anshim.erasure import matcher as matcher_module
+    from anshim.erasure import bank_store
 
-    monkeypatch.setattr(matcher_module, "_RECHECK_PAGE", 2)
+    monkeypatch.setattr(bank_store, "RECHECK_PAGE", 2)
     entries = [add_picture(bank, s) for s in (1, 2, 3, 4, 5)]
     queries = [fingerprint_bytes(picture_bytes(s, edit=3)).pdq for s in (1, 2, 3, 4, 5)]
     found = get_matcher().match_pdq_hashes(queries)

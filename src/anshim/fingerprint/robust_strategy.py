@@ -14,9 +14,9 @@ while staying in the PDQ family that platforms share.
   hit is mapped back to its bank entry and kept only when that (query strategy, registered
   variant) pair is allowed and within the pair's threshold. The match records the strategy.
 
-No confirmation stage needs the victim's pixels: the server never stores them. The only
-"confirmation" is structural — riskier pairs (crop grid, screenshot) require a hash quality of
-at least :data:`RISKY_MIN_QUALITY` and may use a tighter threshold (:data:`STRATEGY_THRESHOLDS`).
+No confirmation stage needs the victim's pixels: the server never stores them. The matching
+rules (allowed pairs, per-strategy thresholds, quality gates, ranking) have one home,
+`anshim.matching.strategy`; the app and the benchmarks match through `anshim.matching.core`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
+
+# The rules live in the matching engine (one home); re-exported for existing callers.
+from anshim.matching.strategy import (
+    DEFAULT_RULES,
+    MIN_QUALITY,
+    RISKY_MIN_QUALITY,
+    STRATEGY_THRESHOLDS,
+    QueryHash,
+    image_strategy,
+    rank,
+    strategy_of,
+)
 
 from .decode_image import DEFAULT_MIN_SIDE, REDUCED_MIN_SIDE, decode_image, open_image
 from .pdq import Axis, luma_from_rgb, pdq_from_luma
@@ -52,20 +64,6 @@ __all__ = [
     "strategy_of",
 ]
 
-#: PDQ quality under which a hash is neither registered (extra variants) nor searched (Meta's).
-MIN_QUALITY = 50
-#: Quality required of both sides for the riskier strategies (crop grid, screenshot).
-RISKY_MIN_QUALITY = 50
-#: Threshold per strategy (capped by the caller's threshold). Riskier strategies try many
-#: more hashes per pair of images, so they get no more room than plain PDQ.
-STRATEGY_THRESHOLDS: dict[str, int] = {
-    "pdq": 31,
-    "dihedral": 31,
-    "trim": 31,
-    "screenshot": 31,
-    "crop": 31,
-}
-
 ImageInput = bytes | bytearray | memoryview | Image.Image | NDArray[np.generic]
 
 
@@ -77,16 +75,6 @@ class RegisteredHash:
     quality: int
     #: ``original``, ``trim``, ``crop-T-L-B-R`` or ``trim-crop-T-L-B-R`` (crop of the trimmed one).
     variant: str
-
-
-@dataclass(frozen=True, slots=True)
-class QueryHash:
-    """One fingerprint of an uploaded copy and the query strategy that produced it."""
-
-    pdq: str
-    quality: int
-    #: ``original``, ``reduced``, ``dihedral-<name>``, ``trim`` or ``screenshot``.
-    strategy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,30 +262,6 @@ def query_fingerprints_of_luma(
     return [q for q in out if q.quality >= MIN_QUALITY]
 
 
-def strategy_of(query_strategy: str, variant: str) -> str | None:
-    """The strategy a (query hash, registered variant) pair stands for; ``None``: not allowed.
-
-    Rotated/mirrored queries are compared with whole pictures only; crops of the registered
-    picture answer plain, trimmed and screenshot queries.
-    """
-    crop = variant.startswith(("crop-", "trim-crop-"))
-    if query_strategy in ("original", "reduced"):
-        # "reduced": the whole picture too, hashed as the pre-issue-20 entries were.
-        if variant == "original":
-            return "pdq"
-        return "crop" if crop else "trim"
-    if query_strategy.startswith("dihedral-"):
-        return None if crop else "dihedral"
-    if query_strategy == "trim":
-        return "crop" if crop else "trim"
-    if query_strategy == "screenshot":
-        return "screenshot"
-    return None
-
-
-_PRIORITY = {"pdq": 0, "dihedral": 1, "trim": 2, "screenshot": 3, "crop": 4}
-
-
 class SearchIndex(Protocol):
     """What :func:`match_with_strategies` needs of an index (``anshim.matching.PDQIndex``)."""
 
@@ -328,19 +292,15 @@ def match_with_strategies(
             if known is None:
                 continue
             entry_id, variant, quality = known
-            strategy = strategy_of(q.strategy, variant)
-            if strategy is None or dist > min(threshold, STRATEGY_THRESHOLDS[strategy]):
-                continue
-            if strategy in ("crop", "screenshot") and min(q.quality, quality) < RISKY_MIN_QUALITY:
+            strategy = image_strategy(q.strategy, q.quality, variant, quality, int(dist),
+                                      threshold, DEFAULT_RULES)
+            if strategy is None:
                 continue
             m = StrategyMatch(entry_id, int(dist), strategy, variant, q.strategy)
             old = best.get(entry_id)
-            if old is None or (m.distance, _PRIORITY[m.strategy]) < (
-                old.distance,
-                _PRIORITY[old.strategy],
-            ):
+            if old is None or (m.distance, rank(m.strategy)) < (old.distance, rank(old.strategy)):
                 best[entry_id] = m
-    return sorted(best.values(), key=lambda m: (m.distance, _PRIORITY[m.strategy], m.entry_id))
+    return sorted(best.values(), key=lambda m: (m.distance, rank(m.strategy), m.entry_id))
 
 
 class RobustBank:

@@ -1,0 +1,141 @@
+"""The robust matching rules, in one place (issue 15): which (query strategy, registered variant)
+pairs may match, their thresholds and quality gates, the strategy recorded on a match and the
+ranking between strategies. Used by the matching core (`anshim.matching.core`: the app, the
+partner lookup, the crawl, `make bench-robustness`) and by `anshim.fingerprint.robust_strategy`.
+
+Query strategies (what produced a query hash): ``original``, ``reduced`` (the reduced-scale
+JPEG decode of pre-issue-20 entries), ``dihedral-<name>``, ``trim``, ``screenshot``; for video
+frames ``original`` or ``trim``. Registered variants: ``original``, a dihedral name
+(``rotate90`` ...: whole pictures, turned), ``trim``, ``crop-T-L-B-R`` and ``trim-crop-T-L-B-R``.
+
+No Django, no image decoding here: plain values in, plain values out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from anshim.fingerprint.types import DIHEDRAL_NAMES
+
+#: PDQ quality under which a hash is neither registered (extra variants) nor searched (Meta's
+#: guidance: hashes of flat or tiny pictures are unreliable).
+MIN_QUALITY = 50
+#: A video matches a banked video when this share of either side's frames match.
+VIDEO_MATCH_PERCENT = 80.0
+#: A robust video strategy (``trim`` query frames, crop-grid variants) matches when this share
+#: of the query's frames match: a trimmed or cropped copy holds only part of the registered
+#: video, so the query share decides.
+ROBUST_VIDEO_QUERY_PERCENT = 50.0
+#: Meta's vPDQ frame rule (distance < 31), the cap for the robust video strategies.
+ROBUST_VIDEO_MAX_DISTANCE = 30
+#: Registered dihedral rows are whole pictures, turned: judged like ``original``.
+DIHEDRAL_VARIANTS = frozenset(DIHEDRAL_NAMES[1:])
+#: Among matches of one entry at the same distance, the simplest strategy is reported
+#: (exact digests first, then the PDQ strategies, vPDQ last).
+STRATEGY_RANK: dict[str, int] = {
+    "sha256": 0, "md5": 1, "pdq": 2, "dihedral": 3, "trim": 4, "screenshot": 5, "crop": 6,
+    "vpdq": 7,
+}
+#: When one entry matches several ways, the most certain kind is reported.
+KIND_RANK: dict[str, int] = {"sha256": 0, "md5": 1, "pdq": 2, "vpdq": 3}
+#: Quality required of both sides for the riskier strategies (crop grid, screenshot); also
+#: the least quality of a crop-grid variant worth registering.
+RISKY_MIN_QUALITY = 50
+#: Largest distance per robust strategy (also capped by the bank's own threshold). The plain
+#: pairs (pdq, dihedral) only ever use the bank's threshold.
+STRATEGY_THRESHOLDS: dict[str, int] = {"trim": 31, "screenshot": 31, "crop": 31}
+#: Strategies whose pairs compare a query with a part of the registered picture (or a part of
+#: the query with the whole): the ones the quality gate applies to.
+RISKY_STRATEGIES = frozenset({"crop", "screenshot"})
+
+
+def rank(strategy: str) -> int:
+    return STRATEGY_RANK.get(strategy, 99)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryHash:
+    """One fingerprint of an uploaded copy and the query strategy that produced it."""
+
+    pdq: str
+    quality: int
+    #: ``original``, ``reduced``, ``dihedral-<name>``, ``trim`` or ``screenshot`` (video
+    #: frames: ``original`` or ``trim``).
+    strategy: str
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRules:
+    """The safeguards on the robust pairs. `DEFAULT_RULES` is what the app runs;
+    `bench-robustness` also runs `UNGUARDED_RULES` to show what the safeguards change."""
+
+    #: Per-strategy distance caps (`STRATEGY_THRESHOLDS`).
+    thresholds: dict[str, int] = field(default_factory=lambda: dict(STRATEGY_THRESHOLDS))
+    #: PDQ quality both sides need for the risky strategies (`RISKY_MIN_QUALITY`).
+    risky_min_quality: int = RISKY_MIN_QUALITY
+
+
+DEFAULT_RULES = StrategyRules()
+#: No per-strategy cap, no quality gate beyond MIN_QUALITY (benchmark comparison only).
+UNGUARDED_RULES = StrategyRules(thresholds={}, risky_min_quality=0)
+
+
+def strategy_of(query_strategy: str, variant: str) -> str | None:
+    """The strategy a (query hash, registered variant) pair stands for; ``None``: not allowed.
+
+    Rotated/mirrored queries and registered dihedral rows are compared with whole pictures
+    only; crops of the registered picture answer plain, trimmed and screenshot queries.
+    """
+    if variant in DIHEDRAL_VARIANTS:
+        plain = strategy_of(query_strategy, "original")
+        return "dihedral" if plain == "pdq" else plain
+    crop = variant.startswith(("crop-", "trim-crop-"))
+    if query_strategy in ("original", "reduced"):
+        # "reduced": the whole picture too, hashed as the pre-issue-20 entries were.
+        if variant == "original":
+            return "pdq"
+        return "crop" if crop else "trim"
+    if query_strategy.startswith("dihedral-"):
+        return None if crop else "dihedral"
+    if query_strategy == "trim":
+        return "crop" if crop else "trim"
+    if query_strategy == "screenshot":
+        return "screenshot"
+    return None
+
+
+def image_strategy(query_strategy: str, query_quality: int | None, variant: str,
+                   quality: int | None, distance: int, bank_threshold: int,
+                   rules: StrategyRules = DEFAULT_RULES) -> str | None:
+    """The strategy behind an image hit at `distance`, or None when the rules reject it.
+
+    `query_quality` is None for a bare hash (the partner lookup): then only the registered
+    side's quality is known and judged.
+    """
+    strategy = strategy_of(query_strategy, variant)
+    if strategy is None or distance > bank_threshold:
+        return None
+    cap = rules.thresholds.get(strategy)
+    if cap is not None and distance > cap:
+        return None
+    if strategy in RISKY_STRATEGIES and rules.risky_min_quality > 0:
+        qualities = [x for x in (query_quality, quality) if x is not None]
+        if not qualities or min(qualities) < rules.risky_min_quality:
+            return None
+    return strategy
+
+
+def video_strategy(query_strategy: str, variant: str, distance: int) -> str | None:
+    """The strategy behind a video frame hit: whole-picture rows (``original``, ``trim``)
+    answer ``vpdq`` (plain frames against ``original``) or ``trim``; crop-grid rows answer
+    ``crop``. Robust pairs keep Meta's frame rule (distance < 31) whatever the bank's
+    threshold."""
+    if variant in ("original", "trim"):
+        strategy = "vpdq" if query_strategy == "original" and variant == "original" else "trim"
+    elif "crop-" in variant:
+        strategy = "crop"
+    else:
+        return None
+    if strategy != "vpdq" and distance > ROBUST_VIDEO_MAX_DISTANCE:
+        return None
+    return strategy

@@ -106,11 +106,14 @@ def test_update_with_stale_version_is_409(login_client: Any, counselor: Any,
     case = make_case()
     c = login_client(counselor)
     url = f"{BASE}/{case.code}"
-    ok = post(c, url, {"version": case.version, "status": "active"}, "patch")
-    assert ok.status_code == 200 and ok.json()["status"] == "active"
-    stale = post(c, url, {"version": case.version, "status": "on_hold"}, "patch")
+    ok = post(c, url, {"version": case.version, "summary": "first"}, "patch")
+    assert ok.status_code == 200 and ok.json()["status"] == case.status
+    stale = post(c, url, {"version": case.version, "summary": "second"}, "patch")
     assert stale.status_code == 409 and stale.json()["error"] == "stale_edit"
-    assert post(c, url, {"status": "on_hold"}, "patch").status_code == 422
+    assert post(c, url, {"summary": "x"}, "patch").status_code == 422
+    # The status moves only along the workflow (its own actions), never in a plain edit.
+    fresh = post(c, url, {"version": case.version + 1, "status": "closed"}, "patch")
+    assert fresh.status_code == 422 and "status" in fresh.json()["detail"]
     assert post(c, url, {"version": 1, "status": "nonsense"}, "patch").status_code == 422
 
 

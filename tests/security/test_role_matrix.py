@@ -200,6 +200,10 @@ VIEWS = [
     view("cases:referral_add", "POST", on_case(Action.MANAGE_REFERRALS), "code"),
     view("cases:referral_update", "POST", on_case(Action.MANAGE_REFERRALS), "code",
          "referral_id"),
+    # The case workflow: moves (closure requests, reopening) and the supervisors' decisions.
+    view("cases:status_move", "POST", on_case(Action.MOVE_CASE_STATUS), "code"),
+    view("cases:closure_decide", "POST", on_case(Action.APPROVE_CASE_CLOSURE), "code"),
+    view("cases:closure_queue", "GET", globally(Action.APPROVE_CASE_CLOSURE)),
     view("cases:inbox", "GET", globally(Action.VIEW_PORTAL_INBOX)),
     view("cases:message_reply", "POST", on_case(Action.REPLY_PORTAL_MESSAGES), "code"),
     view("cases:portal_passphrase", "POST", on_case(Action.ISSUE_PORTAL_PASSPHRASE), "code"),

@@ -154,7 +154,6 @@ def _staff(*roles: str) -> Any:
 
 
 class CaseEditForm(VersionedForm):
-    status = forms.ChoiceField(label=_("Status"), choices=CaseStatus.choices)
     summary = forms.CharField(label=_("What happened"), required=False, max_length=SUMMARY_MAX,
                               widget=forms.Textarea(attrs={"rows": 4}))
     lead_counselor = forms.ModelChoiceField(label=_("Lead counselor"), required=False,

@@ -21,7 +21,7 @@ from django.utils.formats import time_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
-from anshim.cases import codes, consent
+from anshim.cases import codes, consent, transitions
 from anshim.cases.models import (
     AgeGroup,
     Case,
@@ -46,6 +46,7 @@ from anshim.cases.models import (
     TriageAssessment,
 )
 from anshim.cases.triage import TriageFactors, assess
+from anshim.cases.workflow import Implied
 from anshim.security.audit import record as audit_record
 from anshim.security.policy import Action, require
 
@@ -225,12 +226,14 @@ def _apply_triage(case: Case, factors: TriageFactors, actor: Any) -> TriageAsses
     )
     Case.objects.filter(pk=case.pk).update(
         risk_level=result.level, response_due=result.deadline, version=F("version") + 1,
-        status=CaseStatus.TRIAGED if case.status == CaseStatus.NEW else case.status,
         updated_at=timezone.now(),
     )
     case.refresh_from_db()
     add_event(case, "triage.assessed", gettext_noop("Risk assessed"), actor,
               {"level": result.level, "reasons": result.reason_codes})
+    # A first assessment moves a new case on (the workflow says from where to where).
+    transitions.imply(case, Implied.TRIAGE_DONE, actor=_actor_or_none(actor))
+    case.refresh_from_db()
     return assessment
 
 
@@ -319,7 +322,7 @@ def _update_case(actor: Any, case: Case, expected_version: int, changes: dict[st
                  request: HttpRequest | None, *,
                  event: tuple[str, str] | None = None) -> Case:
     """update_case, plus an optional extra timeline event (kind, msgid) written in the same
-    transaction, so a crash can never leave a closed case without its "closed" line."""
+    transaction."""
     require(actor, Action.EDIT_CASE, case)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
@@ -336,11 +339,14 @@ def _update_case(actor: Any, case: Case, expected_version: int, changes: dict[st
         if assignment:
             require(actor, Action.ASSIGN_COUNSELORS, case)
         values: dict[str, Any] = {k: v for k, v in changes.items() if k not in many}
+        if values.get("status", locked.status) != locked.status:
+            # The status moves only along the workflow (anshim.cases.transitions): its checks,
+            # the closure approval and the history live there, never in a plain edit.
+            raise ValidationError({"status": [_(
+                "Change the status with the workflow buttons on the case page.")]},
+                code="status_via_workflow")
+        values.pop("status", None)
         now = timezone.now()
-        if values.get("status") == CaseStatus.CLOSED:
-            values["closed_at"] = now
-        elif "status" in values:
-            values["closed_at"] = None
         updated = Case.objects.filter(pk=case.pk, version=expected_version).update(
             version=F("version") + 1, updated_at=now, **values
         )
@@ -395,18 +401,6 @@ def _assignment_changes(case: Case, changes: dict[str, Any]) -> dict[str, Any]:
         if after != before:
             out[name] = {"added": sorted(after - before), "removed": sorted(before - after)}
     return out
-
-
-def close_case(actor: Any, case: Case, expected_version: int,
-               request: HttpRequest | None = None) -> Case:
-    return _update_case(actor, case, expected_version, {"status": CaseStatus.CLOSED}, request,
-                        event=("case.closed", gettext_noop("Case closed")))
-
-
-def reopen_case(actor: Any, case: Case, expected_version: int,
-                request: HttpRequest | None = None) -> Case:
-    return _update_case(actor, case, expected_version, {"status": CaseStatus.IN_SUPPORT}, request,
-                        event=("case.reopened", gettext_noop("Case reopened")))
 
 
 # --- Contacts, notes ------------------------------------------------------------------------
@@ -558,6 +552,7 @@ def create_referral(actor: Any, case: Case, *, target: str, organization: str, r
         add_event(case, "referral.created", gettext_noop("Referral created"), actor,
                   {"referral": referral.pk, "target": target})
         audit(actor=actor, action="referral.create", target=referral, case=case, request=request)
+        transitions.imply(case, Implied.SUPPORT_STARTED, actor=actor, request=request)
     return referral
 
 
@@ -586,7 +581,7 @@ def is_overdue(case: Case, now: dt.datetime | None = None) -> bool:
 
 __all__ = [
     "GuardianData", "IntakeData", "RiskLevel", "StaleEdit", "add_contact", "add_event",
-    "add_note", "close_case", "create_referral", "grant_consent", "intake", "is_overdue",
-    "override_triage", "reassess", "reopen_case", "update_case", "update_referral",
+    "add_note", "create_referral", "grant_consent", "intake", "is_overdue",
+    "override_triage", "reassess", "update_case", "update_referral",
     "visible_notes", "withdraw_consent",
 ]

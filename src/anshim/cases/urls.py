@@ -1,14 +1,17 @@
 from django.urls import path
 
-from anshim.cases import views
+from anshim.cases import views, views_status
 
 app_name = "cases"
 urlpatterns = [
     path("", views.case_list, name="list"),
     path("new/", views.intake, name="intake"),
     path("inbox/", views.inbox, name="inbox"),
+    path("closures/", views_status.closure_queue, name="closure_queue"),
     path("<str:code>/", views.case_detail, name="detail"),
     path("<str:code>/edit/", views.case_edit, name="edit"),
+    path("<str:code>/status/", views_status.status_move, name="status_move"),
+    path("<str:code>/closure/", views_status.closure_decide, name="closure_decide"),
     path("<str:code>/contacts/", views.contact_add, name="contact_add"),
     path("<str:code>/notes/", views.note_add, name="note_add"),
     path("<str:code>/triage/", views.triage_reassess, name="reassess"),

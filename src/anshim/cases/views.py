@@ -130,8 +130,12 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
         # The experts app's include reads its own names; ours win on a clash.
         ctx = {**panel, **ctx}
     ctx["erasure_summary"] = case_summary(case)
+    # The status, the workflow moves offered and a pending closure (anshim.cases.workflow).
+    from anshim.cases.views_status import status_panel
+
+    ctx["status_panel"] = status_panel(user, case, ctx["allowed"])
     ctx["edit_form"] = forms.get("edit_form") or CaseEditForm(
-        prefix="edit", initial={"version": case.version, "status": case.status,
+        prefix="edit", initial={"version": case.version,
                                 "summary": case.summary if "person" in ctx else "",
                                 "lead_counselor": case.lead_counselor_id,
                                 "counselors": list(case.counselors.values_list("pk", flat=True)),
@@ -189,7 +193,8 @@ def case_edit(request: HttpRequest, code: str) -> HttpResponse:
     form = CaseEditForm(request.POST, prefix="edit")
     if not form.is_valid():
         return _render_detail(request, case, 400, edit_form=form)
-    changes: dict[str, Any] = {"status": form.cleaned_data["status"]}
+    # The status moves with the workflow buttons (views_status), never in this form.
+    changes: dict[str, Any] = {}
     if request.POST.get("edit-staff_fields") == "1":
         # Only a form that showed the staff fields may change them: an empty checkbox list
         # must mean "nobody", never "not sent". The service refuses (403) a change of who is

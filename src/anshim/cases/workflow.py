@@ -220,7 +220,7 @@ def _reachability_problems(transitions: Mapping[str, tuple[str, ...]]) -> list[s
                     todo.append(nxt)
         return seen
 
-    problems = []
+    problems: list[str] = []
     if NEW not in transitions:
         return problems
     from_new = reach(NEW)

@@ -22,3 +22,12 @@ class ErasureConfig(AppConfig):
         post_save.connect(on_case_saved, sender=Case, dispatch_uid="erasure.reported_links")
         post_save.connect(on_portal_message_saved, sender=PortalMessage,
                           dispatch_uid="erasure.reported_links_message")
+
+        # A confirmed sighting or a drafted takedown notice moves the case in its workflow.
+        from anshim.erasure.models import Sighting, TakedownRequest
+        from anshim.erasure.receivers import on_sighting_saved, on_takedown_saved
+
+        post_save.connect(on_sighting_saved, sender=Sighting,
+                          dispatch_uid="erasure.case_workflow_sighting")
+        post_save.connect(on_takedown_saved, sender=TakedownRequest,
+                          dispatch_uid="erasure.case_workflow_takedown")

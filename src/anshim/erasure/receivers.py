@@ -49,3 +49,30 @@ def on_portal_message_saved(sender: Any, *, instance: Any, created: bool, **kwar
     urls = extract_urls(instance.body)
     if urls:
         add_links(instance.case, urls, origin=LinkOrigin.PORTAL_MESSAGE)
+
+
+def on_sighting_saved(sender: Any, *, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A reviewer confirmed a sighting on a case: erasure work has started (the case workflow
+    moves it, in the review's transaction, by the reviewer)."""
+    from anshim.erasure.models import SightingStatus
+
+    fields = kwargs.get("update_fields")
+    if (kwargs.get("raw") or instance.case_id is None
+            or instance.status != SightingStatus.CONFIRMED):
+        return
+    if fields is not None and "status" not in fields:
+        return
+    from anshim.cases.transitions import imply
+    from anshim.cases.workflow import Implied
+
+    imply(instance.case_id, Implied.ERASURE_STARTED, actor=instance.reviewed_by)
+
+
+def on_takedown_saved(sender: Any, *, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A takedown notice drafted for a case: erasure work has started."""
+    if not created or kwargs.get("raw") or instance.case_id is None:
+        return
+    from anshim.cases.transitions import imply
+    from anshim.cases.workflow import Implied
+
+    imply(instance.case_id, Implied.ERASURE_STARTED, actor=instance.created_by)

@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class ExpertsConfig(AppConfig):
     name = "anshim.experts"
     label = "experts"
+
+    def ready(self) -> None:
+        # An expert assignment or appointment implies a case status move (the case workflow).
+        from django.db.models.signals import post_save
+
+        from anshim.experts.models import Appointment, Assignment
+        from anshim.experts.receivers import on_appointment_saved, on_assignment_saved
+
+        post_save.connect(on_assignment_saved, sender=Assignment,
+                          dispatch_uid="experts.case_workflow_assignment")
+        post_save.connect(on_appointment_saved, sender=Appointment,
+                          dispatch_uid="experts.case_workflow_appointment")

@@ -109,12 +109,18 @@ def _triage(case: Case, factors: TriageFactors) -> TriageAssessment:
         reasons=result.reason_codes, deadline=result.deadline,
     )
     Case.objects.filter(pk=case.pk).update(
-        risk_level=result.level, response_due=result.deadline, status=CaseStatus.TRIAGED,
+        risk_level=result.level, response_due=result.deadline,
         version=F("version") + 1, updated_at=timezone.now(),
     )
     case.refresh_from_db()
     _event(case, "triage.assessed", gettext_noop("Risk assessed"),
            {"level": result.level, "reasons": result.reason_codes})
+    # The workflow moves the new case on, as after a hotline triage (with its history).
+    from anshim.cases.transitions import imply
+    from anshim.cases.workflow import Implied
+
+    imply(case, Implied.TRIAGE_DONE)
+    case.refresh_from_db()
     return assessment
 
 

@@ -75,6 +75,10 @@ class Action(StrEnum):
     EXPORT_SURVEY_DATA = "export_survey_data"  # researcher exports of answer sheets, audited
     VIEW_HELP_REQUESTS = "view_help_requests"  # "contact me" cards from surveys
     VIEW_DASHBOARDS = "view_dashboards"  # the supervisor dashboard and the internal reports
+    # The case workflow (anshim.cases.workflow): moving a case along it, asking for closure
+    # and reopening; closing itself is a supervisor's approval of that request.
+    MOVE_CASE_STATUS = "move_case_status"
+    APPROVE_CASE_CLOSURE = "approve_case_closure"
 
 
 # Actions a role may take on any case (or without a case).
@@ -85,7 +89,7 @@ _GLOBAL: dict[Role, frozenset[Action]] = {
             Action.VIEW_PERSONAL_DATA, Action.ADD_NOTE, Action.TRIAGE, Action.MANAGE_CONSENT,
             Action.MANAGE_REFERRALS, Action.ASSIGN_EXPERT, Action.MANAGE_APPOINTMENTS,
             Action.VIEW_TIMELINE, Action.VIEW_EXPERTS, Action.VIEW_HELP_REQUESTS,
-            Action.VIEW_PORTAL_INBOX, Action.REGISTER_ON_DEVICE,
+            Action.VIEW_PORTAL_INBOX, Action.REGISTER_ON_DEVICE, Action.MOVE_CASE_STATUS,
         }
     ),
     Role.ERASURE: frozenset(

@@ -31,3 +31,16 @@ def consent_detail(event: Any) -> str:
     parts = [_label(ConsentScope, data.get("scope")), giver,
              _label(ConsentMethod, data.get("method"))]
     return " · ".join(p for p in parts if p)
+
+
+@register.filter
+def status_detail(event: Any) -> str:
+    """For status moves (anshim.cases.transitions): "From → To" in the staff language; empty
+    for any other event."""
+    data = getattr(event, "data", None) or {}
+    if not str(getattr(event, "kind", "")).startswith("case.") or "to" not in data:
+        return ""
+    from anshim.cases.models import CaseStatus
+
+    before, after = _label(CaseStatus, data.get("from")), _label(CaseStatus, data.get("to"))
+    return f"{before} \u2192 {after}" if before and after else ""

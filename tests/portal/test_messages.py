@@ -198,9 +198,13 @@ def test_counselor_issues_a_new_passphrase_that_ends_old_sessions(
     _, old = portal_case
     assert signed_in_client.get("/status/").status_code == 200
     staff = login_client(counselor, client_factory())
-    page = staff.post(f"/staff/cases/{case.code}/portal-passphrase/")
+    url = f"/staff/cases/{case.code}/portal-passphrase/"
+    key = staff.get(url).context["key"]
+    # The case has a passphrase: a new one needs the confirmation box.
+    assert staff.post(url, {"key": key}).status_code == 400
+    page = staff.post(url, {"key": key, "confirm_reissue": "1"})
     assert page.status_code == 200
-    new = page.context["new_passphrase"]
+    new = page.context["issued"].passphrase
     assert new and new in page.content.decode() and new != old
     assert AuditEntry.objects.filter(action=services.AUDIT_PASSPHRASE_ISSUED,
                                      case_id=case.pk, actor_id=counselor.pk).exists()
@@ -217,7 +221,7 @@ def test_counselor_issues_a_new_passphrase_that_ends_old_sessions(
     other = User.objects.create_user(username="other-counselor", password="x" * 16,
                                      role="counselor")
     assert login_client(other, client_factory()).post(
-        f"/staff/cases/{case.code}/portal-passphrase/").status_code == 403
+        url, {"key": key, "confirm_reissue": "1"}).status_code == 403
 
 
 def test_arrival_is_mailed_to_the_counselor_once_without_the_text(

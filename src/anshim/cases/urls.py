@@ -1,6 +1,7 @@
 from django.urls import path
 
 from anshim.cases import views, views_status
+from anshim.portal import staff_views as portal_staff
 
 app_name = "cases"
 urlpatterns = [
@@ -18,7 +19,7 @@ urlpatterns = [
     path("<str:code>/triage/override/", views.triage_override, name="override"),
     path("<str:code>/consent/", views.consent_change, name="consent"),
     path("<str:code>/messages/", views.message_reply, name="message_reply"),
-    path("<str:code>/portal-passphrase/", views.portal_passphrase, name="portal_passphrase"),
+    path("<str:code>/portal-passphrase/", portal_staff.portal_access, name="portal_passphrase"),
     path("<str:code>/referrals/", views.referral_add, name="referral_add"),
     path("<str:code>/referrals/<int:referral_id>/", views.referral_update, name="referral_update"),
 ]

@@ -331,15 +331,6 @@ def message_reply(request: HttpRequest, code: str) -> HttpResponse:
     return _render_detail(request, case, 400, reply_form=form)
 
 
-@staff_required()
-@require_POST
-def portal_passphrase(request: HttpRequest, code: str) -> HttpResponse:
-    """Issue a new portal passphrase and show it once, in this response only."""
-    case = _get_case(request, code, Action.ISSUE_PORTAL_PASSPHRASE)
-    passphrase = portal.issue_passphrase(request.user, case, request=request)
-    return _render_detail(request, case, new_passphrase=passphrase)
-
-
 @staff_required(Action.VIEW_PORTAL_INBOX)
 def inbox(request: HttpRequest) -> HttpResponse:
     """The victims' portal messages that wait for an answer, on the user's cases (all cases

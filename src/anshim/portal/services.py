@@ -22,7 +22,7 @@ from django.db.models import Count, F, Min, Q
 from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from anshim.cases import codes
 from anshim.cases import consent as consent_rules
@@ -35,6 +35,7 @@ from anshim.cases.models import (
     ConsentGiver,
     ConsentScope,
     ContactPreference,
+    Guardian,
     HarmType,
     Notification,
     Person,
@@ -42,7 +43,7 @@ from anshim.cases.models import (
 )
 from anshim.cases.services import add_event
 from anshim.cases.triage import TriageFactors, assess
-from anshim.portal.models import PortalMessage
+from anshim.portal.models import AccessRecipient, PortalAccessIssue, PortalMessage
 from anshim.portal.passphrases import generate_passphrase, hash_passphrase, verify_passphrase
 from anshim.security.audit import record as audit_record
 from anshim.security.policy import Action, can, portal_inbox_cases, require
@@ -196,21 +197,149 @@ def access_stamp(case: Case) -> str:
     return hashlib.sha256(case.portal_passphrase_hash.encode()).hexdigest()[:16]
 
 
-def issue_passphrase(actor: Any, case: Case, *, request: HttpRequest | None = None) -> str:
-    """A new portal passphrase for the victim, shown once to the counselor (who gives it to
-    the victim by phone or in person) and stored only as an Argon2 hash. The old passphrase
-    stops working and every portal session opened with it ends."""
+@dataclass(frozen=True)
+class AccessAddress:
+    """An address on file the new passphrase may also be e-mailed to."""
+
+    key: str  # "victim" or "guardian:<id>", the form's value
+    label: str
+    address: str
+    recipient: str  # AccessRecipient
+    guardian: Guardian | None = None
+
+
+def access_addresses(case: Case) -> list[AccessAddress]:
+    """Where the passphrase may be e-mailed, by consent: the victim's own address only when the
+    victim chose e-mail as the way the center may contact them; a legal guardian's address
+    only when the victim agreed to be contacted at all (never "do not contact me")."""
+    person = case.person
+    out: list[AccessAddress] = []
+    if person.contact_preference == ContactPreference.EMAIL and "@" in (person.email or ""):
+        out.append(AccessAddress("victim", _("The victim (%(address)s)") % {
+            "address": person.email}, person.email, AccessRecipient.VICTIM))
+    if person.contact_preference != ContactPreference.NONE:
+        for g in person.guardians.filter(is_legal_guardian=True).order_by("pk"):
+            if "@" in (g.email or ""):
+                out.append(AccessAddress(
+                    f"guardian:{g.pk}", _("Legal guardian %(name)s (%(address)s)") % {
+                        "name": g.name or "—", "address": g.email},
+                    g.email, AccessRecipient.GUARDIAN, g))
+    return out
+
+
+@dataclass(frozen=True)
+class IssuedAccess:
+    """The outcome of an issue form. `passphrase` is None when the form had been used before
+    (a double click or a reload): nothing new was issued and the passphrase is not shown again."""
+
+    issue: PortalAccessIssue
+    passphrase: str | None
+    reissued: bool  # an older passphrase stopped working
+
+    @property
+    def emailed(self) -> bool:
+        return self.issue.emailed_at is not None
+
+
+def issue_passphrase(actor: Any, case: Case, *, idempotency_key: str, email_to: str = "",
+                     request: HttpRequest | None = None) -> IssuedAccess:
+    """Portal access for the victim: the case code and a new passphrase, shown once to the
+    counselor (printed or read out to the victim) and stored only as an Argon2 hash; also
+    e-mailed, after commit, to an address of `access_addresses` when `email_to` names one.
+    An older passphrase stops working and every portal session opened with it ends.
+
+    Idempotent per `idempotency_key`: the same form sent twice issues one passphrase."""
     require(actor, Action.ISSUE_PORTAL_PASSPHRASE, case)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", idempotency_key or ""):
+        raise ValidationError(_("This form had expired. Please open it again."),
+                              code="bad_idempotency_key")
+    address = None
+    if email_to:
+        address = next((a for a in access_addresses(case) if a.key == email_to), None)
+        if address is None:
+            raise ValidationError(_(
+                "The passphrase cannot be e-mailed there: the address is not on file, or the "
+                "victim has not agreed to be contacted that way."), code="no_email_consent")
     passphrase = generate_passphrase()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        earlier = PortalAccessIssue.objects.filter(idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            if earlier.case_id != case.pk:
+                raise ValidationError(_("This form had expired. Please open it again."),
+                                      code="bad_idempotency_key")
+            return IssuedAccess(earlier, None, reissued=False)
+        reissued = bool(locked.portal_passphrase_hash)
         Case.objects.filter(pk=case.pk).update(portal_passphrase_hash=hash_passphrase(passphrase),
                                                updated_at=timezone.now())
         case.refresh_from_db(fields=["portal_passphrase_hash", "updated_at"])
+        issue = PortalAccessIssue.objects.create(
+            case=case, issued_by=actor, idempotency_key=idempotency_key,
+            recipient=address.recipient if address else AccessRecipient.NONE,
+            guardian=address.guardian if address else None)
         _event_by(actor, case, "portal.passphrase_issued",
-                  gettext_noop("New portal passphrase issued"), {})
-        audit_record(actor=actor, action=AUDIT_PASSPHRASE_ISSUED, target=case, case=case,
+                  gettext_noop("New portal passphrase issued") if reissued
+                  else gettext_noop("Portal access issued"),
+                  {"reissued": reissued, "emailed_to": issue.recipient})
+        # The target is the issue row: it records to whom it was e-mailed (the passphrase is
+        # nowhere).
+        audit_record(actor=actor, action=AUDIT_PASSPHRASE_ISSUED, target=issue, case=case,
                      request=request)
-    return passphrase
+        if address is not None:
+            # The passphrase lives only in this closure: it never reaches the task queue.
+            transaction.on_commit(lambda: _mail_access(issue.pk, passphrase))
+    issue.refresh_from_db()
+    return IssuedAccess(issue, passphrase, reissued)
+
+
+REISSUE_NOT_CONFIRMED = gettext_lazy(
+    "Tick the box to confirm: the victim's current passphrase will stop working.")
+
+
+def portal_sign_in_url() -> str:
+    from django.urls import reverse
+
+    return settings.ANSHIM_SITE_URL.rstrip("/") + reverse("portal:sign_in")
+
+
+def _mail_access(issue_id: int, passphrase: str) -> None:
+    """E-mail the code and passphrase once (the claim on `emailed_at`); the consent is checked
+    again here, at the moment of sending. A failure releases the claim and is recorded on the
+    issue so the staff page can say so (the passphrase is gone: issue a new one to retry)."""
+    from django.core.mail import EmailMessage
+
+    claimed = PortalAccessIssue.objects.filter(pk=issue_id, emailed_at__isnull=True).update(
+        emailed_at=timezone.now())
+    if not claimed:
+        return
+    issue = PortalAccessIssue.objects.select_related("case__person").get(pk=issue_id)
+    case = issue.case
+    key = "victim" if issue.recipient == AccessRecipient.VICTIM else f"guardian:{issue.guardian_id}"
+    address = next((a for a in access_addresses(case) if a.key == key), None)
+    try:
+        if address is None:
+            raise ValidationError("consent to e-mail withdrawn", code="no_email_consent")
+        with translation.override(case.person.preferred_language or settings.LANGUAGE_CODE):
+            subject = _("Anshim support center: how to see your case")
+            body = _(
+                "Hello. This is the Anshim support center.\n\n"
+                "You can see your case, write to your counselor and register your photos "
+                "yourself at:\n%(link)s\n\nCase code: %(code)s\nPassphrase: %(passphrase)s\n\n"
+                "Keep them where nobody else can see them. If you did not expect this e-mail, "
+                "call us: %(phone)s"
+            ) % {"link": portal_sign_in_url(), "code": case.code, "passphrase": passphrase,
+                 "phone": settings.ANSHIM_CENTER_PHONE or "—"}
+        EmailMessage(subject, body, to=[address.address],
+                     headers={"Message-ID": f"<portal-access-{issue.pk}-{issue.idempotency_key}"
+                                            f"@anshim>"}).send()
+    except Exception as exc:  # any failure: the page reports it; the passphrase is gone
+        PortalAccessIssue.objects.filter(pk=issue_id).update(
+            emailed_at=None, email_error=type(exc).__name__[:200])
+        return
+    audit_record(actor=issue.issued_by, action=AUDIT_PASSPHRASE_EMAILED, target=issue, case=case)
+
+
+AUDIT_PASSPHRASE_EMAILED = "portal.passphrase.email"  # noqa: S105 - an event type
 
 
 def alert_failed_sign_ins(code: str, failures: int, *,

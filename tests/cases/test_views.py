@@ -57,7 +57,7 @@ def test_list_filters(login_client: Any, make_case: Any, counselor: Any,
     def codes(query: str) -> list[str]:
         response = c.get(LIST + query)
         assert response.status_code == 200
-        return [row["case"].code for row in response.context["rows"]]
+        return [row.case.code for row in response.context["rows"]]
 
     everything = codes("")
     assert everything[0] == urgent.code  # sorted by risk

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -131,16 +132,48 @@ class IntakeForm(forms.Form):
         )
 
 
+class CaseTeam(models.TextChoices):
+    """Which team holds a case, for the case list's filter (assignments, not a stored field)."""
+
+    UNASSIGNED = "unassigned", _("No lead counselor yet")
+    COUNSELING = "counseling", _("Counseling team")
+    ERASURE = "erasure", _("Erasure team")
+
+
 class CaseFilterForm(forms.Form):
+    q = forms.CharField(label=_("Case code"), required=False, max_length=20,
+                        widget=forms.TextInput(attrs={"type": "search", "size": 12,
+                                                      "spellcheck": "false"}))
     status = forms.ChoiceField(label=_("Status"), required=False,
                                choices=[("", _("All")), *CaseStatus.choices])
     risk = forms.ChoiceField(label=_("Risk"), required=False,
                              choices=[("", _("All")), *RiskLevel.choices])
+    counselor: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label=_("Assigned counselor"), required=False, queryset=None, empty_label=_("All"))
+    team = forms.ChoiceField(label=_("Team"), required=False,
+                             choices=[("", _("All")), *CaseTeam.choices])
+    opened_from = forms.DateField(label=_("Opened from"), required=False,
+                                  widget=forms.DateInput(attrs={"type": "date"}))
+    opened_to = forms.DateField(label=_("Opened until"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}))
     mine = forms.BooleanField(label=_("Only my cases"), required=False)
     overdue = forms.BooleanField(label=_("Only overdue"), required=False)
     sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=[
         ("risk", _("Risk")), ("deadline", _("Deadline")), ("newest", _("Newest")),
     ])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Evaluated per form, so new staff appear without a restart.
+        self.fields["counselor"].queryset = _staff(  # type: ignore[attr-defined]
+            "counselor", "supervisor")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("opened_from"), data.get("opened_to")
+        if start and end and start > end:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return data
 
 
 class VersionedForm(forms.Form):

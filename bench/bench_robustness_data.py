@@ -356,3 +356,90 @@ TRANSFORMS: dict[str, Transform] = {
     "grey": lambda a, r: _jpeg(ImageOps.grayscale(Image.fromarray(a)), 90),
     "bright-contrast": lambda a, r: _jpeg(_bright_contrast(Image.fromarray(a), r), 90),
 }
+
+
+# ---------------------------------------------------------------- generated pictures (issue 15)
+def generated_picture(seed: int) -> Picture:
+    """A benign generated 'photo' (smooth colour field, blobs, stripes, grain), 160-320 px a
+    side: cheap to make by the thousand, with PDQ quality like a photo's."""
+    rng = np.random.default_rng(seed)
+    w = int(rng.integers(200, 321))
+    h = int(w * rng.uniform(0.6, 1.4))
+    h = max(160, min(320, h))
+    # A coarse random colour field, upsampled: the picture's large-scale structure.
+    cells = rng.uniform(0, 255, (int(rng.integers(3, 8)), int(rng.integers(3, 8)), 3))
+    field = np.asarray(Image.fromarray(cells.astype(np.uint8)).resize(
+        (w, h), Image.Resampling.BICUBIC), dtype=np.float32)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    for _ in range(int(rng.integers(3, 7))):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(10, 60)
+        mask = np.exp(-(((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r)))[..., None]
+        field = field * (1 - mask) + rng.uniform(0, 255, 3) * mask
+    for _ in range(2):
+        fx, fy = rng.uniform(-0.2, 0.2, 2)
+        field += rng.uniform(8, 25) * np.sin(fx * x + fy * y + rng.uniform(0, 6))[..., None]
+    field += rng.normal(0, 5, field.shape)
+    return np.clip(field, 0, 255).astype(np.uint8)
+
+
+def generated_sets(registered: int, negatives: int) -> tuple[list[Item], list[Item]]:
+    """`registered` and `negatives` generated pictures (disjoint seeds, so no negative shows
+    registered content), of PDQ quality >= 50."""
+    out: list[list[Item]] = [[], []]
+    seed = 0
+    for which, wanted in ((0, registered), (1, negatives)):
+        while len(out[which]) < wanted:
+            seed += 1
+            rgb = generated_picture(seed)
+            if _usable(rgb):
+                kind = "reg" if which == 0 else "neg"
+                out[which].append(Item(f"gen:{kind}{seed}", f"gen:{seed}", rgb))
+    return out[0], out[1]
+
+
+def crop_sides(im: Image.Image, rnd: random.Random, low: float, high: float) -> Image.Image:
+    """Cut a share drawn from [low, high) off each side independently."""
+    w, h = im.size
+    left, top, right, bottom = (rnd.uniform(low, high) for _ in range(4))
+    return im.crop((round(left * w), round(top * h), w - round(right * w), h - round(bottom * h)))
+
+
+#: Crop depth bins (share cut from each side). The registered crop grid was designed for
+#: 3.9-9.1 % a side (docs/robustness.md): the deeper bins say what it finds outside that.
+CROP_BINS: tuple[tuple[float, float], ...] = (
+    (0.03, 0.05), (0.05, 0.08), (0.08, 0.12), (0.12, 0.16), (0.16, 0.20), (0.20, 0.25))
+CROP_GRID_DESIGN = (0.039, 0.091)
+
+
+def crop_bin_name(low: float, high: float) -> str:
+    return f"crop{round(low * 100)}-{round(high * 100)}"
+
+
+def _crop_bin(low: float, high: float) -> Transform:
+    return lambda a, r: _jpeg(crop_sides(Image.fromarray(a), r, low, high), 90)
+
+
+def _crop_jpeg_resize(a: Picture, r: random.Random) -> bytes:
+    """Crop 3-10 % a side, re-encode at JPEG 60-80, resize to 50-80 %, re-encode again."""
+    first = Image.open(io.BytesIO(_jpeg(crop_sides(Image.fromarray(a), r, 0.03, 0.10),
+                                        r.randint(60, 80))))
+    w, h = first.size
+    f = max(r.uniform(0.5, 0.8), min(1.0, 160 / min(w, h)))
+    return _jpeg(first.resize((max(8, round(w * f)), max(8, round(h * f))),
+                              Image.Resampling.BILINEAR), 85)
+
+
+def _border_screenshot(a: Picture, r: random.Random) -> bytes:
+    """A letterboxed/padded copy shown inside an app screenshot."""
+    bordered = np.asarray(_border(Image.fromarray(a), r).convert("RGB"))
+    return (_png if r.random() < 0.5 else _jpeg)(screenshot(bordered, r))
+
+
+#: The transforms of the generated-data run: the originals' set, the crop bins, and the
+#: combined edits.
+GENERATED_TRANSFORMS: dict[str, Transform] = {
+    **TRANSFORMS,
+    **{crop_bin_name(lo, hi): _crop_bin(lo, hi) for lo, hi in CROP_BINS},
+    "crop+jpeg+resize": _crop_jpeg_resize,
+    "border+screenshot": _border_screenshot,
+}

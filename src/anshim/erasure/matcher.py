@@ -23,7 +23,7 @@ from django.conf import settings
 from anshim.erasure.bank_store import OrmBankStore
 from anshim.fingerprint.errors import FingerprintError
 from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint
-from anshim.matching.core import FileQuery, MatchingCore, MatchResult
+from anshim.matching.core import MatchingCore, MatchResult, file_query
 from anshim.matching.strategy import MIN_QUALITY, QueryHash
 
 __all__ = [
@@ -40,18 +40,6 @@ __all__ = [
 ]
 
 Fingerprints = ImageFingerprint | VideoFingerprint
-
-
-def file_query(fp: Fingerprints, extra: Sequence[QueryHash] = ()) -> FileQuery:
-    """The core's query for an engine fingerprint plus robust query hashes (`robust_queries`
-    for images, `robust_video_queries` for videos)."""
-    if isinstance(fp, ImageFingerprint):
-        images = [QueryHash(fp.pdq, fp.quality, "original")]
-        images += [QueryHash(v, fp.quality, f"dihedral-{name}")
-                   for name, v in (fp.dihedral or {}).items()]
-        return FileQuery(fp.md5, fp.sha256, images=[*images, *extra])
-    frames = [QueryHash(f.pdq, f.quality, "original") for f in fp.frames]
-    return FileQuery(fp.md5, fp.sha256, frames=[*frames, *extra], is_video=True)
 
 
 class BankMatcher(MatchingCore):

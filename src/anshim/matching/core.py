@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint
 from anshim.matching.pdq_codes import parse_pdq_hex
 from anshim.matching.pdq_index import PDQIndex
 from anshim.matching.store import (
@@ -97,6 +98,19 @@ class FileQuery:
     #: Video frames (strategy ``original`` or ``trim``); a query with frames is a video.
     frames: list[QueryHash] = field(default_factory=list)
     is_video: bool = False
+
+
+def file_query(fp: ImageFingerprint | VideoFingerprint, extra: Sequence[QueryHash] = (),
+               ) -> FileQuery:
+    """The query for a fingerprint-engine result plus robust query hashes (an image's other
+    orientations, border trim, screenshot; a video's trimmed frames)."""
+    if isinstance(fp, ImageFingerprint):
+        images = [QueryHash(fp.pdq, fp.quality, "original")]
+        images += [QueryHash(v, fp.quality, f"dihedral-{name}")
+                   for name, v in (fp.dihedral or {}).items()]
+        return FileQuery(fp.md5, fp.sha256, images=[*images, *extra])
+    frames = [QueryHash(f.pdq, f.quality, "original") for f in fp.frames]
+    return FileQuery(fp.md5, fp.sha256, frames=[*frames, *extra], is_video=True)
 
 
 class _EntryMap:

@@ -74,7 +74,8 @@ def test_funnel_and_open_cases(world: World) -> None:
     assert funnel["Sightings found"] == [4] and funnel["Removed"] == [4]
     assert funnel["Takedown requests sent"] == [4]
     open_cases = _rows(figures.open_cases())
-    assert open_cases["New"][-1] == 4  # every fixture case is new and unassessed
+    # every fixture case is unassessed; those with a notice moved on to "erasure ongoing"
+    assert sum(r[-1] for r in open_cases.values()) == 4
 
 
 def test_a_month_is_a_month(world: World) -> None:
@@ -85,6 +86,9 @@ def test_a_month_is_a_month(world: World) -> None:
 
 def test_figures_are_a_fixed_number_of_queries(world: World,
                                                django_assert_max_num_queries: Any) -> None:
+    from anshim.reports import summary
+
+    summary.rebuild_all()  # the closed months' summary (else the first reader builds it)
     with django_assert_max_num_queries(30):
         figures.annual_tables(figures.year_period(YEAR))
         figures.dashboard_tables(figures.year_period(YEAR))

@@ -143,7 +143,9 @@ class Case(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["status", "risk_level"]), models.Index(fields=["response_due"])
+            models.Index(fields=["status", "risk_level"]), models.Index(fields=["response_due"]),
+            # the reports read a period's cases (anshim.reports)
+            models.Index(fields=["created_at"]),
         ]
 
     def __str__(self) -> str:

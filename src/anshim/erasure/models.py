@@ -401,7 +401,9 @@ class Sighting(models.Model):
         constraints = [models.UniqueConstraint(fields=["page_url", "media_url", "entry_id"],
                                                name="sighting_unique_per_entry")]
         indexes = [models.Index(fields=["status", "is_reupload"]),
-                   models.Index(fields=["entry_id", "status"])]
+                   models.Index(fields=["entry_id", "status"]),
+                   # the reports read a month's sightings (anshim.reports.summary)
+                   models.Index(fields=["first_seen"])]
 
     def __str__(self) -> str:
         return f"sighting {self.pk} ({self.status})"
@@ -497,7 +499,9 @@ class TakedownRequest(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("takedown request")
         verbose_name_plural = _("takedown requests")
-        indexes = [models.Index(fields=["state", "due_at"])]
+        indexes = [models.Index(fields=["state", "due_at"]),
+                   # the reports read a month's notices (anshim.reports.summary)
+                   models.Index(fields=["sent_at"])]
 
     def __str__(self) -> str:
         return f"TR-{self.pk:06d}"
@@ -584,7 +588,7 @@ class UnblurRecord(models.Model):
     sighting = models.ForeignKey(Sighting, on_delete=models.CASCADE, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                               related_name="+")
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
     reason = EncryptedTextField(blank=True)
 
 

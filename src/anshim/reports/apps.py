@@ -7,6 +7,11 @@ class ReportsConfig(AppConfig):
     label = "reports"
     verbose_name = _("Dashboards and reports")
 
+    def ready(self) -> None:
+        from anshim.reports import signals
+
+        signals.connect()
+
 
 #: The staff navigation's link (security/templates/staff/_nav.html); Django merges every app's
 #: catalog, so the link's translation lives with the app it leads to.

@@ -38,6 +38,7 @@ from anshim.erasure.models import (
     TakedownRequest,
     TakedownState,
 )
+from anshim.reports import summary
 
 #: Code prefix of generated cases: a re-run replaces them, the hand-made demo cases stay.
 PREFIX = "V-"
@@ -84,7 +85,9 @@ def generate(volume: int, seed: int = 14) -> int:
     rng = random.Random(seed)
     now = timezone.now()
     platforms = _platforms()
-    with transaction.atomic():
+    # bulk writes: the summary's per-row invalidation is off and every closed month is
+    # rebuilt once at the end (in the same transaction: no reader sees a stale month)
+    with transaction.atomic(), summary.suspended():
         generated = Case.objects.filter(code__startswith=PREFIX)
         people = list(generated.values_list("person_id", flat=True))
         generated.delete()
@@ -92,6 +95,7 @@ def generate(volume: int, seed: int = 14) -> int:
         Person.objects.filter(pk__in=people, cases__isnull=True).delete()
         for start in range(0, volume, BATCH):
             _batch(rng, now, platforms, start, min(volume, start + BATCH))
+        summary.rebuild_all()
     return volume
 
 

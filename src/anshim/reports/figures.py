@@ -8,22 +8,18 @@ workbook and the JSON output all share, so the screen and the report show the sa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from django.db.models import (
     Count,
-    F,
     FloatField,
     Func,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
 )
-from django.db.models.expressions import Window
-from django.db.models.functions import ExtractHour, RowNumber
+from django.db.models.functions import ExtractHour
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -52,10 +48,12 @@ from anshim.erasure.models import (
     SightingStatus,
     TakedownChannel,
     TakedownRequest,
-    TakedownState,
-    UnblurRecord,
 )
 from anshim.experts.models import Assignment, AssignmentStatus
+from anshim.reports import summary
+from anshim.reports.models import DurationMeasure
+from anshim.reports.summary import WITHIN_HOURS
+from anshim.security.models import User
 
 
 class HoursBetween(Func):
@@ -87,9 +85,6 @@ COUNSELING = _("Counseling")
 REFERRAL = _("Referral")
 COUNSELOR = _("Counselor")
 EXPERT = _("Expert")
-
-#: the thresholds of "removed within" (hours): 24 h, 48 h, 7 days.
-WITHIN_HOURS = (24, 48, 168)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,119 +309,104 @@ def caseload() -> Table:
                  + [[f"{EXPERT}: {r[0]}", r[1]] for r in experts])
 
 
-def erasure_funnel(period: Period) -> Table:
-    seen = Sighting.objects.filter(first_seen__gte=period.start, first_seen__lt=period.end)
-    agg = seen.aggregate(
-        found=Count("pk"),
-        confirmed=Count("pk", filter=Q(status__in=[SightingStatus.CONFIRMED,
-                                                   SightingStatus.REMOVED])),
-        requested=Count("pk", filter=Q(requests__request__sent_at__isnull=False),
-                        distinct=True),
-        removed=Count("pk", filter=Q(status=SightingStatus.REMOVED)),
-        reuploaded=Count("pk", filter=Q(is_reupload=True)),
-    )
+def _platform_names() -> dict[Any, str]:
+    return dict(Platform.objects.values_list("pk", "name"))
+
+
+def _plan(period: Period) -> summary.Plan:
+    return summary.plan(period.start, period.end)
+
+
+def erasure_funnel(period: Period, s: summary.Slice = summary.ALL,
+                   plan: summary.Plan | None = None) -> Table:
+    counts = summary.platform_counts(plan or _plan(period), s)
+    agg = {k: sum(c[k] for c in counts.values())
+           for k in ("found", "confirmed", "requested", "taken_down", "reuploaded")}
     rows = [[str(_("Sightings found")), agg["found"]],
             [str(_("Confirmed by a reviewer")), agg["confirmed"]],
             [str(_("Takedown requests sent")), agg["requested"]],
-            [str(_("Removed")), agg["removed"]],
+            [str(_("Removed")), agg["taken_down"]],
             [str(_("Re-uploaded")), agg["reuploaded"]]]
     return Table("funnel", _("Erasure funnel"), [_("Stage"), _("Items")], rows)
 
 
-def _percentiles(qs: QuerySet[Any], duration: Any, group: str,
-                 quantiles: Sequence[float]) -> dict[Any, list[float | None]]:
-    """Nearest-rank quantiles of `duration` per `group`, by window functions in SQL: each row
-    is numbered within its group, and only the rows at the quantiles' ranks come back."""
-    ranked = qs.annotate(d=duration).filter(d__isnull=False).annotate(
-        rn=Window(RowNumber(), partition_by=[F(group)], order_by=F("d").asc()),
-        cnt=Window(Count("pk"), partition_by=[F(group)]),
-    )
-    out: dict[Any, list[float | None]] = {}
-    cond = Q()
-    for q in quantiles:
-        # the first rank with rank >= q * count
-        cond |= Q(rn__gte=F("cnt") * q, rn__lt=F("cnt") * q + 1)
-    for r in ranked.filter(cond).values(group, "rn", "cnt", "d"):
-        slot = out.setdefault(r[group], [None] * len(quantiles))
-        for i, q in enumerate(quantiles):
-            if r["cnt"] * q <= r["rn"] < r["cnt"] * q + 1:
-                slot[i] = float(r["d"])
-    return out
+def _rounded(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
 
 
-def removal_times(period: Period) -> Table:
-    """Time from notice to removal per platform: median, p90 and shares within 24/48/168 h."""
-    qs = TakedownRequest.objects.filter(sent_at__gte=period.start, sent_at__lt=period.end)
-    duration = HoursBetween("closed_at", "sent_at")
-    removed = Q(state=TakedownState.REMOVED, closed_at__isnull=False)
-    within = {f"w{h}": Count("pk", filter=removed & Q(d__lte=h)) for h in WITHIN_HOURS}
-    agg = (qs.annotate(d=duration)
-           .values("platform_id", "platform__name")
-           .annotate(sent=Count("pk"), removed=Count("pk", filter=removed), **within)
-           .order_by("platform__name"))
-    pct = _percentiles(qs.filter(removed), duration, "platform_id", (0.5, 0.9))
+def removal_times(period: Period, s: summary.Slice = summary.ALL,
+                  plan: summary.Plan | None = None,
+                  names: dict[Any, str] | None = None) -> Table:
+    """Time from notice to removal per platform: median, p90 and shares within 24/48/168 h
+    (the summary's histograms: exact to 0.1 h under 100 h, 1 h under 1,000 h)."""
+    plan = plan or _plan(period)
+    names = names if names is not None else _platform_names()
+    counts = summary.platform_counts(plan, s)
+    pct = summary.quantiles(plan, s, DurationMeasure.REMOVAL, (0.5, 0.9))
     rows: list[list[Any]] = []
-    for r in cast(Iterable[dict[str, Any]], agg):
-        med, p90 = pct.get(r["platform_id"], [None, None])
-        sent = r["sent"] or 1
-        rows.append([r["platform__name"], r["sent"], r["removed"],
-                     None if med is None else round(med, 1),
-                     None if p90 is None else round(p90, 1),
-                     *[round(100 * r[f"w{h}"] / sent, 1) for h in WITHIN_HOURS]])
+    for pid, c in sorted(counts.items(), key=lambda kv: names.get(kv[0], "")):
+        if not c["sent"]:
+            continue
+        med, p90 = pct.get(str(pid), [None, None])
+        rows.append([names.get(pid, "—"), c["sent"], c["removed"], _rounded(med),
+                     _rounded(p90),
+                     *[round(100 * c[f"within_{h}"] / c["sent"], 1) for h in WITHIN_HOURS]])
     return Table("removal_times", _("Time from notice to removal per platform"),
                  [_("Platform"), _("Notices"), _("Removed"), _("Median (h)"), _("p90 (h)"),
                   _("Within 24 h (%)"), _("Within 48 h (%)"), _("Within 7 days (%)")], rows)
 
 
-def intake_to_notice(period: Period) -> Table:
+def intake_to_notice(period: Period, s: summary.Slice = summary.ALL,
+                     plan: summary.Plan | None = None) -> Table:
     """Time from intake to the first takedown notice of each case (median, p90), by the
     notice's channel."""
-    first = (TakedownRequest.objects.filter(sent_at__isnull=False, case__isnull=False,
-                                            case__created_at__gte=period.start,
-                                            case__created_at__lt=period.end))
-    earliest = (TakedownRequest.objects.filter(case_id=OuterRef("case_id"), sent_at__isnull=False)
-                .order_by("sent_at").values("sent_at")[:1])
-    pct = _percentiles(first.filter(sent_at=Subquery(earliest)),
-                       HoursBetween("sent_at", "case__created_at"), "platform__channel",
-                       (0.5, 0.9))
+    pct = summary.quantiles(plan or _plan(period), s, DurationMeasure.FIRST_NOTICE, (0.5, 0.9))
     labels = dict(TakedownChannel.choices)
-    rows = []
-    for channel, (med, p90) in sorted(pct.items()):
-        rows.append([str(labels.get(channel, channel)), None if med is None else round(med, 1),
-                     None if p90 is None else round(p90, 1)])
+    rows = [[str(labels.get(channel, channel)), _rounded(med), _rounded(p90)]
+            for channel, (med, p90) in sorted(pct.items())]
     return Table("intake_to_notice", _("Time from intake to takedown notice by channel"),
                  [_("Channel"), _("Median (h)"), _("p90 (h)")], rows)
 
 
-def platform_scorecard(period: Period) -> Table:
+def platform_scorecard(period: Period, s: summary.Slice = summary.ALL,
+                       plan: summary.Plan | None = None,
+                       names: dict[Any, str] | None = None) -> Table:
     """Per platform: notices sent, removal rate, median and p90 hours to removal, re-upload
     rate, notices that had to be sent again, refusals."""
-    qs = TakedownRequest.objects.filter(sent_at__gte=period.start, sent_at__lt=period.end)
-    removed = Q(state=TakedownState.REMOVED, closed_at__isnull=False)
-    agg = (qs.values("platform_id", "platform__name")
-           .annotate(sent=Count("pk"), removed=Count("pk", filter=removed),
-                     renotices=Count("pk", filter=Q(send_count__gt=1)),
-                     refused=Count("pk", filter=Q(state=TakedownState.REFUSED)))
-           .order_by("platform__name"))
-    seen = {r["platform_id"]: (r["n"], r["re"]) for r in
-            Sighting.objects.filter(first_seen__gte=period.start, first_seen__lt=period.end)
-            .values("platform_id").annotate(n=Count("pk"), re=Count("pk", filter=Q(
-                is_reupload=True))).order_by()}
-    pct = _percentiles(qs.filter(removed), HoursBetween("closed_at", "sent_at"), "platform_id",
-                       (0.5, 0.9))
+    plan = plan or _plan(period)
+    names = names if names is not None else _platform_names()
+    counts = summary.platform_counts(plan, s)
+    pct = summary.quantiles(plan, s, DurationMeasure.REMOVAL, (0.5, 0.9))
     rows: list[list[Any]] = []
-    for r in cast(Iterable[dict[str, Any]], agg):
-        med, p90 = pct.get(r["platform_id"], [None, None])
-        n, re = seen.get(r["platform_id"], (0, 0))
-        rows.append([r["platform__name"], r["sent"],
-                     round(100 * r["removed"] / r["sent"], 1) if r["sent"] else None,
-                     None if med is None else round(med, 1),
-                     None if p90 is None else round(p90, 1),
-                     round(100 * re / n, 1) if n else None, r["renotices"], r["refused"]])
+    for pid, c in sorted(counts.items(), key=lambda kv: names.get(kv[0], "")):
+        if not c["sent"]:
+            continue
+        med, p90 = pct.get(str(pid), [None, None])
+        rows.append([names.get(pid, "—"), c["sent"], round(100 * c["removed"] / c["sent"], 1),
+                     _rounded(med), _rounded(p90),
+                     round(100 * c["reuploaded"] / c["found"], 1) if c["found"] else None,
+                     c["renotices"], c["refused"]])
     return Table("scorecard", _("Platform scorecard"),
                  [_("Platform"), _("Notices"), _("Removal rate (%)"), _("Median (h)"),
                   _("p90 (h)"), _("Re-upload rate (%)"), _("Notices sent again"),
                   _("Refusals")], rows)
+
+
+def scorecard_trend(period: Period, s: summary.Slice = summary.ALL,
+                    plan: summary.Plan | None = None,
+                    names: dict[Any, str] | None = None) -> Table:
+    """The scorecard's trend: notices and removal rate per platform per month."""
+    names = names if names is not None else _platform_names()
+    monthly = summary.monthly_platform_counts(plan or _plan(period), s)
+    rows: list[list[Any]] = []
+    for (month, pid), c in sorted(monthly.items(),
+                                  key=lambda kv: (kv[0][0], names.get(kv[0][1], ""))):
+        if not c["sent"]:
+            continue
+        rows.append([f"{month:%Y-%m} {names.get(pid, '—')}", c["sent"],
+                     round(100 * c["removed"] / c["sent"], 1)])
+    return Table("scorecard_trend", _("Platform scorecard: monthly trend"),
+                 [_("Month and platform"), _("Notices"), _("Removal rate (%)")], rows)
 
 
 def backlog() -> Table:
@@ -447,13 +427,9 @@ def backlog() -> Table:
 
 def hash_banks() -> Table:
     entries = Bank.objects.values("name").annotate(n=Count("entries")).order_by("name")
-    matches = _counts(Sighting.objects.all(), "bank_name")
-    confirmed = _counts(Sighting.objects.filter(status__in=[SightingStatus.CONFIRMED,
-                                                            SightingStatus.REMOVED]),
-                        "bank_name")
-    rejected = _counts(Sighting.objects.filter(status=SightingStatus.REJECTED), "bank_name")
-    rows = [[r["name"], r["n"], matches.get(r["name"], 0), confirmed.get(r["name"], 0),
-             rejected.get(r["name"], 0)] for r in entries]
+    counts = summary.bank_counts()
+    empty = {"matches": 0, "confirmed": 0, "rejected": 0}
+    rows = [[r["name"], r["n"], *counts.get(r["name"], empty).values()] for r in entries]
     return Table("hash_banks", _("Hash-bank health"),
                  [_("Bank"), _("Entries"), _("Matches"), _("Confirmed"), _("Rejected")], rows)
 
@@ -471,23 +447,29 @@ def contacts_by_hour(period: Period) -> Table:
                  [_("Hour"), *[lbl for _c, lbl in channels], _("Total")], rows)
 
 
-def reviewer_exposure(period: Period) -> Table:
+def reviewer_exposure(period: Period, plan: summary.Plan | None = None) -> Table:
     """Erasure: how often each specialist looked at an unblurred picture, in the period and
     per week on average (a wellbeing measure; the viewing time itself is not recorded)."""
     weeks = max(1.0, (period.end - period.start).total_seconds() / (7 * 86400))
-    rows = [[r["actor__display_name"] or r["actor__username"] or "—", r["n"],
-             round(r["n"] / weeks, 1)]
-            for r in UnblurRecord.objects.filter(at__gte=period.start, at__lt=period.end)
-            .values("actor__username", "actor__display_name").annotate(n=Count("pk"))
-            .order_by("-n", "actor__username")]
+    views = summary.exposure_counts(plan or _plan(period))
+    users = {u.pk: u for u in User.objects.filter(pk__in=[k for k in views if k])}
+    named = sorted(((users[k].display_name or users[k].username) if k in users else "—", n)
+                   for k, n in views.items())
+    rows = [[name, n, round(n / weeks, 1)]
+            for name, n in sorted(named, key=lambda r: (-r[1], r[0]))]
     return Table("exposure", _("Reviewer exposure: unblurred views per specialist"),
                  [_("Specialist"), _("Views"), _("Views per week")], rows)
 
 
-def dashboard_tables(period: Period) -> list[Table]:
-    return [open_cases(), workload(), caseload(), erasure_funnel(period), removal_times(period),
-            platform_scorecard(period), intake_to_notice(period), backlog(), hash_banks(),
-            reviewer_exposure(period)]
+def dashboard_tables(period: Period, s: summary.Slice = summary.ALL) -> list[Table]:
+    """The supervisor dashboard: the current state (open cases, attention, caseload, backlog,
+    banks) and the period's figures, read from one plan (closed months from the summary)."""
+    plan = _plan(period)
+    names = _platform_names()
+    return [open_cases(), workload(), caseload(), erasure_funnel(period, s, plan),
+            removal_times(period, s, plan, names), platform_scorecard(period, s, plan, names),
+            scorecard_trend(period, s, plan, names), intake_to_notice(period, s, plan),
+            backlog(), hash_banks(), reviewer_exposure(period, plan)]
 
 
 def team_tables(period: Period) -> list[Table]:

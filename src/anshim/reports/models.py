@@ -1,0 +1,97 @@
+"""Per-month summary rows of closed months (a cache the dashboard reads instead of scanning
+every case, sighting and notice of the period).
+
+Each table is filled by SQL aggregation (`anshim.reports.summary.build_month`) for one calendar
+month of the center's time zone. A month is cached only once it is over; the open month is
+always computed live from the source rows. A change to a source row of a closed month
+(a notice removed late, a sighting confirmed after the month) drops that month's rows
+(`summary.invalidate`, from post_save/post_delete signals) and the next reader rebuilds it; the
+periodic task rebuilds every month the signals cannot see (queryset updates, bulk writes).
+
+Nothing here identifies a person: counts per platform, age group and harm type only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+#: `harm_type` of the rows that count every case once, whatever its harm types (a case with
+#: several harm types is also counted once in each of them).
+ALL_HARMS = ""
+
+
+class SummarizedMonth(models.Model):
+    """A closed month whose summary rows are complete."""
+
+    month = models.DateField(unique=True)
+    built_at = models.DateTimeField(auto_now=True)
+
+
+class PlatformMonth(models.Model):
+    """Counts per month, platform, victim age group and harm type (`ALL_HARMS`: all)."""
+
+    month = models.DateField()
+    platform_id = models.BigIntegerField(null=True)
+    age_group = models.CharField(max_length=8, blank=True)
+    harm_type = models.CharField(max_length=16, blank=True)
+    # notices sent in the month
+    sent = models.IntegerField(default=0)
+    removed = models.IntegerField(default=0)
+    within_24 = models.IntegerField(default=0)
+    within_48 = models.IntegerField(default=0)
+    within_168 = models.IntegerField(default=0)
+    renotices = models.IntegerField(default=0)
+    refused = models.IntegerField(default=0)
+    # sightings first seen in the month
+    found = models.IntegerField(default=0)
+    confirmed = models.IntegerField(default=0)
+    requested = models.IntegerField(default=0)
+    taken_down = models.IntegerField(default=0)
+    reuploaded = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["harm_type", "month", "age_group"])]
+
+
+class DurationMeasure(models.TextChoices):
+    REMOVAL = "removal", "notice to removal"
+    FIRST_NOTICE = "first_notice", "intake to first notice"
+
+
+class DurationBin(models.Model):
+    """A histogram of durations per month: `bin` is the duration's lower edge in tenths of
+    an hour (0.1 h wide under 100 h, 1 h under 1,000 h, 10 h above), so nearest-rank
+    quantiles come back exact to that precision. `grp`: the platform id (removal) or the
+    notice channel (first notice)."""
+
+    month = models.DateField()
+    measure = models.CharField(max_length=12, choices=DurationMeasure.choices)
+    grp = models.CharField(max_length=24)
+    age_group = models.CharField(max_length=8, blank=True)
+    harm_type = models.CharField(max_length=16, blank=True)
+    platform_id = models.BigIntegerField(null=True)
+    bin = models.IntegerField()
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["measure", "harm_type", "month"])]
+
+
+class BankMonth(models.Model):
+    """Sightings first seen in the month per hash bank, by review outcome."""
+
+    month = models.DateField()
+    bank_name = models.CharField(max_length=100)
+    matches = models.IntegerField(default=0)
+    confirmed = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+
+
+class ExposureMonth(models.Model):
+    """Unblurred views per reviewer per month."""
+
+    month = models.DateField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              null=True, related_name="+")
+    views = models.IntegerField(default=0)

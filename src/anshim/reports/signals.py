@@ -1,0 +1,82 @@
+"""Keep the closed months' summary honest: a saved or deleted source row drops the summary
+of the month(s) it counts in, inside the writer's transaction (the next reader rebuilds it).
+
+Bulk writes and queryset updates send no signal: the periodic task
+(`reports.tasks.rebuild_summaries`) rebuilds every closed month for those."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+
+
+def _case_months(case_ids: list[int]) -> list[dt.datetime | None]:
+    """The months a case's figures fall in: its intake, its notices, its sightings."""
+    from anshim.cases.models import Case
+    from anshim.erasure.models import Sighting, TakedownRequest
+
+    moments: list[dt.datetime | None] = list(
+        Case.objects.filter(pk__in=case_ids).values_list("created_at", flat=True))
+    moments += TakedownRequest.objects.filter(case_id__in=case_ids).values_list(
+        "sent_at", flat=True).distinct()
+    moments += Sighting.objects.filter(case_id__in=case_ids).values_list(
+        "first_seen", flat=True).distinct()
+    return moments
+
+
+def _request_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from anshim.cases.models import Case
+    from anshim.reports.summary import invalidate
+
+    created = Case.objects.filter(pk=instance.case_id).values_list("created_at", flat=True)
+    invalidate([instance.sent_at, *created])
+
+
+def _sighting_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from anshim.reports.summary import invalidate
+
+    invalidate([instance.first_seen])
+
+
+def _unblur_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from anshim.reports.summary import invalidate
+
+    invalidate([instance.at])
+
+
+def _case_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from anshim.reports.summary import invalidate
+
+    if kwargs.get("created"):
+        return  # a new case is in the open month: nothing cached counts it yet
+    invalidate([instance.created_at, *_case_months([instance.pk])])
+
+
+def _harm_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from anshim.reports.summary import invalidate
+
+    invalidate(_case_months([instance.case_id]))
+
+
+def _person_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from anshim.cases.models import Case
+    from anshim.reports.summary import invalidate
+
+    if kwargs.get("created"):
+        return
+    invalidate(_case_months(list(Case.objects.filter(person_id=instance.pk)
+                                 .values_list("pk", flat=True))))
+
+
+def connect() -> None:
+    from anshim.cases.models import Case, CaseHarm, Person
+    from anshim.erasure.models import Sighting, TakedownRequest, UnblurRecord
+
+    for model, handler in ((TakedownRequest, _request_changed), (Sighting, _sighting_changed),
+                           (UnblurRecord, _unblur_changed), (Case, _case_changed),
+                           (CaseHarm, _harm_changed), (Person, _person_changed)):
+        uid = f"reports-summary-{model.__name__}"
+        post_save.connect(handler, sender=model, dispatch_uid=uid)
+        post_delete.connect(handler, sender=model, dispatch_uid=uid + "-delete")

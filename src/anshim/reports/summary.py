@@ -1,0 +1,558 @@
+"""The per-month summary rows (`reports.models`): built by SQL aggregation for one month,
+read back for the closed months of a period, and computed the same way, live and unsaved, for
+the open month (and for any month not built yet).
+
+`build_month` and the live path share `month_rows`, so a cached month and a live one are the
+same numbers by construction (`tests/reports/test_summary.py` compares them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import (
+    Case as When_,
+)
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Floor
+from django.utils import timezone
+
+from anshim.cases.models import Case
+from anshim.erasure.models import (
+    Sighting,
+    SightingStatus,
+    TakedownRequest,
+    TakedownState,
+    UnblurRecord,
+)
+from anshim.reports.models import (
+    ALL_HARMS,
+    BankMonth,
+    DurationBin,
+    DurationMeasure,
+    ExposureMonth,
+    PlatformMonth,
+    SummarizedMonth,
+)
+
+log = logging.getLogger(__name__)
+
+#: the thresholds of "removed within" (hours): 24 h, 48 h, 7 days.
+WITHIN_HOURS = (24, 48, 168)
+COUNT_FIELDS = ("sent", "removed", "within_24", "within_48", "within_168", "renotices",
+                "refused", "found", "confirmed", "requested", "taken_down", "reuploaded")
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """The dashboard's filters that the summary rows are keyed by (None: all)."""
+
+    platform_id: int | None = None
+    age_group: str | None = None
+    harm_type: str | None = None
+
+
+#: no filter
+ALL = Slice()
+
+
+@dataclass(slots=True)
+class MonthRows:
+    """One month's summary rows (saved for a closed month, in memory for the open one)."""
+
+    platforms: list[PlatformMonth] = field(default_factory=list)
+    durations: list[DurationBin] = field(default_factory=list)
+    banks: list[BankMonth] = field(default_factory=list)
+    exposure: list[ExposureMonth] = field(default_factory=list)
+
+
+def month_start(moment: dt.datetime | dt.date) -> dt.date:
+    if isinstance(moment, dt.datetime):
+        moment = timezone.localtime(moment).date()
+    return moment.replace(day=1)
+
+
+def next_month(month: dt.date) -> dt.date:
+    return dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+def bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    tz = timezone.get_current_timezone()
+    nxt = next_month(month)
+    return (dt.datetime(month.year, month.month, 1, tzinfo=tz),
+            dt.datetime(nxt.year, nxt.month, 1, tzinfo=tz))
+
+
+def months_between(start: dt.date, stop: dt.date) -> Iterator[dt.date]:
+    """Month starts from `start`'s month up to and excluding `stop`'s month."""
+    month = start.replace(day=1)
+    while month < stop:
+        yield month
+        month = next_month(month)
+
+
+def is_closed(month: dt.date) -> bool:
+    return bounds(month)[1] <= timezone.now()
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+
+def hours_between(end: Any, start: Any) -> Any:
+    from anshim.reports.figures import HoursBetween
+
+    return HoursBetween(end, start)
+
+
+def duration_bin(hours: Any) -> Any:
+    """The histogram bin (tenths of an hour, lower edge) of a duration in hours, in SQL."""
+    # + 1e-4: julianday() arithmetic gives 99.99999... for 100 h (a tenth of a millisecond
+    # below the whole value); far under the bin's 0.1 h
+    tenths = Floor(hours * Value(10.0) + Value(1e-4))
+    return Cast(When_(
+        When(Q(_t__lt=1000), then=F("_t")),
+        When(Q(_t__lt=10000), then=Floor(F("_t") / Value(10.0)) * Value(10.0)),
+        default=Floor(F("_t") / Value(100.0)) * Value(100.0),
+    ), IntegerField()), tenths
+
+
+def _request_counts() -> dict[str, Any]:
+    # distinct: the per-harm grouping joins the case's harms
+    removed = Q(state=TakedownState.REMOVED, closed_at__isnull=False)
+    within = {f"within_{h}": Count("pk", filter=removed & Q(_d__lte=h), distinct=True)
+              for h in WITHIN_HOURS}
+    return {"sent": Count("pk", distinct=True),
+            "removed": Count("pk", filter=removed, distinct=True), **within,
+            "renotices": Count("pk", filter=Q(send_count__gt=1), distinct=True),
+            "refused": Count("pk", filter=Q(state=TakedownState.REFUSED), distinct=True)}
+
+
+def _sighting_counts() -> dict[str, Any]:
+    return {"found": Count("pk", distinct=True),
+            "confirmed": Count("pk", filter=Q(status__in=[SightingStatus.CONFIRMED,
+                                                          SightingStatus.REMOVED]),
+                               distinct=True),
+            "requested": Count("pk", filter=Q(requests__request__sent_at__isnull=False),
+                               distinct=True),
+            "taken_down": Count("pk", filter=Q(status=SightingStatus.REMOVED), distinct=True),
+            "reuploaded": Count("pk", filter=Q(is_reupload=True), distinct=True)}
+
+
+def _by_harm(qs: QuerySet[Any], *keys: str) -> Iterator[QuerySet[Any]]:
+    """Two groupings of `qs` (rows with a `case`): every case once (`ALL_HARMS`), and each
+    case once per harm type it has."""
+    qs = qs.annotate(age=Coalesce("case__person__age_group", Value("")))
+    yield qs.annotate(harm=Value(ALL_HARMS)).values(*keys, "age", "harm")
+    yield (qs.annotate(harm=F("case__harms__harm_type")).filter(harm__isnull=False)
+           .values(*keys, "age", "harm"))
+
+
+def platform_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[PlatformMonth]:
+    """Notices sent and sightings first seen in [start, end) per platform, age and harm."""
+    grid: dict[tuple[Any, str, str], PlatformMonth] = {}
+
+    def cell(r: dict[str, Any]) -> PlatformMonth:
+        key = (r["platform_id"], r["age"] or "", r["harm"] or "")
+        if key not in grid:
+            grid[key] = PlatformMonth(month=month, platform_id=key[0], age_group=key[1],
+                                      harm_type=key[2])
+        return grid[key]
+
+    requests = (TakedownRequest.objects.filter(sent_at__gte=start, sent_at__lt=end)
+                .annotate(_d=hours_between("closed_at", "sent_at")))
+    for grouped in _by_harm(requests, "platform_id"):
+        for r in grouped.annotate(**_request_counts()).order_by():
+            row = cell(r)
+            for name in ("sent", "removed", "within_24", "within_48", "within_168",
+                         "renotices", "refused"):
+                setattr(row, name, r[name])
+    sightings = Sighting.objects.filter(first_seen__gte=start, first_seen__lt=end)
+    for grouped in _by_harm(sightings, "platform_id"):
+        for r in grouped.annotate(**_sighting_counts()).order_by():
+            row = cell(r)
+            for name in ("found", "confirmed", "requested", "taken_down", "reuploaded"):
+                setattr(row, name, r[name])
+    return list(grid.values())
+
+
+def removal_bins(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[DurationBin]:
+    bin_expr, tenths = duration_bin(hours_between("closed_at", "sent_at"))
+    removed = (TakedownRequest.objects.filter(sent_at__gte=start, sent_at__lt=end,
+                                              state=TakedownState.REMOVED,
+                                              closed_at__isnull=False)
+               .annotate(_t=tenths).annotate(b=bin_expr))
+    return [DurationBin(month=month, measure=DurationMeasure.REMOVAL, grp=str(r["platform_id"]),
+                        platform_id=r["platform_id"], age_group=r["age"], harm_type=r["harm"],
+                        bin=r["b"], n=r["n"])
+            for grouped in _by_harm(removed, "platform_id", "b")
+            for r in grouped.annotate(n=Count("pk", distinct=True)).order_by()]
+
+
+def bank_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[BankMonth]:
+    return [BankMonth(month=month, **r) for r in (
+        Sighting.objects.filter(first_seen__gte=start, first_seen__lt=end).values("bank_name")
+        .annotate(matches=Count("pk"),
+                  confirmed=Count("pk", filter=Q(status__in=[SightingStatus.CONFIRMED,
+                                                             SightingStatus.REMOVED])),
+                  rejected=Count("pk", filter=Q(status=SightingStatus.REJECTED))).order_by())]
+
+
+def exposure_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[ExposureMonth]:
+    return [ExposureMonth(month=month, **r) for r in (
+        UnblurRecord.objects.filter(at__gte=start, at__lt=end).values("actor_id")
+        .annotate(views=Count("pk")).order_by())]
+
+
+def month_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> MonthRows:
+    """Every summary row of [start, end), labelled `month`, by aggregate queries."""
+    return MonthRows(platforms=platform_rows(start, end, month),
+                     durations=removal_bins(start, end, month)
+                     + first_notice_bins(start, end, month),
+                     banks=bank_rows(start, end, month),
+                     exposure=exposure_rows(start, end, month))
+
+
+def first_notice_bins(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[DurationBin]:
+    """Intake to the first notice of each case opened in [start, end), by the channel of
+    the platform the first notice went to."""
+    from django.db.models import OuterRef, Subquery
+
+    earliest = (TakedownRequest.objects.filter(case_id=OuterRef("case_id"),
+                                               sent_at__isnull=False)
+                .order_by("sent_at", "pk").values("pk")[:1])
+    bin_expr, tenths = duration_bin(hours_between("sent_at", "case__created_at"))
+    first = (TakedownRequest.objects.filter(case__created_at__gte=start,
+                                            case__created_at__lt=end, sent_at__isnull=False,
+                                            pk=Subquery(earliest))
+             .annotate(_t=tenths).annotate(b=bin_expr))
+    out = []
+    for grouped in _by_harm(first, "platform__channel", "platform_id", "b"):
+        for r in grouped.annotate(n=Count("pk", distinct=True)).order_by():
+            out.append(DurationBin(
+                month=month, measure=DurationMeasure.FIRST_NOTICE,
+                grp=r["platform__channel"], platform_id=r["platform_id"], age_group=r["age"],
+                harm_type=r["harm"], bin=r["b"], n=r["n"]))
+    return out
+
+
+def build_month(month: dt.date) -> None:
+    """(Re)build one closed month's rows in one transaction, under a lock on its marker so
+    two builders do not write the month twice."""
+    start, end = bounds(month)
+    if end > timezone.now():
+        raise ValueError(f"{month:%Y-%m} is not over: the open month is computed live")
+    with transaction.atomic():
+        SummarizedMonth.objects.filter(month=month).select_for_update().first()
+        _delete(month)
+        rows = month_rows(start, end, month)
+        PlatformMonth.objects.bulk_create(rows.platforms, batch_size=1000)
+        DurationBin.objects.bulk_create(rows.durations, batch_size=1000)
+        BankMonth.objects.bulk_create(rows.banks)
+        ExposureMonth.objects.bulk_create(rows.exposure)
+        SummarizedMonth.objects.update_or_create(month=month)
+
+
+def _delete(month: dt.date) -> None:
+    for model in (PlatformMonth, DurationBin, BankMonth, ExposureMonth):
+        model.objects.filter(month=month).delete()  # type: ignore[attr-defined]
+
+
+_suspended = threading.local()
+
+
+@contextlib.contextmanager
+def suspended() -> Iterator[None]:
+    """Bulk writers (the demo generator) switch the per-row invalidation off and call
+    `rebuild_all` afterwards: one rebuild instead of a query per row."""
+    _suspended.on = True
+    try:
+        yield
+    finally:
+        _suspended.on = False
+
+
+def invalidate(moments: Iterable[dt.datetime | None]) -> None:
+    """Drop the summary of every closed month one of `moments` falls in (the next reader or
+    the periodic task rebuilds it). Runs inside the writer's transaction: the summary and its
+    source change together."""
+    if getattr(_suspended, "on", False):
+        return
+    months = {month_start(m) for m in moments if m is not None}
+    closed = [m for m in months if is_closed(m)]
+    if closed and SummarizedMonth.objects.filter(month__in=closed).delete()[0]:
+        for m in closed:
+            _delete(m)
+
+
+def ensure(months: Sequence[dt.date]) -> list[dt.date]:
+    """Build the closed months among `months` that are not built yet; returns them."""
+    closed = [m for m in months if is_closed(m)]
+    built = set(SummarizedMonth.objects.filter(month__in=closed).values_list("month", flat=True))
+    missing = [m for m in closed if m not in built]
+    for m in missing:
+        build_month(m)
+    return missing
+
+
+def rebuild_all() -> int:
+    """Rebuild every closed month from the first source row on (the periodic task; after bulk
+    writes that send no signals)."""
+    firsts = [d for d in (
+        Case.objects.order_by("created_at").values_list("created_at", flat=True).first(),
+        Sighting.objects.order_by("first_seen").values_list("first_seen", flat=True).first(),
+        TakedownRequest.objects.filter(sent_at__isnull=False).order_by("sent_at")
+        .values_list("sent_at", flat=True).first(),
+        UnblurRecord.objects.order_by("at").values_list("at", flat=True).first(),
+    ) if d is not None]
+    with transaction.atomic():
+        SummarizedMonth.objects.all().delete()
+        for model in (PlatformMonth, DurationBin, BankMonth, ExposureMonth):
+            model.objects.all().delete()  # type: ignore[attr-defined]
+    if not firsts:
+        return 0
+    months = [m for m in months_between(month_start(min(firsts)),
+                                        month_start(timezone.now())) if is_closed(m)]
+    for m in months:
+        build_month(m)
+    return len(months)
+
+
+def first_month() -> dt.date | None:
+    """The first month with a sighting (hash-bank health counts all time)."""
+    first = Sighting.objects.order_by("first_seen").values_list("first_seen", flat=True).first()
+    return month_start(first) if first else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: cached months plus live ranges
+
+
+@dataclass(slots=True)
+class Plan:
+    """How a period is read: closed, built months from the summary, the rest live."""
+
+    cached: list[dt.date]
+    live: list[tuple[dt.datetime, dt.datetime]]
+    #: results already read for this plan (the funnel, the removal times and the scorecard
+    #: share one read of the counts and of the quantiles)
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+
+def plan(start: dt.datetime, end: dt.datetime) -> Plan:
+    """Whole closed months inside [start, end) come from the summary (built now if they are
+    missing); the open month and partial months at the edges are computed live."""
+    first = month_start(start)
+    months = list(months_between(first, month_start(end) if end > start else first))
+    if month_start(end) not in months and bounds(month_start(end))[0] < end:
+        months.append(month_start(end))
+    cached: list[dt.date] = []
+    live: list[tuple[dt.datetime, dt.datetime]] = []
+    whole = [m for m in months if bounds(m)[0] >= start and bounds(m)[1] <= end
+             and is_closed(m)]
+    ensure(whole)
+    for m in months:
+        lo, hi = bounds(m)
+        if m in whole:
+            cached.append(m)
+        else:
+            live.append((max(lo, start), min(hi, end)))
+    return Plan(cached, [r for r in live if r[0] < r[1]])
+
+
+def _sliced(qs: QuerySet[Any], s: Slice, platform: bool = True) -> QuerySet[Any]:
+    qs = qs.filter(harm_type=s.harm_type or ALL_HARMS)
+    if s.age_group:
+        qs = qs.filter(age_group=s.age_group)
+    if platform and s.platform_id is not None:
+        qs = qs.filter(platform_id=s.platform_id)
+    return qs
+
+
+def platform_counts(p: Plan, s: Slice) -> dict[Any, dict[str, int]]:
+    """The summed counts per platform id over the plan."""
+    key = ("platform_counts", s)
+    if key in p.memo:
+        return p.memo[key]  # type: ignore[no-any-return]
+    out: dict[Any, dict[str, int]] = p.memo.setdefault(key, {})
+
+    def add(platform_id: Any, values: dict[str, Any]) -> None:
+        slot = out.setdefault(platform_id, dict.fromkeys(COUNT_FIELDS, 0))
+        for name in COUNT_FIELDS:
+            slot[name] += values[name] or 0
+
+    if p.cached:
+        for r in (_sliced(PlatformMonth.objects.filter(month__in=p.cached), s)
+                  .values("platform_id").annotate(**{f"t_{n}": Sum(n) for n in COUNT_FIELDS})
+                  .order_by()):
+            add(r["platform_id"], {n: r[f"t_{n}"] for n in COUNT_FIELDS})
+    for lo, hi in p.live:
+        for row in month_rows_platforms(lo, hi, s):
+            add(row.platform_id, {n: getattr(row, n) for n in COUNT_FIELDS})
+    return out
+
+
+def month_rows_platforms(lo: dt.datetime, hi: dt.datetime, s: Slice) -> list[PlatformMonth]:
+    return [r for r in platform_rows(lo, hi, month_start(lo))
+            if r.harm_type == (s.harm_type or ALL_HARMS)
+            and (not s.age_group or r.age_group == s.age_group)
+            and (s.platform_id is None or r.platform_id == s.platform_id)]
+
+
+def monthly_platform_counts(p: Plan, s: Slice) -> dict[tuple[dt.date, Any], dict[str, int]]:
+    """The counts per (month, platform id): the scorecard's trend."""
+    out: dict[tuple[dt.date, Any], dict[str, int]] = {}
+    if p.cached:
+        for r in (_sliced(PlatformMonth.objects.filter(month__in=p.cached), s)
+                  .values("month", "platform_id")
+                  .annotate(**{f"t_{n}": Sum(n) for n in COUNT_FIELDS}).order_by()):
+            out[(r["month"], r["platform_id"])] = {n: r[f"t_{n}"] or 0 for n in COUNT_FIELDS}
+    for lo, hi in p.live:
+        for row in month_rows_platforms(lo, hi, s):
+            slot = out.setdefault((month_start(lo), row.platform_id),
+                                  dict.fromkeys(COUNT_FIELDS, 0))
+            for n in COUNT_FIELDS:
+                slot[n] += getattr(row, n)
+    return out
+
+
+def quantiles(p: Plan, s: Slice, measure: str,
+              qs: Sequence[float]) -> dict[str, list[float | None]]:
+    """Nearest-rank quantiles per group of the duration histograms over the plan, in SQL:
+    the bins of the cached months and of the live ranges are added up (UNION ALL, GROUP BY),
+    numbered by a running sum (`SUM(n) OVER (PARTITION BY grp ORDER BY bin)`), and only the
+    bins holding the quantiles' ranks come back."""
+    key = ("quantiles", s, measure, tuple(qs))
+    if key not in p.memo:
+        p.memo[key] = _quantiles(p, s, measure, qs)
+    return p.memo[key]  # type: ignore[no-any-return]
+
+
+def _quantiles(p: Plan, s: Slice, measure: str,
+               qs: Sequence[float]) -> dict[str, list[float | None]]:
+    parts: list[tuple[str, Sequence[Any]]] = []
+    if p.cached:
+        cached = (_sliced(DurationBin.objects.filter(month__in=p.cached, measure=measure), s)
+                  .values("grp", "bin").annotate(total=Sum("n")).order_by())
+        parts.append(cached.query.sql_with_params())
+    for lo, hi in p.live:
+        parts += _live_bins(lo, hi, s, measure)
+    if not parts:
+        return {}
+    # the parts are Django-compiled querysets with their own placeholders; nothing here is
+    # user input
+    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS p{i}"  # noqa: S608
+                               for i, (sql, _p) in enumerate(parts))
+    params: list[Any] = [x for _sql, ps in parts for x in ps]
+    conds = " OR ".join("(cum >= %s * tot AND cum - n < %s * tot)" for _q in qs)
+    for q in qs:
+        params += [q, q]
+    sql = (
+        # the parts name their count differently (n, total): the CTE's column list names them
+        "WITH u(grp, bin, n) AS (" + union + "), "  # noqa: S608
+        "h AS (SELECT grp, bin, SUM(n) AS n FROM u GROUP BY grp, bin), "
+        "c AS (SELECT grp, bin, n, SUM(n) OVER (PARTITION BY grp ORDER BY bin ROWS BETWEEN "
+        "UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, SUM(n) OVER (PARTITION BY grp) AS tot "
+        "FROM h) SELECT grp, bin, cum, n, tot FROM c WHERE " + conds)
+    out: dict[str, list[float | None]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for grp, b, cum, n, tot in cursor.fetchall():
+            slot = out.setdefault(str(grp), [None] * len(qs))
+            for i, q in enumerate(qs):
+                if cum >= q * tot and cum - n < q * tot:
+                    slot[i] = b / 10.0
+    return out
+
+
+def _live_bins(lo: dt.datetime, hi: dt.datetime, s: Slice,
+               measure: str) -> list[tuple[str, Sequence[Any]]]:
+    """The live histogram of [lo, hi) as SQL (the same expressions `month_rows` stores)."""
+    harm = s.harm_type or ALL_HARMS
+    if measure == DurationMeasure.REMOVAL:
+        bin_expr, tenths = duration_bin(hours_between("closed_at", "sent_at"))
+        qs: QuerySet[Any] = TakedownRequest.objects.filter(
+            sent_at__gte=lo, sent_at__lt=hi, state=TakedownState.REMOVED,
+            closed_at__isnull=False)
+        grp: Any = Cast("platform_id", output_field=CharField())
+    else:
+        from django.db.models import OuterRef, Subquery
+
+        earliest = (TakedownRequest.objects.filter(case_id=OuterRef("case_id"),
+                                                   sent_at__isnull=False)
+                    .order_by("sent_at", "pk").values("pk")[:1])
+        bin_expr, tenths = duration_bin(hours_between("sent_at", "case__created_at"))
+        qs = TakedownRequest.objects.filter(case__created_at__gte=lo, case__created_at__lt=hi,
+                                            sent_at__isnull=False, pk=Subquery(earliest))
+        grp = F("platform__channel")
+    if s.platform_id is not None:
+        qs = qs.filter(platform_id=s.platform_id)
+    if s.age_group:
+        qs = qs.filter(case__person__age_group=s.age_group)
+    if harm != ALL_HARMS:
+        qs = qs.filter(case__harms__harm_type=harm)
+    grouped = (qs.annotate(_t=tenths).annotate(b=bin_expr)
+               .values(grp=grp, bin=F("b")).annotate(n=Count("pk", distinct=True)).order_by())
+    return [grouped.query.sql_with_params()]
+
+
+def bank_counts() -> dict[str, dict[str, int]]:
+    """Sightings per bank since the first one: closed months from the summary, the rest
+    live."""
+    first = first_month()
+    if first is None:
+        return {}
+    p = plan(bounds(first)[0], timezone.now())
+    out: dict[str, dict[str, int]] = {}
+
+    def add(name: str, values: dict[str, Any]) -> None:
+        slot = out.setdefault(name, {"matches": 0, "confirmed": 0, "rejected": 0})
+        for k in slot:
+            slot[k] += values[k] or 0
+
+    if p.cached:
+        for r in (BankMonth.objects.filter(month__in=p.cached).values("bank_name")
+                  .annotate(t_matches=Sum("matches"), t_confirmed=Sum("confirmed"),
+                            t_rejected=Sum("rejected")).order_by()):
+            row: dict[str, Any] = dict(r)
+            add(row["bank_name"], {k: row[f"t_{k}"] for k in ("matches", "confirmed",
+                                                              "rejected")})
+    for lo, hi in p.live:
+        for b in month_rows_banks(lo, hi):
+            add(b.bank_name, {"matches": b.matches, "confirmed": b.confirmed,
+                              "rejected": b.rejected})
+    return out
+
+
+def month_rows_banks(lo: dt.datetime, hi: dt.datetime) -> list[BankMonth]:
+    return bank_rows(lo, hi, month_start(lo))
+
+
+def exposure_counts(p: Plan) -> dict[Any, int]:
+    out: dict[Any, int] = {}
+    if p.cached:
+        for r in (ExposureMonth.objects.filter(month__in=p.cached).values("actor_id")
+                  .annotate(v=Sum("views")).order_by()):
+            out[r["actor_id"]] = out.get(r["actor_id"], 0) + (r["v"] or 0)
+    for lo, hi in p.live:
+        for r in (UnblurRecord.objects.filter(at__gte=lo, at__lt=hi).values("actor_id")
+                  .annotate(v=Count("pk")).order_by()):
+            out[r["actor_id"]] = out.get(r["actor_id"], 0) + r["v"]
+    return out

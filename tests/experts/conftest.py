@@ -115,3 +115,14 @@ def committed_audit(transactional_db: Any) -> Iterator[None]:
 def _fast_password_hashing(settings: Any) -> None:
     # Argon2 with production parameters costs ~0.3 s a user; these tests create many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+PLACE = "센터 2층 상담실 (fictitious)"
+
+
+def book(*args: Any, **kwargs: Any) -> Any:
+    """`services.book_appointment` with a meeting place: in person (the default mode) needs one."""
+    from anshim.experts import services
+
+    kwargs.setdefault("location", PLACE)
+    return services.book_appointment(*args, **kwargs)

@@ -13,7 +13,7 @@ from anshim.experts import services
 from anshim.experts.models import Appointment, AppointmentStatus, Assignment, SessionLog
 from anshim.experts.panels import case_panel_context
 
-from .conftest import next_weekday
+from .conftest import book, next_weekday
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def test_session_log_only_by_the_assigned_expert(
 
 def test_session_log_rules(assignment: Any, counselor: Any) -> None:
     user = assignment.expert.user
-    future = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    future = book(counselor, assignment, next_weekday(0, 10))
     with pytest.raises(services.NotStartedYet):
         services.write_session_log(user, future, "text")
     appt = _past(assignment)

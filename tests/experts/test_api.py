@@ -13,7 +13,7 @@ from django.utils import timezone
 from anshim.experts import services
 from anshim.experts.models import Appointment, Assignment
 
-from .conftest import next_weekday
+from .conftest import PLACE, next_weekday
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/experts"
@@ -66,7 +66,7 @@ def test_assign_book_cancel(login_client: Any, counselor: Any, make_expert: Any,
     assert r.status_code == 201, r.content
     appt_id = r.json()["id"]
     r = post(c, f"{API}/assignments/{pk}/appointments",
-             {"starts_at": (start + dt.timedelta(minutes=30)).isoformat()})
+             {"starts_at": (start + dt.timedelta(minutes=30)).isoformat(), "location": PLACE})
     assert r.status_code == 409 and r.json()["error"] == "double_booking"
     assert r.json()["detail"]
     r = post(c, f"{API}/assignments/{pk}/appointments",
@@ -128,8 +128,13 @@ def test_book_outside_availability_is_422(login_client: Any, assignment: Any,
                                           counselor: Any) -> None:
     c = login_client(counselor)
     r = post(c, f"{API}/assignments/{assignment.pk}/appointments",
-             {"starts_at": next_weekday(1, 10).isoformat()})
+             {"starts_at": next_weekday(1, 10).isoformat(), "location": PLACE})
     assert r.status_code == 422 and r.json()["error"] == "outside_availability"
+    # In person (the default) without a meeting place: a typed error, nothing booked.
+    r = post(c, f"{API}/assignments/{assignment.pk}/appointments",
+             {"starts_at": next_weekday(0, 10).isoformat()})
+    assert r.status_code == 422 and r.json()["error"] == "location_required"
+    assert not assignment.appointments.exists()
     services.end_assignment(counselor, assignment)
     r = post(c, f"{API}/assignments/{assignment.pk}/appointments",
              {"starts_at": next_weekday(0, 10).isoformat()})

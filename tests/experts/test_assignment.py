@@ -17,7 +17,7 @@ from anshim.experts.models import (
 )
 from anshim.experts.ranking import suggest_experts
 
-from .conftest import next_weekday
+from .conftest import book, next_weekday
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +83,7 @@ def test_assign_refuses_wrong_specialty_inactive_and_duplicates(
 def test_end_assignment_cancels_future_appointments(
     assignment: Any, counselor: Any, make_user: Any,
 ) -> None:
-    appt = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    appt = book(counselor, assignment, next_weekday(0, 10))
     services.end_assignment(counselor, assignment, reason="Therapy moved elsewhere")
     assignment.refresh_from_db()
     appt.refresh_from_db()
@@ -93,7 +93,7 @@ def test_end_assignment_cancels_future_appointments(
     with pytest.raises(services.AssignmentNotActive):
         services.end_assignment(counselor, assignment)
     with pytest.raises(services.AssignmentNotActive):
-        services.book_appointment(counselor, assignment, next_weekday(0, 11))
+        book(counselor, assignment, next_weekday(0, 11))
     # After the end, the expert no longer has access to the case.
     from anshim.security.policy import Action, can
 
@@ -126,5 +126,5 @@ def test_booked_slots_reduce_availability(assignment: Any, counselor: Any) -> No
     other = Case.objects.create(code="EX-OTHER", person=assignment.case.person, channel="web")
     before = suggest_experts(other, "trauma", "ko", None)[0].free_slots
     # 7 to 13 days ahead: inside the 14-day window.
-    services.book_appointment(counselor, assignment, next_weekday(0, 10), duration_minutes=60)
+    book(counselor, assignment, next_weekday(0, 10), duration_minutes=60)
     assert suggest_experts(other, "trauma", "ko", None)[0].free_slots == before - 4

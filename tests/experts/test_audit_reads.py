@@ -14,7 +14,7 @@ from anshim.experts import services
 from anshim.experts.models import Appointment, Assignment
 from anshim.security.models import AuditEntry
 
-from .conftest import next_weekday
+from .conftest import book, next_weekday
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/experts"
@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "anshim"
 
 def test_listing_an_assignments_appointments_is_audited(login_client: Any, counselor: Any,
                                                         assignment: Assignment) -> None:
-    services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    book(counselor, assignment, next_weekday(0, 10))
     c = login_client(assignment.expert.user)
     before = AuditEntry.objects.count()
     r = c.get(f"{API}/assignments/{assignment.pk}/appointments")
@@ -36,7 +36,7 @@ def test_listing_an_assignments_appointments_is_audited(login_client: Any, couns
 
 def test_the_experts_own_page_audits_each_case_it_shows(login_client: Any, counselor: Any,
                                                         assignment: Assignment) -> None:
-    services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    book(counselor, assignment, next_weekday(0, 10))
     c = login_client(assignment.expert.user)
     r = c.get("/staff/experts/my/")
     assert r.status_code == 200 and assignment.case.code in r.content.decode()
@@ -70,7 +70,7 @@ def _raw(table: str, column: str, pk: int) -> str:
 
 def test_end_and_cancel_reasons_are_encrypted_and_not_audited(counselor: Any,
                                                               assignment: Assignment) -> None:
-    appt = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    appt = book(counselor, assignment, next_weekday(0, 10))
     services.cancel_appointment(counselor, appt, reason="Mother 김영희 called: cannot come")
     services.end_assignment(counselor, assignment, reason="Expert 박 conflicts with family")
     assert Appointment.objects.get(pk=appt.pk).cancel_reason.startswith("Mother 김영희")
@@ -87,7 +87,7 @@ def test_the_api_stores_the_reasons_encrypted_too(login_client: Any, counselor: 
                                                   assignment: Assignment) -> None:
     import json
 
-    appt = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    appt = book(counselor, assignment, next_weekday(0, 10))
     c = login_client(counselor)
     r = c.post(f"{API}/appointments/{appt.pk}/cancel", json.dumps({"reason": "family 이름"}),
                content_type="application/json")
@@ -109,7 +109,7 @@ def test_no_fail_open_import_scaffolding(path: str) -> None:
 
 def test_staff_see_the_reasons_on_the_assignment_page(login_client: Any, counselor: Any,
                                                       assignment: Assignment) -> None:
-    appt = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    appt = book(counselor, assignment, next_weekday(0, 10))
     c = login_client(counselor)
     r = c.post(f"/staff/experts/appointments/{appt.pk}/cancel/", {"reason": "아파서 못 옴"})
     assert r.status_code == 302

@@ -17,7 +17,7 @@ from anshim.experts.models import (
     Assignment,
 )
 
-from .conftest import next_weekday
+from .conftest import book, next_weekday
 
 pytestmark = pytest.mark.django_db
 MONDAY_10 = lambda: next_weekday(0, 10)  # noqa: E731 - inside the Mon 9-17 window
@@ -25,7 +25,7 @@ MONDAY_10 = lambda: next_weekday(0, 10)  # noqa: E731 - inside the Mon 9-17 wind
 
 def test_booking_creates_one_slot_per_quarter_hour(assignment: Any, counselor: Any) -> None:
     start = MONDAY_10()
-    appt = services.book_appointment(counselor, assignment, start, duration_minutes=60,
+    appt = book(counselor, assignment, start, duration_minutes=60,
                                      mode="video")
     assert appt.ends_at - appt.starts_at == dt.timedelta(hours=1)
     assert appt.mode == "video" and appt.status == AppointmentStatus.SCHEDULED
@@ -37,7 +37,7 @@ def test_direct_orm_insert_of_an_overlapping_slot_is_refused(
     assignment: Any, counselor: Any,
 ) -> None:
     """The guarantee is the database's: bypassing the service still cannot double-book."""
-    appt = services.book_appointment(counselor, assignment, MONDAY_10())
+    appt = book(counselor, assignment, MONDAY_10())
     other = Appointment.objects.create(
         assignment=assignment, expert=assignment.expert, starts_at=appt.starts_at,
         ends_at=appt.ends_at)
@@ -49,12 +49,12 @@ def test_direct_orm_insert_of_an_overlapping_slot_is_refused(
 def test_overlapping_booking_raises_double_booking(
     assignment: Any, counselor: Any, make_case: Any,
 ) -> None:
-    services.book_appointment(counselor, assignment, MONDAY_10(), duration_minutes=60)
+    book(counselor, assignment, MONDAY_10(), duration_minutes=60)
     # Another case of the same expert, overlapping by 15 minutes.
     second = Assignment.objects.create(case=make_case(), expert=assignment.expert,
                                        specialty="trauma")
     with pytest.raises(services.DoubleBooking) as exc:
-        services.book_appointment(counselor, second, MONDAY_10() + dt.timedelta(minutes=45))
+        book(counselor, second, MONDAY_10() + dt.timedelta(minutes=45))
     assert exc.value.code == "double_booking"
     with translation.override("en"):
         assert "already has an appointment" in exc.value.text
@@ -64,16 +64,16 @@ def test_overlapping_booking_raises_double_booking(
     assert Appointment.objects.count() == 1
     assert AppointmentSlot.objects.count() == 4
     # Back to back is fine.
-    services.book_appointment(counselor, second, MONDAY_10() + dt.timedelta(hours=1))
+    book(counselor, second, MONDAY_10() + dt.timedelta(hours=1))
 
 
 def test_another_expert_may_book_the_same_time(
     assignment: Any, counselor: Any, make_expert: Any,
 ) -> None:
-    services.book_appointment(counselor, assignment, MONDAY_10())
+    book(counselor, assignment, MONDAY_10())
     other = Assignment.objects.create(case=assignment.case, expert=make_expert(),
                                       specialty="trauma")
-    services.book_appointment(counselor, other, MONDAY_10())
+    book(counselor, other, MONDAY_10())
     assert Appointment.objects.count() == 2
 
 
@@ -94,40 +94,40 @@ def test_another_expert_may_book_the_same_time(
 def test_booking_validation(assignment: Any, counselor: Any, start: Any, minutes: int,
                             error: type[Exception]) -> None:
     with pytest.raises(error):
-        services.book_appointment(counselor, assignment, start(), duration_minutes=minutes)
+        book(counselor, assignment, start(), duration_minutes=minutes)
     assert not Appointment.objects.exists()
 
 
 def test_naive_datetimes_are_refused(assignment: Any, counselor: Any) -> None:
     with pytest.raises(services.NotAligned):
-        services.book_appointment(counselor, assignment, timezone.make_naive(MONDAY_10()))
+        book(counselor, assignment, timezone.make_naive(MONDAY_10()))
 
 
 def test_weekly_capacity(assignment: Any, counselor: Any) -> None:
     assignment.expert.weekly_capacity = 2
     assignment.expert.save()
-    services.book_appointment(counselor, assignment, next_weekday(0, 9))
-    services.book_appointment(counselor, assignment, next_weekday(2, 9))
+    book(counselor, assignment, next_weekday(0, 9))
+    book(counselor, assignment, next_weekday(2, 9))
     with pytest.raises(services.OverCapacity) as exc:
-        services.book_appointment(counselor, assignment, next_weekday(0, 13))
+        book(counselor, assignment, next_weekday(0, 13))
     with translation.override("en"):
         assert "2 sessions" in exc.value.text
     # The next week is free again.
-    services.book_appointment(counselor, assignment, next_weekday(0, 13, weeks_ahead=2))
+    book(counselor, assignment, next_weekday(0, 13, weeks_ahead=2))
 
 
 def test_cancel_frees_the_slots(assignment: Any, counselor: Any) -> None:
-    appt = services.book_appointment(counselor, assignment, MONDAY_10())
+    appt = book(counselor, assignment, MONDAY_10())
     services.cancel_appointment(counselor, appt, reason="Victim asked to postpone")
     appt.refresh_from_db()
     assert appt.status == AppointmentStatus.CANCELLED and not appt.slots.exists()
     with pytest.raises(services.InvalidStatusChange):
         services.cancel_appointment(counselor, appt)
-    services.book_appointment(counselor, assignment, MONDAY_10())  # the time is free again
+    book(counselor, assignment, MONDAY_10())  # the time is free again
 
 
 def test_reschedule_moves_the_slots(assignment: Any, counselor: Any, make_case: Any) -> None:
-    appt = services.book_appointment(counselor, assignment, MONDAY_10())
+    appt = book(counselor, assignment, MONDAY_10())
     appt.reminder_sent_at = timezone.now()
     appt.save()
     services.reschedule_appointment(counselor, appt, next_weekday(2, 14), duration_minutes=30)
@@ -137,7 +137,7 @@ def test_reschedule_moves_the_slots(assignment: Any, counselor: Any, make_case: 
     # The old time is free; moving onto another booking is refused and keeps the old time.
     second = Assignment.objects.create(case=make_case(), expert=assignment.expert,
                                        specialty="trauma")
-    blocker = services.book_appointment(counselor, second, MONDAY_10())
+    blocker = book(counselor, second, MONDAY_10())
     with pytest.raises(services.DoubleBooking):
         services.reschedule_appointment(counselor, appt, blocker.starts_at)
     appt.refresh_from_db()
@@ -145,13 +145,13 @@ def test_reschedule_moves_the_slots(assignment: Any, counselor: Any, make_case: 
 
 
 def test_reschedule_within_its_own_time(assignment: Any, counselor: Any) -> None:
-    appt = services.book_appointment(counselor, assignment, MONDAY_10(), duration_minutes=60)
+    appt = book(counselor, assignment, MONDAY_10(), duration_minutes=60)
     services.reschedule_appointment(counselor, appt, MONDAY_10() + dt.timedelta(minutes=30))
     assert appt.slots.count() == 4
 
 
 def test_outcome_only_after_the_start(assignment: Any, counselor: Any) -> None:
-    appt = services.book_appointment(counselor, assignment, MONDAY_10())
+    appt = book(counselor, assignment, MONDAY_10())
     with pytest.raises(services.NotStartedYet):
         services.set_outcome(counselor, appt, "done")
     Appointment.objects.filter(pk=appt.pk).update(
@@ -171,6 +171,6 @@ def test_appointments_need_the_policy(assignment: Any, make_user: Any) -> None:
 
     for role in ("erasure", "prevention", "admin"):
         with pytest.raises(PermissionDenied):
-            services.book_appointment(make_user(role), assignment, MONDAY_10())
+            book(make_user(role), assignment, MONDAY_10())
     # The assigned expert may arrange their own sessions.
-    services.book_appointment(assignment.expert.user, assignment, MONDAY_10())
+    book(assignment.expert.user, assignment, MONDAY_10())

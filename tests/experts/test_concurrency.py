@@ -12,7 +12,7 @@ from django.db import connection, connections
 from anshim.experts import services
 from anshim.experts.models import Appointment, AppointmentSlot, Assignment
 
-from .conftest import next_weekday
+from .conftest import book, next_weekday
 
 ROUNDS = 3
 
@@ -25,7 +25,7 @@ def _race(jobs: list[tuple[Any, Any, dt.datetime]]) -> list[object]:
         try:
             assignment = Assignment.objects.select_related("case", "expert").get(pk=assignment_pk)
             barrier.wait(timeout=10)
-            results[i] = services.book_appointment(actor, assignment, start,
+            results[i] = book(actor, assignment, start,
                                                    duration_minutes=60)
         except Exception as exc:
             results[i] = exc

@@ -17,7 +17,7 @@ from anshim.experts import services
 from anshim.experts.models import Appointment, AppointmentStatus, SessionLog
 from anshim.security.models import AuditEntry
 
-from .conftest import next_weekday
+from .conftest import book, next_weekday
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_only_the_assigned_expert_records_and_only_while_assigned(
 
 def test_the_log_link_appears_only_when_saving_can_succeed(
         login_client: Any, assignment: Any, counselor: Any) -> None:
-    future = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    future = book(counselor, assignment, next_weekday(0, 10))
     start = timezone.now() - dt.timedelta(hours=2)
     past = Appointment.objects.create(assignment=assignment, expert=assignment.expert,
                                       starts_at=start, ends_at=start + dt.timedelta(hours=1))

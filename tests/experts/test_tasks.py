@@ -13,7 +13,7 @@ from django.utils import timezone
 from anshim.experts import services, tasks
 from anshim.experts.models import Appointment, AppointmentStatus
 
-from .conftest import DATABASE, next_weekday
+from .conftest import DATABASE, book, next_weekday
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +134,7 @@ def test_no_email_address_is_not_an_error(
 def test_booking_then_reminder_end_to_end(
     assignment: Any, counselor: Any, immediate_tasks: None, mailoutbox: list,
 ) -> None:
-    appt = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    appt = book(counselor, assignment, next_weekday(0, 10))
     # A week ahead: not due yet.
     assert tasks.schedule_due_reminders.enqueue().return_value == 0
     assert appt.reminder_sent_at is None and mailoutbox == []

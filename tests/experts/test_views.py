@@ -9,7 +9,6 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from anshim.experts import services
 from anshim.experts.models import (
     Appointment,
     AppointmentStatus,
@@ -18,7 +17,7 @@ from anshim.experts.models import (
     SessionLog,
 )
 
-from .conftest import next_weekday
+from .conftest import PLACE, book, next_weekday
 
 pytestmark = pytest.mark.django_db
 
@@ -110,13 +109,14 @@ def test_booking_form(staff_client: Client, assignment: Any) -> None:
     assert staff_client.get(url).status_code == 200
     start = next_weekday(0, 10)
     ok = {"date": start.date().isoformat(), "time": "10:00", "duration": "60",
-          "mode": "in_person"}
+          "mode": "in_person", "location": PLACE}
     assert staff_client.post(url, ok).status_code == 302
     r = staff_client.post(url, {**ok, "time": "10:30"})
     assert r.status_code == 400
     assert "msg-error" in r.content.decode()  # the double-booking message
     for bad in ({**ok, "time": "10:05"}, {**ok, "time": "07:00"}, {**ok, "date": "2001-01-01"},
-                {**ok, "date": "not a date"}, {**ok, "duration": "7"}, {**ok, "mode": "x"}, {}):
+                {**ok, "date": "not a date"}, {**ok, "duration": "7"}, {**ok, "mode": "x"}, {},
+                {**ok, "time": "11:00", "location": "  "}):
         r = staff_client.post(url, bad)
         assert r.status_code == 400, bad
     assert Appointment.objects.count() == 1
@@ -124,7 +124,7 @@ def test_booking_form(staff_client: Client, assignment: Any) -> None:
 
 def test_assignment_page_cancel_move_outcome(staff_client: Client, assignment: Any,
                                              counselor: Any) -> None:
-    appt = services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    appt = book(counselor, assignment, next_weekday(0, 10))
     page = f"/staff/experts/assignments/{assignment.pk}/"
     r = staff_client.get(page)
     assert r.status_code == 200 and "Brief: first session" in r.content.decode()
@@ -154,7 +154,7 @@ def test_expert_home_and_assignment(login_client: Any, assignment: Any, make_cas
                                     make_expert: Any, counselor: Any) -> None:
     expert_user = assignment.expert.user
     c = login_client(expert_user)
-    services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    book(counselor, assignment, next_weekday(0, 10))
     r = c.get("/staff/experts/my/")
     body = r.content.decode()
     assert r.status_code == 200 and assignment.case.code in body
@@ -204,7 +204,7 @@ def test_no_expert_profile_data_leaks_into_other_experts(login_client: Any,
 def test_panel_on_the_case_page(login_client: Any, assignment: Any, counselor: Any,
                                 make_user: Any) -> None:
     """The cases app includes experts/_case_panel.html in the case page."""
-    services.book_appointment(counselor, assignment, next_weekday(0, 10))
+    book(counselor, assignment, next_weekday(0, 10))
     url = f"/staff/cases/{assignment.case.code}/"
     staff = login_client(counselor).get(url)
     assert staff.status_code == 200

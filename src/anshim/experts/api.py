@@ -103,6 +103,8 @@ class AppointmentIn(Schema):
     starts_at: dt.datetime
     duration_minutes: int = Field(60, ge=1, le=24 * 60)
     mode: AppointmentMode = AppointmentMode.IN_PERSON
+    # Required in person; may be the family's home, so it is stored encrypted.
+    location: str = Field("", max_length=300)
 
 
 class CancelIn(Schema):
@@ -219,10 +221,14 @@ def list_experts(request: HttpRequest, active: bool | None = None) -> Any:
 @router.get("/suggestions", response={200: list[SuggestionOut], **ERRORS})
 @typed_errors
 def suggestions(request: HttpRequest, case_code: str, need: Specialty, language: str = "ko",
-                region: str | None = None, limit: int = 5) -> Any:
-    case = get_object_or_404(Case, code=case_code.upper())
+                region: str | None = None, age_group: str | None = None,
+                limit: int = 5) -> Any:
+    case = get_object_or_404(Case.objects.select_related("person"), code=case_code.upper())
     require(request.user, Action.ASSIGN_EXPERT, case)
-    found = suggest_experts(case, need, language[:8], (region or None), max(1, min(limit, 50)))
+    # The victim's age group from the case unless the caller asks about another.
+    age = age_group if age_group is not None else case.person.age_group
+    found = suggest_experts(case, need, language[:8], (region or None), max(1, min(limit, 50)),
+                            age_group=age[:8] or None)
     names = {e.pk: str(e.user) for e in Expert.objects.select_related("user").filter(
         pk__in=[s.expert_id for s in found])}
     return Status(200, [
@@ -289,7 +295,7 @@ def book(request: HttpRequest, pk: int, payload: AppointmentIn) -> Any:
         starts_at = timezone.make_aware(starts_at)
     appointment = services.book_appointment(
         request.user, assignment, starts_at, duration_minutes=payload.duration_minutes,
-        mode=payload.mode, request=request)
+        mode=payload.mode, location=payload.location, request=request)
     return Status(201, _appointment_out(appointment))
 
 

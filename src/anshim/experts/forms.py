@@ -10,6 +10,7 @@ from django.forms import inlineformset_factory
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from anshim.cases.models import AgeGroup
 from anshim.experts.choices import (
     LANGUAGE_CHOICES,
     SEOUL_DISTRICTS,
@@ -30,6 +31,8 @@ class SuggestForm(forms.Form):
     language = forms.ChoiceField(label=_("Victim's language"), choices=LANGUAGE_CHOICES)
     region = forms.ChoiceField(
         label=_("Region"), choices=[("", _("Any region")), *SEOUL_DISTRICTS], required=False)
+    age_group = forms.ChoiceField(
+        label=_("Victim's age group"), choices=AgeGroup.choices, required=False)
 
 
 class AssignForm(forms.Form):
@@ -51,6 +54,10 @@ class AppointmentForm(forms.Form):
         label=_("Duration"), choices=duration_choices, coerce=int, initial=60)
     mode = forms.ChoiceField(
         label=_("Mode"), choices=AppointmentMode.choices, initial=AppointmentMode.IN_PERSON)
+    location = forms.CharField(
+        label=_("Meeting place"), required=False, max_length=300,
+        help_text=_("For an in-person session: the room at the center or the address. Stored "
+                    "encrypted; only the expert and the staff who arrange the session see it."))
 
     def starts_at(self) -> dt.datetime:
         """The start as an aware datetime in the centre's time zone (after is_valid())."""
@@ -64,11 +71,23 @@ class AppointmentForm(forms.Form):
                 self.starts_at()
             except (ValueError, OverflowError):
                 raise forms.ValidationError(_("This date and time does not exist.")) from None
+        if (data.get("mode") == AppointmentMode.IN_PERSON and not self.holds_session
+                and not (data.get("location") or "").strip()):
+            self.add_error("location", _("Enter where the in-person session takes place."))
         return data
+
+    # A session recorded afterwards needs no meeting place (nobody is going there).
+    holds_session = False
 
 
 class HeldSessionForm(AppointmentForm):
     """A session that already took place: when, how long, how, and its log."""
+
+    holds_session = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["location"]
 
     summary = forms.CharField(
         label=_("Session summary"), max_length=20000, widget=forms.Textarea(attrs={"rows": 8}))
@@ -98,10 +117,15 @@ class ExpertForm(forms.ModelForm):
     regions = forms.MultipleChoiceField(
         label=_("Regions"), choices=SEOUL_DISTRICTS, widget=forms.CheckboxSelectMultiple,
         required=False)
+    age_groups = forms.MultipleChoiceField(
+        label=_("Age groups the expert specialises in"),
+        choices=[c for c in AgeGroup.choices if c[0] != AgeGroup.UNKNOWN],
+        widget=forms.CheckboxSelectMultiple, required=False,
+        help_text=_("None ticked: works with all ages. Used to rank suggestions."))
 
     class Meta:
         model = Expert
-        fields = ["kind", "organization", "specialties", "languages", "regions",
+        fields = ["kind", "organization", "specialties", "languages", "regions", "age_groups",
                   "weekly_capacity", "active"]
 
     def clean_weekly_capacity(self) -> int:

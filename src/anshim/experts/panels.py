@@ -13,6 +13,7 @@ from typing import Any
 from django.urls import reverse
 
 from anshim.cases.models import Case
+from anshim.experts.followup import follow_up_logs
 from anshim.experts.models import Appointment, AppointmentStatus, Assignment, AssignmentStatus
 from anshim.experts.services import can_view_log, can_write_log
 from anshim.security.policy import Action, can
@@ -24,6 +25,7 @@ class AppointmentRow:
     log: Any = None  # the SessionLog when the user may read it
     can_write_log: bool = False
     can_manage: bool = False
+    show_location: bool = False
 
 
 @dataclass
@@ -54,6 +56,9 @@ def case_panel_context(user: Any, case: Case) -> dict[str, Any]:
     can_assign = can(user, Action.ASSIGN_EXPERT, case)
     manage = can(user, Action.MANAGE_APPOINTMENTS, case)
     brief = may_see_brief(user, case)
+    # The flag is for those who act on it (who assign experts and run the case); an expert
+    # sees their own logs on the assignment page instead.
+    follow_up = follow_up_logs(case) if can_assign else []
     rows = []
     for a in assignments:
         active = a.status == AssignmentStatus.ACTIVE
@@ -67,12 +72,14 @@ def case_panel_context(user: Any, case: Case) -> dict[str, Any]:
                 can_write_log=can_write_log(user, appt)
                 and appt.status in (AppointmentStatus.SCHEDULED, AppointmentStatus.DONE),
                 can_manage=manage and appt.status == AppointmentStatus.SCHEDULED,
+                show_location=manage or a.expert.user_id == getattr(user, "pk", None),
             ))
         rows.append(row)
     return {
         "experts_panel": {
             "visible": bool(rows) or can_assign,
             "case": case,
+            "follow_up": follow_up,
             "assignments": rows,
             "can_assign": can_assign,
             "assign_url": reverse("experts:assign", args=[case.code]) if can_assign else "",

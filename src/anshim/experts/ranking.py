@@ -3,13 +3,16 @@
 `rank_experts` is a pure function over snapshots (no database, no clock): the table tests pin
 its behaviour. `suggest_experts` builds the snapshots from the database and calls it.
 
-The score is a weighted sum of four factors, each in [0, 1]; specialty fit is not a factor but
+The score is a weighted sum of five factors, each in [0, 1]; specialty fit is not a factor but
 a requirement (an expert without the needed specialty is never suggested):
 
 - load:         1 - active assignments / weekly capacity (an expert at capacity scores 0)
 - availability: free 15-minute slots in the next 14 days (weekly availability minus booked
                 slots), saturating at AVAILABILITY_TARGET_SLOTS
 - language:     1 when the expert speaks the victim's language
+- age:          1 when the expert specialises in the victim's age group, 0.5 when the expert
+                lists no age groups (works with all ages), 0 when they list others; 0 for
+                everyone when the victim's age is unknown, so it does not change the order
 - region:       1 when the expert works in the requested region (0 for everyone when no
                 region is requested, so it does not change the order)
 
@@ -31,11 +34,15 @@ if TYPE_CHECKING:
     from anshim.cases.models import Case
 
 # Explicit weights: language first (a session in a language the child does not speak is no
-# session), then load (spread work over the 100 experts), availability, and region.
-WEIGHT_LANGUAGE = 0.35
-WEIGHT_LOAD = 0.30
-WEIGHT_AVAILABILITY = 0.25
+# session), then load (spread work over the 100 experts), availability, the victim's age
+# (a child under 14 is best served by a child specialist), and region.
+WEIGHT_LANGUAGE = 0.30
+WEIGHT_LOAD = 0.25
+WEIGHT_AVAILABILITY = 0.20
+WEIGHT_AGE = 0.15
 WEIGHT_REGION = 0.10
+# Age groups that say nothing about the victim's age: the age factor is left out.
+UNKNOWN_AGES = frozenset({"", "unknown"})
 AVAILABILITY_WINDOW = dt.timedelta(days=14)
 # Sixteen free slots (four hours in two weeks) count as fully available.
 AVAILABILITY_TARGET_SLOTS = 16
@@ -63,6 +70,8 @@ class ExpertSnapshot:
     windows: tuple[Window, ...] = ()
     booked_slots: frozenset[dt.datetime] = frozenset()
     active: bool = True
+    # The victims' age groups the expert specialises in; empty: all ages.
+    age_groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,7 @@ def rank_experts(
     region: str | None,
     at: dt.datetime,
     candidates: Sequence[ExpertSnapshot],
+    age_group: str | None = None,
 ) -> list[Suggestion]:
     """Rank the candidates that have the needed specialty, best first.
 
@@ -141,6 +151,16 @@ def rank_experts(
             reasons.append(_("No free slots in the next 14 days"))
         speaks = language in c.languages
         reasons.append(_("Speaks the language") if speaks else _("Does not speak the language"))
+        age_factor = 0.0
+        if age_group is not None and age_group not in UNKNOWN_AGES:
+            if not c.age_groups:
+                age_factor = 0.5
+                reasons.append(_("Works with all ages"))
+            elif age_group in c.age_groups:
+                age_factor = 1.0
+                reasons.append(_("Specialises in the victim's age group"))
+            else:
+                reasons.append(_("Works with other age groups"))
         in_region = region is not None and region in c.regions
         if region is not None:
             reasons.append(_("Works in the region") if in_region else _("Works in other regions"))
@@ -148,6 +168,7 @@ def rank_experts(
             "load": WEIGHT_LOAD * load_factor,
             "availability": WEIGHT_AVAILABILITY * availability_factor,
             "language": WEIGHT_LANGUAGE * (1.0 if speaks else 0.0),
+            "age": WEIGHT_AGE * age_factor,
             "region": WEIGHT_REGION * (1.0 if in_region else 0.0),
         }
         score = round(sum(factors.values()), 4)
@@ -203,6 +224,7 @@ def snapshots(at: dt.datetime, *, exclude_case: Case | None = None,
                 Window(a.weekday, a.start_time, a.end_time) for a in e.availability.all()),
             booked_slots=frozenset(booked.get(e.pk, ())),
             active=e.active,
+            age_groups=frozenset(e.age_groups or ()),
         )
         for e in experts
     ]
@@ -216,11 +238,13 @@ def suggest_experts(
     limit: int = 5,
     *,
     at: dt.datetime | None = None,
+    age_group: str | None = None,
 ) -> list[Suggestion]:
-    """The `limit` best experts for `need` on `case` right now."""
+    """The `limit` best experts for `need` on `case` right now, for a victim of `age_group`
+    (a cases.AgeGroup value; None or "unknown": age left out)."""
     from django.utils import timezone
 
     at = timezone.localtime(at or timezone.now())
     candidates = snapshots(at, exclude_case=case, need=str(need))
     return rank_experts(need, language=language, region=region or None, at=at,
-                        candidates=candidates)[:limit]
+                        candidates=candidates, age_group=age_group)[:limit]

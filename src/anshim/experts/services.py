@@ -35,14 +35,17 @@ from anshim.experts.models import (
     Assignment,
     AssignmentStatus,
     Expert,
+    NoticeKind,
     SessionLog,
     Specialty,
 )
+from anshim.experts.notices import queue_notices
 from anshim.security.audit import record
 from anshim.security.policy import Action, can, require
 
 SLOT = dt.timedelta(minutes=SLOT_MINUTES)
 MAX_APPOINTMENT_MINUTES = 180
+MAX_LOCATION_LENGTH = 300
 # Statuses that use up a session of the expert's weekly capacity.
 COUNTED_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.DONE, AppointmentStatus.NO_SHOW)
 
@@ -141,6 +144,11 @@ class InvalidStatusChange(ExpertsError):
     http_status = 409
 
 
+class LocationRequired(ExpertsError):
+    default_message = _("Enter where the in-person session takes place.")
+    default_code = "location_required"
+
+
 class NotStartedYet(ExpertsError):
     default_message = _("The appointment has not started yet.")
     default_code = "not_started"
@@ -215,6 +223,7 @@ def end_assignment(actor: Any, assignment: Assignment, *, reason: str = "",
             status=AppointmentStatus.SCHEDULED, starts_at__gt=now))
         for appointment in future:
             _cancel(appointment)
+            queue_notices(appointment, NoticeKind.CANCELLED)
         # The reason may name people: it is kept encrypted on the assignment, not in the log.
         audit(actor=actor, action="expert.unassign", target=assignment, case=assignment.case,
               request=request)
@@ -321,12 +330,27 @@ def _occupy(appointment: Appointment) -> None:
         raise DoubleBooking() from None
 
 
+def clean_location(mode: AppointmentMode, location: str) -> str:
+    """The meeting place: required in person, dropped otherwise (no stray home address kept
+    on a video or phone session)."""
+    location = " ".join(location.split())[:MAX_LOCATION_LENGTH]
+    if mode != AppointmentMode.IN_PERSON:
+        return ""
+    if not location:
+        raise LocationRequired()
+    return location
+
+
 @retry_when_locked
 def book_appointment(
     actor: Any, assignment: Assignment, starts_at: dt.datetime, *,
-    duration_minutes: int = 60, mode: str = AppointmentMode.IN_PERSON, request: Any = None,
+    duration_minutes: int = 60, mode: str = AppointmentMode.IN_PERSON, location: str = "",
+    request: Any = None,
 ) -> Appointment:
-    """Book a session of the assignment's expert; raises an `ExpertsError` subclass."""
+    """Book a session of the assignment's expert; raises an `ExpertsError` subclass.
+
+    The expert (and, with consent, the family) get an e-mail with an .ics invitation once
+    the booking has committed."""
     require(actor, Action.MANAGE_APPOINTMENTS, assignment.case)
     if assignment.status != AssignmentStatus.ACTIVE:
         raise AssignmentNotActive()
@@ -336,8 +360,10 @@ def book_appointment(
     with transaction.atomic():
         _lock_calendar(expert)
         validate_booking(expert, starts_at, ends_at)
+        location = clean_location(mode, location)  # after the time: the rules that matter most
         appointment = Appointment.objects.create(
             assignment=assignment, expert=expert, starts_at=starts_at, ends_at=ends_at, mode=mode,
+            location=location,
         )
         _occupy(appointment)
         audit(actor=actor, action="appointment.create", target=appointment,
@@ -345,6 +371,7 @@ def book_appointment(
         _timeline(assignment.case, actor=actor, kind="appointment.booked",
                   message=gettext_noop("Expert appointment booked"),
                   data={"appointment": appointment.pk, "starts_at": starts_at.isoformat()})
+        queue_notices(appointment, NoticeKind.BOOKED)
     return appointment
 
 
@@ -410,6 +437,7 @@ def cancel_appointment(actor: Any, appointment: Appointment, *, reason: str = ""
         appointment.cancel_reason = reason.strip()
         appointment.save(update_fields=["cancel_reason"])
         _cancel(appointment)
+        queue_notices(appointment, NoticeKind.CANCELLED)
         # The reason may name people: it is kept encrypted on the appointment, not in the log.
         audit(actor=actor, action="appointment.cancel", target=appointment, case=case,
               request=request)
@@ -422,9 +450,11 @@ def cancel_appointment(actor: Any, appointment: Appointment, *, reason: str = ""
 @retry_when_locked
 def reschedule_appointment(
     actor: Any, appointment: Appointment, starts_at: dt.datetime, *,
-    duration_minutes: int | None = None, mode: str | None = None, request: Any = None,
+    duration_minutes: int | None = None, mode: str | None = None, location: str | None = None,
+    request: Any = None,
 ) -> Appointment:
-    """Move a scheduled appointment; on any error the old time stays booked."""
+    """Move a scheduled appointment (or change its mode or place); on any error the old time
+    stays booked. The expert (and, with consent, the family) get the updated invitation."""
     case = appointment.assignment.case
     require(actor, Action.MANAGE_APPOINTMENTS, case)
     if appointment.status != AppointmentStatus.SCHEDULED:
@@ -434,19 +464,24 @@ def reschedule_appointment(
     if duration_minutes is None:
         duration_minutes = int((appointment.ends_at - appointment.starts_at).total_seconds() // 60)
     ends_at = starts_at + dt.timedelta(minutes=duration_minutes)
+    new_mode = AppointmentMode(mode) if mode is not None else AppointmentMode(appointment.mode)
     old_start = appointment.starts_at
     try:
         with transaction.atomic():
             _lock_calendar(appointment.expert)
             validate_booking(appointment.expert, starts_at, ends_at, exclude=appointment)
+            new_location = clean_location(
+                new_mode, appointment.location if location is None else location)
             appointment.slots.all().delete()
             appointment.starts_at = starts_at
             appointment.ends_at = ends_at
-            if mode is not None:
-                appointment.mode = AppointmentMode(mode)
+            appointment.mode = new_mode
+            appointment.location = new_location
             appointment.reminder_sent_at = None  # the new time deserves its own reminder
-            appointment.save(update_fields=["starts_at", "ends_at", "mode", "reminder_sent_at"])
+            appointment.save(update_fields=["starts_at", "ends_at", "mode", "location",
+                                            "reminder_sent_at"])
             _occupy(appointment)
+            queue_notices(appointment, NoticeKind.CHANGED)
             audit(actor=actor, action="appointment.reschedule", target=appointment, case=case,
                   request=request)
             _timeline(case, actor=actor, kind="appointment.rescheduled",

@@ -26,7 +26,20 @@ REMINDER_LEAD = dt.timedelta(hours=24)
 
 
 def _site_url(path: str) -> str:
-    return getattr(settings, "ANSHIM_SITE_URL", "").rstrip("/") + path
+    from anshim.experts.notices import site_url
+
+    return site_url(path)
+
+
+@task()
+def send_appointment_notice(notice_id: int) -> str:
+    """Send one appointment e-mail with its .ics (to the expert, or with consent the family).
+
+    Idempotent: `notices.send_notice` claims the notice row with a conditional update first.
+    """
+    from anshim.experts.notices import send_notice
+
+    return send_notice(notice_id)
 
 
 @task()
@@ -111,8 +124,12 @@ def due_reminders(now: dt.datetime | None = None) -> list[int]:
 
 @task()
 def schedule_due_reminders() -> int:
-    """Enqueue a reminder for every appointment starting within 24 hours without one."""
+    """Enqueue a reminder for every appointment starting within 24 hours without one, and
+    queue again the appointment e-mails whose task was lost."""
+    from anshim.experts.notices import requeue_pending
+
     ids = due_reminders()
     for pk in ids:
         send_appointment_reminder.enqueue(pk)
+    requeue_pending()
     return len(ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -37,6 +38,7 @@ from anshim.experts.models import (
 )
 from anshim.experts.panels import may_see_brief
 from anshim.experts.ranking import suggest_experts
+from anshim.experts.slots import free_days
 from anshim.security.decorators import staff_required
 from anshim.security.policy import Action, Refused, can, require
 from anshim.security.roles import Role
@@ -127,16 +129,30 @@ def expert_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def assign(request: HttpRequest, case_code: str) -> HttpResponse:
     case = get_object_or_404(Case.objects.select_related("person"), code=case_code.upper())
     require(request.user, Action.ASSIGN_EXPERT, case)
-    initial = {"language": case.person.preferred_language or "ko"}
-    query = SuggestForm(request.GET or None, initial=initial)
+    initial = {"language": case.person.preferred_language or "ko",
+               "age_group": case.person.age_group}
+    params = request.GET.copy()
+    chosen_pk = params.pop("expert", [""])[-1]
+    query = SuggestForm(params or None, initial=initial)
     suggestions: list[dict[str, Any]] = []
-    if query.is_bound and query.is_valid():
+    searched = query.is_bound and query.is_valid()
+    if searched:
         found = suggest_experts(case, query.cleaned_data["need"], query.cleaned_data["language"],
-                                query.cleaned_data["region"] or None, limit=5)
+                                query.cleaned_data["region"] or None, limit=5,
+                                age_group=query.cleaned_data["age_group"] or None)
         experts = Expert.objects.select_related("user").in_bulk([s.expert_id for s in found])
-        suggestions = [{"s": s, "expert": experts[s.expert_id]} for s in found]
+        base = {k: v for k, v in query.cleaned_data.items() if v}
+        suggestions = [{"s": s, "expert": experts[s.expert_id],
+                        "choose_url": "?" + urlencode({**base, "expert": s.expert_id})}
+                       for s in found]
+    # The top suggestion is pre-selected; "Choose" on a ranked row selects that one instead.
+    chosen = next((i for i in suggestions if str(i["expert"].pk) == chosen_pk),
+                  suggestions[0] if suggestions else None)
+    for item in suggestions:
+        item["chosen"] = item is chosen
     form = AssignForm(_posted(request), initial={
-        "need": query.cleaned_data.get("need") if query.is_bound and query.is_valid() else None})
+        "need": query.cleaned_data.get("need") if searched else None,
+        "expert": chosen["expert"].pk if chosen else None})
     if request.method == "POST" and form.is_valid():
         try:
             assignment = services.assign_expert(
@@ -149,6 +165,7 @@ def assign(request: HttpRequest, case_code: str) -> HttpResponse:
             return _assignment_page(assignment)
     return render(request, "experts/assign.html", {
         "case": case, "query": query, "suggestions": suggestions, "form": form,
+        "chosen": chosen,
     })
 
 
@@ -159,10 +176,11 @@ def assignment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     services.audit(actor=request.user, action="assignment.view", target=assignment, case=case,
                    request=request)
     appointments = []
+    show_location = may_see_location(request.user, assignment)
     for appt in assignment.appointments.select_related("log").order_by("starts_at"):
         log = getattr(appt, "log", None)
         appointments.append({
-            "a": appt,
+            "a": appt, "show_location": show_location,
             "log": log if log is not None and services.can_view_log(request.user, appt) else None,
             "can_write_log": services.can_write_log(request.user, appt)
             and appt.status in (AppointmentStatus.SCHEDULED, AppointmentStatus.DONE),
@@ -198,6 +216,30 @@ def assignment_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- Appointments -------------------------------------------------------------------------
+def _slot_picker(assignment: Assignment, form: AppointmentForm,
+                 exclude: Appointment | None = None) -> dict[str, Any]:
+    """The free start times of the expert for every duration (the page's script shows those
+    of the chosen duration; without script the list of the form's duration shows)."""
+    by_duration = free_days(assignment.expert, exclude=exclude)
+    raw = form["duration"].value()
+    try:
+        duration = int(raw) if raw not in (None, "") else 60
+    except (TypeError, ValueError):
+        duration = 60
+    data = {str(m): [{"date": d.day.isoformat(),
+                      "times": [timezone.localtime(t).strftime("%H:%M") for t in d.starts]}
+                     for d in days] for m, days in by_duration.items()}
+    return {"slot_days": by_duration.get(duration, []), "slot_data": data,
+            "slot_duration": duration}
+
+
+def may_see_location(user: Any, assignment: Assignment) -> bool:
+    """The meeting place may be a home address: those who arrange the sessions and the
+    assignment's own expert see it, nobody else."""
+    return can(user, Action.MANAGE_APPOINTMENTS, assignment.case) or (
+        assignment.expert.user_id == getattr(user, "pk", None))
+
+
 @staff_required()
 def book(request: HttpRequest, pk: int) -> HttpResponse:
     assignment = _load_assignment(request, pk)
@@ -208,7 +250,7 @@ def book(request: HttpRequest, pk: int) -> HttpResponse:
             services.book_appointment(
                 request.user, assignment, form.starts_at(),
                 duration_minutes=form.cleaned_data["duration"], mode=form.cleaned_data["mode"],
-                request=request)
+                location=form.cleaned_data["location"], request=request)
         except services.ExpertsError as exc:
             form.add_error(None, exc)
         else:
@@ -217,7 +259,7 @@ def book(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "experts/book.html", {
         "assignment": assignment, "form": form,
         "availability": assignment.expert.availability.all(),
-        "title": _("Book an appointment"),
+        "title": _("Book an appointment"), **_slot_picker(assignment, form),
     }, status=400 if form.is_bound and form.errors else 200)
 
 
@@ -253,13 +295,13 @@ def reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     minutes = int((appointment.ends_at - appointment.starts_at).total_seconds() // 60)
     form = AppointmentForm(_posted(request), initial={
         "date": local.date(), "time": local.time(), "duration": minutes,
-        "mode": appointment.mode})
+        "mode": appointment.mode, "location": appointment.location})
     if request.method == "POST" and form.is_valid():
         try:
             services.reschedule_appointment(
                 request.user, appointment, form.starts_at(),
                 duration_minutes=form.cleaned_data["duration"], mode=form.cleaned_data["mode"],
-                request=request)
+                location=form.cleaned_data["location"], request=request)
         except services.ExpertsError as exc:
             form.add_error(None, exc)
         else:
@@ -268,7 +310,7 @@ def reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "experts/book.html", {
         "assignment": assignment, "form": form, "appointment": appointment,
         "availability": assignment.expert.availability.all(),
-        "title": _("Move the appointment"),
+        "title": _("Move the appointment"), **_slot_picker(assignment, form, exclude=appointment),
     }, status=400 if form.is_bound and form.errors else 200)
 
 

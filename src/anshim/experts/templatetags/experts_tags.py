@@ -33,5 +33,12 @@ def region_labels(codes: Iterable[str] | None) -> str:
 
 
 @register.filter
+def age_group_labels(codes: Iterable[str] | None) -> str:
+    from anshim.cases.models import AgeGroup
+
+    return _labels(codes, dict(AgeGroup.choices))
+
+
+@register.filter
 def weekday_label(day: int) -> str:
     return str(_WEEKDAYS.get(day, day))

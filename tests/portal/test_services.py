@@ -209,3 +209,25 @@ def test_case_progress_counts_and_next_appointment():
     services.register_from_device(case, {"consent": True, "items": [image()]})
     progress = services.case_progress(case)
     assert progress["registered"] == 1 and progress["next_appointment"] is None
+
+
+def test_report_summary_is_labelled_in_the_centers_language():
+    """Counselors read the summary on the case page: its labels are Korean, not "Where:"."""
+    from django.utils import translation
+
+    with translation.override("en"):  # a victim who reported in English
+        case = report(urls=["https://example.com/x"], platforms="앱", in_danger="yes").case
+    summary = case.summary
+    assert "어디에서:\nhttps://example.com/x" in summary and "앱 또는 사이트: 앱" in summary
+    assert "지금 위험한가요: 예" in summary
+    assert "Where:" not in summary and "Apps or sites:" not in summary
+
+
+def test_withdraw_rows_tell_items_apart():
+    case = report().case
+    services.register_from_device(case, {"consent": True, "items": [
+        image(), image(md5="e" * 32, pdq="0a0b0c0d" + "1" * 56), video()]})
+    rows = services.withdraw_rows(case)
+    assert [(r.number, r.media_kind, r.short_id) for r in rows] == [
+        (1, "image", PDQ[:8].upper()), (2, "image", "0A0B0C0D"), (3, "video", PDQ[:8].upper())]
+    assert rows[2].frames == 3

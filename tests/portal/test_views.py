@@ -32,11 +32,12 @@ def post_report(client, data):
 
 
 @pytest.mark.parametrize("url", PAGES)
-def test_public_pages_render_with_emergency_numbers_and_quick_exit(client, url):
+def test_public_pages_render_with_emergency_numbers_and_quick_exit(client, url, settings):
+    settings.ANSHIM_CENTER_PHONE = "02-815-0382"  # the center's number comes from settings
     response = client.get(url)
     assert response.status_code == 200
     html = response.content.decode()
-    for number in ("tel:112", "tel:117", "tel:1366", "tel:1899-0000"):
+    for number in ("tel:112", "tel:117", "tel:1366", "tel:02-815-0382"):
         assert number in html
     assert 'data-quick-exit' in html and 'href="https://www.naver.com/"' in html
     assert "portal/quick-exit.js" in html

@@ -49,7 +49,6 @@ from anshim.security.audit import record as audit_record
 from anshim.security.policy import Action, can, portal_inbox_cases, require
 from anshim.security.roles import Role
 
-CENTER_HOTLINE = "1899-0000"  # fictitious; set per deployment in the center's configuration
 PORTAL_BANK = "victim-portal"
 MAX_ITEMS = 50  # media items in one registration
 MAX_FRAMES = 3600  # one hour of video at one PDQ a second
@@ -90,15 +89,20 @@ def _factors(data: dict[str, Any]) -> TriageFactors:
     )
 
 
+DANGER_ANSWERS = {"yes": gettext_noop("Yes"), "unsure": gettext_noop("I am not sure")}
+
+
 def _summary(data: dict[str, Any]) -> str:
-    # Stored in the encrypted case summary, in English labels so any counselor can read it.
-    parts = [data.get("summary") or ""]
-    if data.get("urls"):
-        parts.append("Where:\n" + "\n".join(data["urls"]))
-    if data.get("platforms"):
-        parts.append("Apps or sites: " + data["platforms"])
-    if data.get("in_danger") in ("yes", "unsure"):
-        parts.append(f"In danger now: {data['in_danger']}")
+    # Stored in the encrypted case summary, labelled in the center's language (the staff's,
+    # settings.LANGUAGE_CODE), not the victim's: counselors read it on the case page.
+    with translation.override(settings.LANGUAGE_CODE):
+        parts = [data.get("summary") or ""]
+        if data.get("urls"):
+            parts.append(_("Where:") + "\n" + "\n".join(data["urls"]))
+        if data.get("platforms"):
+            parts.append(_("Apps or sites:") + " " + data["platforms"])
+        if data.get("in_danger") in DANGER_ANSWERS:
+            parts.append(_("In danger now:") + " " + _(DANGER_ANSWERS[data["in_danger"]]))
     return "\n\n".join(p for p in parts if p)
 
 
@@ -764,6 +768,34 @@ def entries_for(case: Case, *, request: HttpRequest | None = None) -> list[Any]:
                    .prefetch_related("fingerprints"))
     _audit("portal.fingerprints.view", case, request)
     return entries
+
+
+@dataclass(frozen=True)
+class WithdrawRow:
+    """One registered item as the withdrawal page labels it: a number in the order of
+    registration, the kind, the day, and a short id from its fingerprint, so two photos
+    registered on one day can be told apart without the server ever holding the images."""
+
+    pk: int
+    number: int
+    media_kind: str
+    added_at: dt.datetime
+    short_id: str
+    frames: int
+
+
+def withdraw_rows(case: Case, *, request: HttpRequest | None = None) -> list[WithdrawRow]:
+    rows = []
+    for number, entry in enumerate(entries_for(case, request=request), start=1):
+        prints = list(entry.fingerprints.all())
+        # The first 8 hex digits of the PDQ hash (a video's first frame): the registration
+        # page shows the same next to its preview (fingerprint-page.js, shortId).
+        perceptual = sorted((f for f in prints if f.kind in ("pdq", "vpdq")),
+                            key=lambda f: (f.frame_number or 0, f.timestamp or 0.0, f.pk))
+        short = perceptual[0].value[:8].upper() if perceptual else "—"
+        rows.append(WithdrawRow(entry.pk, number, entry.media_kind, entry.added_at, short,
+                                len(perceptual)))
+    return rows
 
 
 def active_consents(case: Case) -> list[str]:

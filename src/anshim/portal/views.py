@@ -10,6 +10,7 @@ import datetime as dt
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -62,7 +63,7 @@ def _sign_in(request: HttpRequest, case: Case) -> None:
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    return {"hotline": services.CENTER_HOTLINE,
+    return {"hotline": settings.ANSHIM_CENTER_PHONE,
             "signed_in": bool(request.session.get(SESSION_CASE)), **extra}
 
 
@@ -197,6 +198,8 @@ def _fingerprint_page_strings() -> dict[str, str]:
         "registered": _("Registered: %(n)s. Nothing else was sent."),
         "network": _("The fingerprints could not be sent. Check your connection and try again."),
         "preview": _("Preview, shown only on this phone"),
+        # The same id labels the item on the withdrawal page.
+        "short_id": _("ID %(id)s"),
     }
 
 
@@ -237,7 +240,7 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         # Withdrawing everything cannot be undone from here: ask once more first.
         return render(request, "portal/withdraw.html", _context(
             request, case=case, confirm_everything=True,
-            entries=services.entries_for(case, request=request),
+            entries=services.withdraw_rows(case, request=request),
             consents=services.active_consent_choices(case)))
     if request.method == "POST":
         entry_ids = _ids(request.POST.getlist("entry"))
@@ -255,5 +258,5 @@ def withdraw(request: HttpRequest) -> HttpResponse:
             ) % {"n": done.fingerprints, "c": done.consents})
         return redirect("portal:withdraw")
     return render(request, "portal/withdraw.html", _context(
-        request, case=case, entries=services.entries_for(case, request=request),
+        request, case=case, entries=services.withdraw_rows(case, request=request),
         consents=services.active_consent_choices(case)))

@@ -198,6 +198,13 @@ if (form) {
     row.prepend(canvas);
   }
 
+  // The withdrawal page labels each registered item with the same short id.
+  // A page without the short_id string (the center's-device page) shows none.
+  function shortId(pdqHex) {
+    const id = String(pdqHex || '').slice(0, 8).toUpperCase();
+    return strings.short_id && id ? ` · ${format(strings.short_id, { id })}` : '';
+  }
+
   async function processFile(file) {
     const kind = file.type.startsWith('video/') ? 'video' : file.type.startsWith('image/') ? 'image' : '';
     const { row, state } = addRow(file, kind || 'image');
@@ -210,13 +217,13 @@ if (form) {
       if (kind === 'image') {
         showImageThumbnail(row, url);
         item.result = await hashImage(file);
-        state.textContent = strings.done;
+        state.textContent = `${strings.done}${shortId(item.result.pdq)}`;
       } else {
         item.result = await hashVideo(file, url, (fraction) => {
           item.fraction = fraction;
           setProgress();
         }, (video) => showVideoThumbnail(row, video));
-        state.textContent = `${strings.done} · ${format(strings.seconds, { n: item.result.seconds })}`;
+        state.textContent = `${strings.done} · ${format(strings.seconds, { n: item.result.seconds })}${shortId(item.result.frames[0] && item.result.frames[0].pdq)}`;
       }
     } catch (err) {
       item.error = true;

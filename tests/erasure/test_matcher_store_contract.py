@@ -1,17 +1,19 @@
 """One contract for the matching core's storage interface (`anshim.matching.store.BankStore`),
-run against both implementations: the in-memory store (engine tests, benchmarks) and the ORM
-store of the erasure app. The same tests then run the matching core on each store, so the
+run against every implementation: the in-memory store (engine tests, benchmarks), the
+SQLite-file store (several processes) and the ORM store of the erasure app. The same tests then run the matching core on each store, so the
 core behaves the same whichever store it reads (issue 15 item 1)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
 from anshim.matching.core import FileQuery, MatchingCore
+from anshim.matching.sqlite_store import SqliteBankStore
 from anshim.matching.store import BankStore, Change, EntryFingerprint, MemoryBankStore
 from anshim.matching.strategy import QueryHash
 
@@ -54,6 +56,13 @@ class MemoryWriter:
     def configure(self, bank_id: int, *, threshold: int | None = None,
                   enabled: bool | None = None) -> None:
         self.store.configure(bank_id, threshold=threshold, enabled=enabled)
+
+
+class SqliteWriter(MemoryWriter):
+    """The SQLite-file store (shared by processes: engine multi-process tests, benchmarks)."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = SqliteBankStore(path)  # type: ignore[assignment]
 
 
 class OrmWriter:
@@ -99,10 +108,12 @@ class OrmWriter:
         update_bank(Bank.objects.get(pk=bank_id), **changes)
 
 
-@pytest.fixture(params=["memory", "orm"])
-def w(request: pytest.FixtureRequest) -> Writer:
+@pytest.fixture(params=["memory", "sqlite", "orm"])
+def w(request: pytest.FixtureRequest, tmp_path: Path) -> Writer:
     if request.param == "orm":
         return OrmWriter()
+    if request.param == "sqlite":
+        return SqliteWriter(tmp_path / "banks.sqlite3")
     return MemoryWriter()
 
 

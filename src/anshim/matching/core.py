@@ -25,11 +25,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint
+from anshim.matching.bank_snapshot import MappedBank, open_snapshot
 from anshim.matching.pdq_codes import parse_pdq_hex
 from anshim.matching.pdq_index import PDQIndex
 from anshim.matching.store import (
@@ -124,6 +127,13 @@ class _EntryMap:
         self._added: dict[int, list[int]] = {}
         self._gone: set[int] = set()
 
+    @classmethod
+    def from_sorted(cls, entry_ids: NDArray[np.int64], fp_ids: NDArray[np.int64]) -> _EntryMap:
+        """Over arrays already sorted by entry id (a mapped snapshot's: not copied)."""
+        out = cls([], [])
+        out._entries, out._fps = entry_ids, fp_ids
+        return out
+
     def add(self, entry_id: int, fp_id: int) -> None:
         self._added.setdefault(entry_id, []).append(fp_id)
 
@@ -159,6 +169,11 @@ class BankState:
                 and (r.quality is None or r.quality >= MIN_QUALITY)]
         return cls(info, seq, _index(pdq, info.threshold), _index(vpdq, info.threshold),
                    _EntryMap([r.entry_id for r in rows], [r.fp_id for r in rows]))
+
+    @classmethod
+    def mapped(cls, bank: MappedBank, seq: int) -> BankState:
+        return cls(bank.info, seq, bank.pdq, bank.vpdq,
+                   _EntryMap.from_sorted(bank.entry_ids, bank.fp_ids))
 
     def add_rows(self, rows: Iterable[EntryFingerprint]) -> None:
         pdq: list[EntryFingerprint] = []
@@ -291,12 +306,22 @@ def best_per_entry(results: Iterable[MatchResult]) -> list[MatchResult]:
 
 class MatchingCore:
     """Matches files and bare hashes against every enabled bank of a `BankStore`. Thread-safe;
-    any number may share a store: each replays the change log on its own."""
+    any number may share a store: each replays the change log on its own.
+
+    With `snapshot_root`, the first build maps the newest snapshot there
+    (`anshim.matching.bank_snapshot`, built by the worker) and replays only the change log
+    after its checkpoint, instead of reading every row from the store; with none built yet
+    (or a store whose log went back before the checkpoint) it reads the store.
+    """
 
     def __init__(self, store: BankStore, *, poll_interval: float = 0.0,
                  min_quality: int = MIN_QUALITY, rules: StrategyRules = DEFAULT_RULES,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 snapshot_root: Path | None = None) -> None:
         self.store = store
+        self.snapshot_root = snapshot_root
+        #: The snapshot this core was built from (None: read from the store).
+        self.snapshot: Path | None = None
         self.poll_interval = poll_interval
         self.min_quality = min_quality
         self.rules = rules
@@ -336,13 +361,31 @@ class MatchingCore:
             self._force = False
             self._last_poll = now
             if self._banks is None:
-                self._build_all()
+                if not self._map_snapshot():
+                    self._build_all()
                 return
             latest = self.store.latest_seq()
             if latest < self._seq:  # the log went backwards: a restored or reset store
                 self._build_all()
             elif latest > self._seq:
                 self._replay(latest)
+
+    def _map_snapshot(self) -> bool:
+        """Map the newest snapshot and catch up from its checkpoint; False: none usable."""
+        if self.snapshot_root is None:
+            return False
+        snap = open_snapshot(self.snapshot_root)
+        if snap is None:
+            return False
+        latest = self.store.latest_seq()
+        if latest < snap.seq:  # the store went back (restored): the snapshot is ahead of it
+            return False
+        self._banks = {b.info.bank_id: BankState.mapped(b, snap.seq) for b in snap.banks}
+        self._seq = snap.seq
+        self.snapshot = snap.path
+        if latest > snap.seq:
+            self._replay(latest)
+        return True
 
     def _build_all(self) -> None:
         loaded = self.store.load()

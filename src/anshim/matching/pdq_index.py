@@ -512,6 +512,31 @@ class PDQIndex:
         index._last_refresh = time.monotonic()
         return index
 
+    @classmethod
+    def write_new(cls, path: str | Path, ids: Iterable[int], codes: Codes, *,
+                  threshold: int = DEFAULT_THRESHOLD) -> None:
+        """Build an index of ``ids``/``codes`` straight into a new saved directory ``path``
+        (one build; `open_detached` or `load` it afterwards)."""
+        index = cls(threshold=threshold)
+        id_arr = _as_ids(ids)
+        codes = as_codes(codes)
+        if id_arr.shape[0] != codes.shape[0]:
+            raise MatchingError("ids and codes differ in length")
+        dup = _first_duplicate(id_arr)
+        if dup is not None:
+            raise DuplicateIdError(f"id {dup} appears twice")
+        segment = index._build_segment(id_arr, codes)
+        snapshot.write_generation(Path(path), segment, 1, {"threshold": threshold})
+
+    @classmethod
+    def open_detached(cls, path: str | Path, *, threshold: int | None = None) -> PDQIndex:
+        """Map a saved index read-only and detach it: later ``add``/``remove`` stay in this
+        process's memory and never touch the files. Many processes map one snapshot (one
+        copy of its pages in the page cache) while only its builder ever writes one."""
+        index = cls.load(path, mmap=True, threshold=threshold, durable=False)
+        index._root = None
+        return index
+
     def refresh(self) -> int:
         """Pick up what another process changed: replay new change-log records, or
         re-open the snapshot if it was compacted. Returns the records applied."""

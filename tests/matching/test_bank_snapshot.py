@@ -1,0 +1,156 @@
+"""Build once, map everywhere (issue 15 item 3): the matching core mapped from a snapshot tagged
+with its change-log checkpoint answers exactly what a core read from the store answers, a new
+snapshot is built while cores keep matching, and a withdrawal in one process is seen by another
+real process within a second."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anshim.matching.bank_snapshot import build_snapshot, current_snapshot, open_snapshot
+from anshim.matching.core import FileQuery, MatchingCore
+from anshim.matching.pdq_codes import hamming_matrix, parse_pdq_hex
+from anshim.matching.sqlite_store import SqliteBankStore
+from anshim.matching.store import MemoryBankStore
+from anshim.matching.strategy import QueryHash
+
+_rnd = random.Random(3)
+
+
+def code() -> str:
+    return f"{_rnd.getrandbits(256):064x}"
+
+
+def near(h: str, bits: int) -> str:
+    return f"{int(h, 16) ^ (((1 << bits) - 1) << (256 - bits)):064x}"
+
+
+def q(h: str) -> FileQuery:
+    return FileQuery(images=[QueryHash(h, 100, "original")])
+
+
+def found(core: MatchingCore, hashes: list[str]) -> list[list[tuple[int, int, str]]]:
+    return [[(m.entry_id, m.distance, m.strategy) for m in r]
+            for r in core.match_files([q(h) for h in hashes])]
+
+
+def test_a_mapped_core_answers_what_a_store_core_answers(tmp_path: Path) -> None:
+    store = MemoryBankStore()
+    bank, other = store.add_bank("victims"), store.add_bank("other", threshold=20)
+    hashes = [code() for _ in range(300)]
+    entries = [store.add_entry(bank if i % 3 else other, [("pdq", h, 100, "original")])
+               for i, h in enumerate(hashes)]
+    info = build_snapshot(store, tmp_path)
+    assert info.seq == store.latest_seq() and info.rows == 300
+    # Changes after the checkpoint: replayed by the mapped core, not in the snapshot.
+    for e in entries[:40]:
+        store.withdraw(e)
+    late = [code() for _ in range(30)]
+    for h in late:
+        store.add_entry(bank, [("pdq", h, 100, "original")])
+    third = store.add_bank("third")
+    newest = code()
+    store.add_entry(third, [("pdq", newest, 100, "original")])
+    store.configure(other, threshold=10)
+    mapped = MatchingCore(store, snapshot_root=tmp_path)
+    plain = MatchingCore(store)
+    queries = [near(h, _rnd.randint(0, 25)) for h in [*hashes, *late, newest]]
+    assert found(mapped, queries) == found(plain, queries)
+    assert mapped.snapshot == info.path and plain.snapshot is None
+    assert sum(map(bool, found(mapped, queries))) > 200
+
+
+def test_a_new_snapshot_is_built_while_cores_keep_matching_exactly(tmp_path: Path) -> None:
+    store = MemoryBankStore()
+    bank = store.add_bank("victims")
+    hashes = [code() for _ in range(2000)]
+    ids = [store.add_entry(bank, [("pdq", h, 100, "original")]) for h in hashes]
+    build_snapshot(store, tmp_path)
+    core = MatchingCore(store, snapshot_root=tmp_path)
+    first = current_snapshot(tmp_path)
+    more = [code() for _ in range(500)]
+    ids += [store.add_entry(bank, [("pdq", h, 100, "original")]) for h in more]
+    every = [*hashes, *more]
+    done = threading.Event()
+
+    def rebuild() -> None:
+        try:
+            for _ in range(3):
+                build_snapshot(store, tmp_path)
+        finally:
+            done.set()
+
+    builder = threading.Thread(target=rebuild)
+    builder.start()
+    codes = parse_pdq_hex(every)
+    rounds = 0
+    while not done.is_set() or rounds == 0:
+        sample = _rnd.sample(range(len(every)), 50)
+        queries = [near(every[i], _rnd.randint(0, 31)) for i in sample]
+        dist = hamming_matrix(parse_pdq_hex(queries), codes)
+        got = [{e for e, _, _ in r} for r in found(core, queries)]
+        want = [{ids[int(j)] for j in np.nonzero(row <= 31)[0]} for row in dist]
+        assert got == want  # brute force
+        rounds += 1
+    builder.join()
+    assert current_snapshot(tmp_path) != first
+    assert len(list(tmp_path.glob("snap-*"))) == 2  # the newest and the one before
+    fresh = MatchingCore(store, snapshot_root=tmp_path)
+    sample = [near(h, 5) for h in every[::97]]
+    assert found(fresh, sample) == found(core, sample)
+    snap = open_snapshot(tmp_path)
+    assert snap is not None and snap.seq == store.latest_seq()
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from anshim.matching.core import FileQuery, MatchingCore
+    from anshim.matching.sqlite_store import SqliteBankStore
+    from anshim.matching.strategy import QueryHash
+    store = SqliteBankStore(sys.argv[1])
+    core = MatchingCore(store, snapshot_root=Path(sys.argv[2]))
+    query = FileQuery(images=[QueryHash(sys.argv[3], 100, "original")])
+    core.match_files([query])
+    print("ready", core.snapshot is not None, flush=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not core.match_files([query])[0]:
+            print("gone", time.time(), flush=True)
+            break
+        time.sleep(0.01)
+""")
+
+
+@pytest.mark.slow
+def test_a_withdrawal_is_seen_by_another_process_within_a_second(tmp_path: Path) -> None:
+    db, snaps = tmp_path / "banks.sqlite3", tmp_path / "snapshots"
+    store = SqliteBankStore(db)
+    bank = store.add_bank("victims")
+    target = code()
+    [entry] = store.add_entries(bank, [([("pdq", target, 100, "original")], "", "", None, "")])
+    store.add_entries(bank, [([("pdq", code(), 100, "original")], "", "", None, "")
+                             for _ in range(500)])
+    build_snapshot(store, snaps)
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(db), str(snaps), near(target, 6)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().split() == ["ready", "True"]
+        withdrawn_at = time.time()
+        store.withdraw(entry)
+        line = child.stdout.readline().split()
+        assert line and line[0] == "gone", line
+        assert float(line[1]) - withdrawn_at < 1.0
+    finally:
+        child.kill()
+        child.wait()

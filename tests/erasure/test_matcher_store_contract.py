@@ -1,7 +1,8 @@
 """One contract for the matching core's storage interface (`anshim.matching.store.BankStore`),
 run against every implementation: the in-memory store (engine tests, benchmarks), the
-SQLite-file store (several processes) and the ORM store of the erasure app. The same tests then run the matching core on each store, so the
-core behaves the same whichever store it reads (issue 15 item 1)."""
+SQLite-file store (several processes) and the ORM store of the erasure app. The same tests
+then run the matching core on each store, so the core behaves the same whichever store it
+reads (issue 15 item 1)."""
 
 from __future__ import annotations
 

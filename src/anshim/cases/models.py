@@ -77,6 +77,10 @@ class Guardian(models.Model):
     def __str__(self) -> str:
         return f"Guardian #{self.pk}"
 
+    class Meta:
+        verbose_name = _("guardian")
+        verbose_name_plural = _("guardians")
+
 
 class CaseStatus(models.TextChoices):
     """Every status a case can have; which moves between them are allowed is decided by
@@ -147,6 +151,8 @@ class Case(models.Model):
             # the reports read a period's cases (anshim.reports)
             models.Index(fields=["created_at"]),
         ]
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
 
     def __str__(self) -> str:
         return self.code
@@ -164,6 +170,8 @@ class CaseHarm(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["case", "harm_type"], name="unique_harm_per_case")
         ]
+        verbose_name = _("case harm type")
+        verbose_name_plural = _("case harm types")
 
 
 class Contact(models.Model):
@@ -180,6 +188,8 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["started_at"]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
 
 
 class TriageAssessment(models.Model):
@@ -204,6 +214,8 @@ class TriageAssessment(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        verbose_name = _("risk assessment")
+        verbose_name_plural = _("risk assessments")
 
     @property
     def effective_level(self) -> str:
@@ -250,6 +262,8 @@ class Consent(models.Model):
     class Meta:
         ordering = ["granted_at"]
         indexes = [models.Index(fields=["case", "scope"])]
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
 
 
 class TimelineEvent(models.Model):
@@ -267,6 +281,8 @@ class TimelineEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        verbose_name = _("timeline event")
+        verbose_name_plural = _("timeline events")
 
 
 class NoteKind(models.TextChoices):
@@ -285,6 +301,8 @@ class Note(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
 
 
 class ReferralTarget(models.TextChoices):
@@ -318,6 +336,10 @@ class Referral(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+
 
 class Notification(models.Model):
     """An in-app message to a staff member or expert (also e-mailed by a background task)."""
@@ -332,6 +354,8 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
 
 
 class StatusChangeKind(models.TextChoices):

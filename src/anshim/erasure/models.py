@@ -193,6 +193,8 @@ class Fingerprint(models.Model):
             models.Index(fields=["kind", "value"]),
             models.Index(fields=["bank", "kind", "id"]),
         ]
+        verbose_name = _("fingerprint")
+        verbose_name_plural = _("fingerprints")
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value[:12]}…"
@@ -217,6 +219,8 @@ class BankChange(models.Model):
     class Meta:
         ordering = ["seq"]
         indexes = [models.Index(fields=["bank", "seq"])]
+        verbose_name = _("hash list change")
+        verbose_name_plural = _("hash list changes")
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.op} {self.bank_id}/{self.entry_id}"
@@ -238,6 +242,8 @@ class Tombstone(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        verbose_name = _("withdrawn-hash marker")
+        verbose_name_plural = _("withdrawn-hash markers")
 
     def __str__(self) -> str:
         return f"tombstone {self.entry_id}"
@@ -518,6 +524,8 @@ class TakedownItem(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["request", "sighting"],
                                                name="takedown_item_unique")]
+        verbose_name = _("takedown item")
+        verbose_name_plural = _("takedown items")
 
 
 class TakedownEvent(models.Model):
@@ -537,6 +545,8 @@ class TakedownEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        verbose_name = _("takedown history entry")
+        verbose_name_plural = _("takedown history entries")
 
 
 class DeliveryState(models.TextChoices):
@@ -576,6 +586,8 @@ class TakedownDelivery(models.Model):
         constraints = [models.UniqueConstraint(fields=["request", "number"],
                                                name="takedown_delivery_unique_number")]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        verbose_name = _("takedown delivery")
+        verbose_name_plural = _("takedown deliveries")
 
     def __str__(self) -> str:
         return f"{self.request_id}#{self.number} ({self.status})"
@@ -590,6 +602,10 @@ class UnblurRecord(models.Model):
                               related_name="+")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     reason = EncryptedTextField(blank=True)
+
+    class Meta:
+        verbose_name = _("unblur record")
+        verbose_name_plural = _("unblur records")
 
 
 class ScanStatus(models.TextChoices):

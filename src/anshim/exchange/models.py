@@ -108,6 +108,10 @@ class RateBucket(models.Model):
     # Unix time of the last refill (float seconds: sub-second precision matters here).
     updated = models.FloatField()
 
+    class Meta:
+        verbose_name = _("rate limit bucket")
+        verbose_name_plural = _("rate limit buckets")
+
 
 class BankShare(models.Model):
     """A bank made visible to a partner (feed, lookup, webhooks)."""
@@ -140,6 +144,8 @@ class ShareSnapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["partner", "epoch"], name="sharesnapshot_unique")
         ]
+        verbose_name = _("share snapshot")
+        verbose_name_plural = _("share snapshots")
 
     def __str__(self) -> str:
         return f"{self.partner_id}@{self.epoch}: {self.bank_ids}"
@@ -212,6 +218,8 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
 
     def __str__(self) -> str:
         return f"delivery {self.pk} to {self.partner_id}: {self.status}"

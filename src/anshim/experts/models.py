@@ -57,6 +57,10 @@ class Expert(models.Model):
     def __str__(self) -> str:
         return str(self.user)
 
+    class Meta:
+        verbose_name = _("expert")
+        verbose_name_plural = _("experts")
+
 
 class WeeklyAvailability(models.Model):
     expert = models.ForeignKey(Expert, on_delete=models.CASCADE, related_name="availability")
@@ -66,6 +70,8 @@ class WeeklyAvailability(models.Model):
 
     class Meta:
         ordering = ["weekday", "start_time"]
+        verbose_name = _("weekly availability")
+        verbose_name_plural = _("weekly availabilities")
 
 
 class AssignmentStatus(models.TextChoices):
@@ -98,6 +104,8 @@ class Assignment(models.Model):
                 name="one_active_assignment_per_need",
             )
         ]
+        verbose_name = _("expert assignment")
+        verbose_name_plural = _("expert assignments")
 
 
 class AppointmentStatus(models.TextChoices):
@@ -151,6 +159,8 @@ class Appointment(models.Model):
                 name="appointment_ends_after_start",
             )
         ]
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
 
 
 class NoticeKind(models.TextChoices):
@@ -196,6 +206,8 @@ class AppointmentNotice(models.Model):
             models.UniqueConstraint(fields=["appointment", "sequence", "audience"],
                                     name="one_notice_per_version_and_audience")
         ]
+        verbose_name = _("appointment notice")
+        verbose_name_plural = _("appointment notices")
 
 
 class AppointmentSlot(models.Model):
@@ -209,6 +221,8 @@ class AppointmentSlot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["expert", "slot_start"], name="no_double_booking")
         ]
+        verbose_name = _("appointment slot")
+        verbose_name_plural = _("appointment slots")
 
 
 class SessionLog(models.Model):
@@ -221,3 +235,7 @@ class SessionLog(models.Model):
     summary = EncryptedTextField(_("session summary"))
     follow_up_needed = models.BooleanField(_("follow-up needed"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("session log")
+        verbose_name_plural = _("session logs")

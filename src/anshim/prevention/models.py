@@ -64,6 +64,8 @@ class School(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["name", "district"], name="prevention_school_unique"),
         ]
+        verbose_name = _("school")
+        verbose_name_plural = _("schools")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.district})"
@@ -82,6 +84,8 @@ class Module(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("education module")
+        verbose_name_plural = _("education modules")
 
     def __str__(self) -> str:
         return self.name
@@ -105,6 +109,8 @@ class Facilitator(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("facilitator")
+        verbose_name_plural = _("facilitators")
 
     def __str__(self) -> str:
         return self.name
@@ -141,6 +147,8 @@ class BookingRequest(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = _("booking request")
+        verbose_name_plural = _("booking requests")
 
 
 class SessionStatus(models.TextChoices):
@@ -177,6 +185,8 @@ class ProgrammeSession(models.Model):
             models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")),
                                    name="prevention_session_ends_after_start"),
         ]
+        verbose_name = _("programme session")
+        verbose_name_plural = _("programme sessions")
 
     def __str__(self) -> str:
         return f"{self.module} · {self.school}"
@@ -202,6 +212,8 @@ class FacilitatorSlot(models.Model):
             models.UniqueConstraint(fields=["facilitator", "slot_start"],
                                     name="prevention_facilitator_no_double_booking"),
         ]
+        verbose_name = _("facilitator slot")
+        verbose_name_plural = _("facilitator slots")
 
 
 class Attendance(models.Model):
@@ -216,6 +228,8 @@ class Attendance(models.Model):
             models.UniqueConstraint(fields=["session", "grade", "sex"],
                                     name="prevention_attendance_unique"),
         ]
+        verbose_name = _("attendance")
+        verbose_name_plural = _("attendances")
 
 
 class Disclosure(models.Model):
@@ -231,6 +245,10 @@ class Disclosure(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True,
                                     on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("disclosure")
+        verbose_name_plural = _("disclosures")
 
 
 # --- Knowledge and attitude tests ---------------------------------------------------------
@@ -251,6 +269,8 @@ class KnowledgeTest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "id"]
+        verbose_name = _("knowledge test")
+        verbose_name_plural = _("knowledge tests")
 
     def __str__(self) -> str:
         return self.name
@@ -270,6 +290,8 @@ class TestScore(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["test", "wave", "code"])]
+        verbose_name = _("test score")
+        verbose_name_plural = _("test scores")
 
 
 # --- Surveys --------------------------------------------------------------------------------
@@ -289,6 +311,8 @@ class Survey(models.Model):
 
     class Meta:
         ordering = ["-created_at", "id"]
+        verbose_name = _("survey")
+        verbose_name_plural = _("surveys")
 
     def __str__(self) -> str:
         return self.title
@@ -314,6 +338,8 @@ class SurveyVersion(models.Model):
             models.UniqueConstraint(fields=["survey", "number"],
                                     name="prevention_version_unique"),
         ]
+        verbose_name = _("survey version")
+        verbose_name_plural = _("survey versions")
 
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:
@@ -351,6 +377,8 @@ class SampledSchool(models.Model):
                 condition=Q(selection_probability__gt=0) & Q(selection_probability__lte=1),
                 name="prevention_probability_range"),
         ]
+        verbose_name = _("sampled school")
+        verbose_name_plural = _("sampled schools")
 
 
 class ClassSession(models.Model):
@@ -371,6 +399,8 @@ class ClassSession(models.Model):
 
     class Meta:
         ordering = ["-opens_at", "id"]
+        verbose_name = _("class survey session")
+        verbose_name_plural = _("class survey sessions")
 
 
 class Response(models.Model):
@@ -390,6 +420,8 @@ class Response(models.Model):
             models.UniqueConstraint(fields=["class_session", "key_hash"],
                                     name="prevention_one_response_per_device"),
         ]
+        verbose_name = _("survey response")
+        verbose_name_plural = _("survey responses")
 
 
 class HelpRequest(models.Model):
@@ -402,4 +434,8 @@ class HelpRequest(models.Model):
     language = models.CharField(max_length=8, default="ko")
     case = models.ForeignKey("cases.Case", null=True, on_delete=models.SET_NULL, related_name="+")
     key_hash = models.CharField(max_length=64, unique=True)  # the browser's idempotency key
+
+    class Meta:
+        verbose_name = _("help request")
+        verbose_name_plural = _("help requests")
 

@@ -388,3 +388,5 @@ class StatusChange(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["case", "kind", "at"])]
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")

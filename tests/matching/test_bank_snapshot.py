@@ -154,3 +154,22 @@ def test_a_withdrawal_is_seen_by_another_process_within_a_second(tmp_path: Path)
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_snapshot_of_another_store_is_not_used(tmp_path: Path) -> None:
+    one, two = MemoryBankStore(), MemoryBankStore()
+    for store in (one, two):
+        bank = store.add_bank("victims")
+        store.add_entry(bank, [("pdq", code(), 100, "original")])
+    two.withdraw(2)
+    two.add_entry(1, [("pdq", code(), 100, "original")])
+    one.add_entry(1, [("pdq", code(), 100, "original")])
+    assert one.latest_seq() == two.latest_seq() - 1
+    one.add_bank("other")  # same length of log, other last record
+    build_snapshot(one, tmp_path)
+    core = MatchingCore(two, snapshot_root=tmp_path)
+    core.refresh()
+    assert core.snapshot is None  # read from its own store instead
+    own = MatchingCore(one, snapshot_root=tmp_path)
+    own.refresh()
+    assert own.snapshot is not None

@@ -240,6 +240,11 @@ ANSHIM_AUDIT_ANCHOR_MAIL_TO = [
 # Seconds a bank matcher may answer from its index before polling the change log again
 # (withdrawn hits are re-checked against the database on every query regardless).
 ANSHIM_MATCHER_POLL_SECONDS = float(os.environ.get("ANSHIM_MATCHER_POLL_SECONDS", "0"))
+# Where the worker builds the matcher's memory-mapped snapshot (issue 15: built once by the
+# periodic erasure tick, mapped by every web and worker process, which replay only the change
+# log after it). Unset: every process reads the banks from the database instead.
+ANSHIM_MATCH_SNAPSHOT_DIR = (Path(os.environ["ANSHIM_MATCH_SNAPSHOT_DIR"])
+                             if os.environ.get("ANSHIM_MATCH_SNAPSHOT_DIR") else None)
 # Processes fingerprinting the media of a scheduled scan (default: one per core; 1 = a thread
 # inside the crawl process, no extra process to start).
 ANSHIM_SCAN_WORKERS = int(os.environ.get("ANSHIM_SCAN_WORKERS", str(os.cpu_count() or 1)))

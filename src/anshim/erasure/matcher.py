@@ -52,7 +52,8 @@ class BankMatcher(MatchingCore):
         if poll_interval is None:
             poll_interval = float(getattr(settings, "ANSHIM_MATCHER_POLL_SECONDS", 0.0))
         super().__init__(OrmBankStore(), poll_interval=poll_interval, min_quality=min_quality,
-                         clock=clock)
+                         clock=clock,
+                         snapshot_root=getattr(settings, "ANSHIM_MATCH_SNAPSHOT_DIR", None))
 
     def match_fingerprint(self, fp: Fingerprints) -> list[MatchResult]:
         return self.match_fingerprints([fp])[0]

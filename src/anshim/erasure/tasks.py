@@ -68,11 +68,33 @@ def due_sources() -> list[MonitoredSource]:
 
 
 @task()
+def build_match_snapshot() -> dict[str, Any]:
+    """Build the bank matcher's snapshot (`ANSHIM_MATCH_SNAPSHOT_DIR`) from the database: the
+    processes that start afterwards map it and replay only the changes after its checkpoint;
+    running ones keep matching from their own state meanwhile (no pause)."""
+    from django.conf import settings
+
+    from anshim.erasure.bank_store import OrmBankStore
+    from anshim.matching.bank_snapshot import build_snapshot
+
+    root = settings.ANSHIM_MATCH_SNAPSHOT_DIR
+    if root is None:
+        return {"skipped": True}
+    info = build_snapshot(OrmBankStore(), root)
+    return {"seq": info.seq, "rows": info.rows, "seconds": round(info.seconds, 1)}
+
+
+@task()
 def erasure_tick() -> int:
-    """Enqueue the scans that are due, verification and re-sending."""
+    """Enqueue the scans that are due, verification and re-sending (and the matcher's
+    snapshot, when one is configured)."""
+    from django.conf import settings
+
     sources = due_sources()
     for source in sources:
         scan_source.enqueue(source.pk)
     verify_sightings.enqueue()
     resend_requests.enqueue()
+    if settings.ANSHIM_MATCH_SNAPSHOT_DIR is not None:
+        build_match_snapshot.enqueue()
     return len(sources)

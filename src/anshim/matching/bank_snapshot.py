@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from anshim.matching.errors import CorruptIndexError
 from anshim.matching.pdq_codes import Codes, parse_pdq_hex
 from anshim.matching.pdq_index import PDQIndex
-from anshim.matching.store import PDQ, VPDQ, BankInfo, BankStore
+from anshim.matching.store import PDQ, VPDQ, BankInfo, BankStore, Change
 from anshim.matching.strategy import MIN_QUALITY
 
 FORMAT = "anshim-bank-snapshot"
@@ -89,10 +89,20 @@ def arrays_from_store(store: BankStore) -> tuple[int, list[BankArrays]]:
     return loaded.seq, out
 
 
+def last_change(store: BankStore, seq: int) -> Change | None:
+    """The change-log record at `seq` (None at 0): a snapshot's fingerprint of its store."""
+    found = store.changes_after(seq - 1, seq) if seq > 0 else []
+    return found[0] if found else None
+
+
+def _change_json(change: Change | None) -> list[object] | None:
+    return None if change is None else [change.seq, change.bank_id, change.entry_id, change.op]
+
+
 def build_snapshot(store: BankStore, root: Path) -> SnapshotInfo:
     """Read the store once and write it as the newest snapshot under `root`."""
     seq, banks = arrays_from_store(store)
-    return write_snapshot(root, seq, banks)
+    return write_snapshot(root, seq, banks, last_change(store, seq))
 
 
 def _fsync(path: Path) -> None:
@@ -103,8 +113,10 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_snapshot(root: Path, seq: int, banks: Sequence[BankArrays]) -> SnapshotInfo:
-    """Write `banks` (the state at change `seq`) as a new snapshot and make it current."""
+def write_snapshot(root: Path, seq: int, banks: Sequence[BankArrays],
+                   change: Change | None) -> SnapshotInfo:
+    """Write `banks` (the state at change `seq`, whose record is `change`) as a new snapshot
+    and make it current."""
     t0 = time.perf_counter()
     root.mkdir(parents=True, exist_ok=True)
     name = f"snap-{seq:012d}-{time.time_ns():020d}"
@@ -124,7 +136,7 @@ def write_snapshot(root: Path, seq: int, banks: Sequence[BankArrays]) -> Snapsho
                 _fsync(d / f)
             rows += int(bank.entry_ids.size)
         manifest = {
-            "format": FORMAT, "version": VERSION, "seq": seq,
+            "format": FORMAT, "version": VERSION, "seq": seq, "change": _change_json(change),
             "banks": [{"bank_id": b.info.bank_id, "name": b.info.name,
                        "threshold": b.info.threshold, "allow_list": b.info.allow_list}
                       for b in banks],
@@ -165,6 +177,13 @@ class MappedSnapshot:
     path: Path
     seq: int
     banks: list[MappedBank]
+    #: The change-log record at `seq` when built, as JSON (see `matches_store`).
+    change: list[object] | None
+
+    def matches_store(self, store: BankStore) -> bool:
+        """Whether `store` is the one this snapshot was built from: its change-log record at
+        the checkpoint is the same (a restored or another database is not)."""
+        return _change_json(last_change(store, self.seq)) == self.change
 
 
 def current_snapshot(root: Path) -> Path | None:
@@ -197,7 +216,7 @@ def open_snapshot(root: Path) -> MappedSnapshot | None:
                 PDQIndex.open_detached(d / "vpdq", threshold=info.threshold),
                 np.load(d / "entries.npy", mmap_mode="r", allow_pickle=False),
                 np.load(d / "fps.npy", mmap_mode="r", allow_pickle=False)))
-        return MappedSnapshot(path, int(manifest["seq"]), banks)
+        return MappedSnapshot(path, int(manifest["seq"]), banks, manifest.get("change"))
     except CorruptIndexError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -378,7 +378,8 @@ class MatchingCore:
         if snap is None:
             return False
         latest = self.store.latest_seq()
-        if latest < snap.seq:  # the store went back (restored): the snapshot is ahead of it
+        if latest < snap.seq or not snap.matches_store(self.store):
+            # Another database, or this one restored from a backup: the snapshot is not of it.
             return False
         self._banks = {b.info.bank_id: BankState.mapped(b, snap.seq) for b in snap.banks}
         self._seq = snap.seq

@@ -70,8 +70,10 @@ def test_booking_page_offers_the_free_slots(
     day = monday.date().isoformat()
     assert f'data-date="{day}" data-time="09:00"' in body
     assert f'data-date="{day}" data-time="10:00"' not in body
-    data = json.loads(re.search(
-        r'<script id="slot-data" type="application/json">(.*?)</script>', body, re.S).group(1))
+    found = re.search(r'<script id="slot-data" type="application/json">(.*?)</script>', body,
+                      re.S)
+    assert found
+    data = json.loads(found.group(1))
     assert set(data) == {"15", "30", "45", "60", "90", "120"}
     monday_60 = next(d for d in data["60"] if d["date"] == day)["times"]
     assert "09:00" in monday_60 and "10:00" not in monday_60 and "11:00" in monday_60
@@ -147,8 +149,9 @@ def test_the_meeting_place_is_shown_on_need_to_know(
 
 # --- Assign: pre-selected top suggestion, "choose" per row, age ----------------------------
 def _selected_expert(body: str) -> str:
-    select = re.search(r'<select name="expert"[^>]*>(.*?)</select>', body, re.S).group(1)
-    found = re.search(r'<option value="(\d+)" selected>', select)
+    match = re.search(r'<select name="expert"[^>]*>(.*?)</select>', body, re.S)
+    assert match
+    found = re.search(r'<option value="(\d+)" selected>', match.group(1))
     return found.group(1) if found else ""
 
 
@@ -259,3 +262,38 @@ def test_follow_up_annotation_costs_no_query_per_case(
         rows = list(Case.objects.annotate(follow_up=follow_up_needed()).values_list(
             "code", "follow_up"))
     assert sorted(code for code, flag in rows if flag) == sorted(flagged)
+
+
+def test_follow_up_flag_in_the_counselors_case_list(
+    login_client: Any, make_case: Any, make_expert: Any, counselor: Any,
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    expert = make_expert(username="fl")
+    c = login_client(counselor)
+
+    def add(flag: bool) -> str:
+        case = make_case(lead_counselor=counselor)
+        a = Assignment.objects.create(case=case, expert=expert, specialty="trauma")
+        _held(a, 40 + Assignment.objects.count(), follow_up=flag)
+        return str(case.code)
+
+    flagged = add(True)
+    quiet = add(False)
+
+    def row_of(body: str, code: str) -> str:
+        found = re.search(rf"<tr>\s*<td><a href=\"[^\"]*{code}/\">{code}</a>(.*?)</tr>", body,
+                          re.S)
+        assert found, code
+        return found.group(1)
+
+    with CaptureQueriesContext(connection) as few:
+        body = c.get("/staff/cases/").content.decode()
+    assert "후속 조치 필요" in row_of(body, flagged)
+    assert "후속 조치 필요" not in row_of(body, quiet)
+    for _ in range(6):
+        add(True)
+    with CaptureQueriesContext(connection) as many:
+        body = c.get("/staff/cases/").content.decode()
+    assert body.count('class="follow-up"') == 7
+    assert len(many.captured_queries) == len(few.captured_queries)  # no query per row

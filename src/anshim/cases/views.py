@@ -44,6 +44,7 @@ from anshim.cases.models import (
 )
 from anshim.cases.triage import TriageFactors, reason_messages
 from anshim.erasure.summary import case_summary
+from anshim.experts.followup import follow_up_needed
 from anshim.experts.panels import case_panel_context
 from anshim.portal import services as portal
 from anshim.security.decorators import staff_required
@@ -120,7 +121,9 @@ class CaseRow:
 def case_list(request: HttpRequest) -> HttpResponse:
     form = CaseFilterForm(request.GET or None)
     params = form.cleaned_data if form.is_valid() else {}
-    page = Paginator(filter_cases(request.user, params), PAGE_SIZE).get_page(
+    # The experts' "follow-up needed" flag: one EXISTS in the page's own query, no query a row.
+    cases = filter_cases(request.user, params).annotate(expert_follow_up=follow_up_needed())
+    page = Paginator(cases, PAGE_SIZE).get_page(
         request.GET.get("page"))
     now = timezone.now()
     rows = [CaseRow(case=c, overdue=services.is_overdue(c, now)) for c in page.object_list]

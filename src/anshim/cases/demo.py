@@ -236,15 +236,29 @@ def create_demo_cases(staff: dict[str, Any]) -> list[Case]:
                     services.update_referral(actor, referral, status=status,
                                              outcome="(가상) 진행 기록" if status ==
                                              ReferralStatus.COMPLETED else "")
-            if d.status:
-                services.update_case(actor, case, case.version, {"status": d.status})
             services.add_event(case, DEMO_EVENT, gettext_noop("Demo data"), None)
+        if d.status:
+            # Staff's own workflow actions are durable transactions: after the block above.
+            _demo_status(staff, actor, case, d.status)
         made.append(case)
     # One case shared with a second counselor so "mine" differs per user.
     first = made[0]
     first.counselors.add(staff["counselor2"])
     _demo_portal_messages(made)
     return made
+
+
+def _demo_status(staff: dict[str, Any], actor: Any, case: Case, status: str) -> None:
+    """Move a demo case the way staff would: a closed case was put forward for closure by its
+    counselor and approved by the supervisor."""
+    from anshim.cases import transitions
+
+    case.refresh_from_db()
+    if status == CaseStatus.CLOSED:
+        transitions.request_closure(actor, case, expected=case.status, note="(가상) 지원 종료")
+        transitions.approve_closure(staff["supervisor"], case)
+    elif status != case.status:
+        transitions.move(actor, case, status, expected=case.status)
 
 
 def _demo_portal_messages(made: list[Case]) -> None:

@@ -18,7 +18,7 @@ APT_PACKAGES := chromium fonts-noto-cjk nodejs poppler-utils pkg-config libavcod
 	libswscale-dev libavdevice-dev libavfilter-dev r-base-core r-cran-survey
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
-	bench bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-stats \
+	bench bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-snapshot bench-stats \
 	bench-reports worker clean
 
 help:
@@ -131,6 +131,11 @@ BENCH_APT_PACKAGES := desktop-base sway-backgrounds mypaint-data-extras lomiri-w
 bench-robustness: install-test $(VENV)/.installed-bench
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
 	$(BIN)/python -m bench.bench_robustness
+
+# Build once, map everywhere at 10M entries (issue 15): worker ready time, memory per extra
+# process, withdrawal visibility across processes.
+bench-snapshot: install-test
+	$(BIN)/python -m bench.bench_snapshot
 
 # A school survey report (every question by grade, sex and school level) at 4,012 and 400,000
 # responses, ours vs R's survey on one core; ours alone at 4,000,000 within 4 GiB.

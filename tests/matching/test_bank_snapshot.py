@@ -173,3 +173,18 @@ def test_a_snapshot_of_another_store_is_not_used(tmp_path: Path) -> None:
     own = MatchingCore(one, snapshot_root=tmp_path)
     own.refresh()
     assert own.snapshot is not None
+
+
+def test_the_dihedral_variant_names_are_the_engines() -> None:
+    from anshim.fingerprint.types import DIHEDRAL_NAMES
+    from anshim.matching.strategy import DIHEDRAL_VARIANTS
+
+    assert frozenset(DIHEDRAL_NAMES[1:]) == DIHEDRAL_VARIANTS
+
+
+def test_the_matching_core_loads_no_media_decoder() -> None:
+    out = subprocess.run([sys.executable, "-c", "import sys, anshim.matching.core, "
+                          "anshim.matching.sqlite_store; print('anshim.fingerprint' in "
+                          "sys.modules, 'PIL' in sys.modules)"], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -26,12 +26,11 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint
 from anshim.matching.bank_snapshot import MappedBank, open_snapshot
 from anshim.matching.pdq_codes import parse_pdq_hex
 from anshim.matching.pdq_index import PDQIndex
@@ -57,6 +56,9 @@ from anshim.matching.strategy import (
     rank,
     video_strategy,
 )
+
+if TYPE_CHECKING:
+    from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint
 
 #: Replaying more changes than this at once is slower than rebuilding from the store.
 REBUILD_AFTER_CHANGES = 200_000
@@ -107,6 +109,8 @@ def file_query(fp: ImageFingerprint | VideoFingerprint, extra: Sequence[QueryHas
                ) -> FileQuery:
     """The query for a fingerprint-engine result plus robust query hashes (an image's other
     orientations, border trim, screenshot; a video's trimmed frames)."""
+    from anshim.fingerprint.types import ImageFingerprint  # the caller has it loaded already
+
     if isinstance(fp, ImageFingerprint):
         images = [QueryHash(fp.pdq, fp.quality, "original")]
         images += [QueryHash(v, fp.quality, f"dihedral-{name}")

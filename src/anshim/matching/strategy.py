@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from anshim.fingerprint.types import DIHEDRAL_NAMES
-
 #: PDQ quality under which a hash is neither registered (extra variants) nor searched (Meta's
 #: guidance: hashes of flat or tiny pictures are unreliable).
 MIN_QUALITY = 50
@@ -28,8 +26,11 @@ VIDEO_MATCH_PERCENT = 80.0
 ROBUST_VIDEO_QUERY_PERCENT = 50.0
 #: Meta's vPDQ frame rule (distance < 31), the cap for the robust video strategies.
 ROBUST_VIDEO_MAX_DISTANCE = 30
-#: Registered dihedral rows are whole pictures, turned: judged like ``original``.
-DIHEDRAL_VARIANTS = frozenset(DIHEDRAL_NAMES[1:])
+#: Registered dihedral rows are whole pictures, turned: judged like ``original``. The names of
+#: `anshim.fingerprint.types.DIHEDRAL_NAMES` (a test keeps them equal): importing the
+#: fingerprint package here would load the media decoders into every matching process.
+DIHEDRAL_VARIANTS = frozenset({"rotate90", "rotate180", "rotate270", "flipx", "flipy",
+                               "flip_plus1", "flip_minus1"})
 #: Among matches of one entry at the same distance, the simplest strategy is reported
 #: (exact digests first, then the PDQ strategies, vPDQ last).
 STRATEGY_RANK: dict[str, int] = {

@@ -32,9 +32,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from anshim.security import audit
 from anshim.security.accounts import Event
+from anshim.security.audit_labels import action_label
 from anshim.security.decorators import is_fully_authenticated
 from anshim.security.models import AccountRequest, AuditEntry, User
 from anshim.security.policy import Action, can
+from anshim.security.roles import Role
 
 REASON_CHARS = 2000
 
@@ -211,15 +213,54 @@ class AccountRequestAdmin(PolicyAdminMixin, admin.ModelAdmin):
         return False
 
 
+def _role_label(code: str) -> str:
+    return str(Role(code).label) if code in Role.values else code
+
+
+class AuditActionFilter(admin.SimpleListFilter):
+    """The action filter, by label (the raw code stays searchable)."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        codes = AuditEntry.objects.order_by().values_list("action", flat=True).distinct()
+        return sorted(((c, action_label(c)) for c in codes), key=lambda p: p[1])
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
+class AuditRoleFilter(admin.SimpleListFilter):
+    title = _("role")
+    parameter_name = "actor_role"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        codes = AuditEntry.objects.order_by().values_list("actor_role", flat=True).distinct()
+        return [(c, _role_label(c)) for c in sorted(codes) if c]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(actor_role=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(PolicyAdminMixin, admin.ModelAdmin):
     policy_action = Action.VIEW_AUDIT
 
-    list_display = ("seq", "at", "actor_username", "actor_role", "action", "case_code",
+    list_display = ("seq", "at", "actor_username", "role_label", "action_label", "case_code",
                     "target_model", "target_pk", "client_address")
-    list_filter = ("action", "actor_role")
+    list_filter = (AuditActionFilter, AuditRoleFilter)
     search_fields = ("case_code", "actor_username", "action")
     ordering = ("-seq",)
+
+    # Labels, not codes: "사례 · 열람" for "case.view", "상담원" for "counselor".
+    @admin.display(description=_("action"), ordering="action")
+    def action_label(self, obj: AuditEntry) -> str:
+        return action_label(obj.action)
+
+    @admin.display(description=_("role"), ordering="actor_role")
+    def role_label(self, obj: AuditEntry) -> str:
+        return _role_label(obj.actor_role)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in AuditEntry._meta.fields]

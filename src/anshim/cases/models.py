@@ -32,6 +32,51 @@ class AgeGroup(models.TextChoices):
     UNKNOWN = "unknown", _("Unknown")
 
 
+class Sex(models.TextChoices):
+    """The victim's sex as the ministry's annual tables count it."""
+
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    OTHER = "other", _("Other or not disclosed")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class Region(models.TextChoices):
+    """Where the victim lives: the province or metropolitan city (시·도), never finer (the
+    address itself is encrypted; this coarse code is what the annual tables count)."""
+
+    SEOUL = "seoul", _("Seoul")
+    BUSAN = "busan", _("Busan")
+    DAEGU = "daegu", _("Daegu")
+    INCHEON = "incheon", _("Incheon")
+    GWANGJU = "gwangju", _("Gwangju")
+    DAEJEON = "daejeon", _("Daejeon")
+    ULSAN = "ulsan", _("Ulsan")
+    SEJONG = "sejong", _("Sejong")
+    GYEONGGI = "gyeonggi", _("Gyeonggi")
+    GANGWON = "gangwon", _("Gangwon")
+    CHUNGBUK = "chungbuk", _("North Chungcheong")
+    CHUNGNAM = "chungnam", _("South Chungcheong")
+    JEONBUK = "jeonbuk", _("North Jeolla")
+    JEONNAM = "jeonnam", _("South Jeolla")
+    GYEONGBUK = "gyeongbuk", _("North Gyeongsang")
+    GYEONGNAM = "gyeongnam", _("South Gyeongsang")
+    JEJU = "jeju", _("Jeju")
+    ABROAD = "abroad", _("Abroad")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class OffenderRelationship(models.TextChoices):
+    """The offender's relationship to the victim, in the ministry's categories."""
+
+    STRANGER = "stranger", _("Stranger")
+    ONLINE = "online", _("Met online (a passing acquaintance)")
+    SOCIAL = "social", _("Social (school, work, acquaintance)")
+    INTIMATE = "intimate", _("Intimate (partner or former partner)")
+    FAMILY = "family", _("Family or relative")
+    UNKNOWN = "unknown", _("Unknown")
+
+
 class ContactPreference(models.TextChoices):
     NONE = "none", _("Do not contact me")
     PHONE = "phone", _("Phone call")
@@ -51,6 +96,9 @@ class Person(models.Model):
     age_group = models.CharField(
         _("age group"), max_length=8, choices=AgeGroup.choices, default=AgeGroup.UNKNOWN
     )
+    sex = models.CharField(_("sex"), max_length=8, choices=Sex.choices, default=Sex.UNKNOWN)
+    region = models.CharField(_("region"), max_length=10, choices=Region.choices,
+                              default=Region.UNKNOWN)
     contact_preference = models.CharField(
         _("how we may contact"), max_length=8, choices=ContactPreference.choices,
         default=ContactPreference.PORTAL,
@@ -123,6 +171,9 @@ class Case(models.Model):
     )
     response_due = models.DateTimeField(_("respond by"), null=True, blank=True)
     channel = models.CharField(_("first contact"), max_length=10, choices=Channel.choices)
+    offender_relationship = models.CharField(
+        _("offender's relationship"), max_length=10, choices=OffenderRelationship.choices,
+        default=OffenderRelationship.UNKNOWN)
     summary = EncryptedTextField(_("what happened"), blank=True)
     lead_counselor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,

@@ -392,6 +392,10 @@ class Sighting(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=SightingStatus.choices,
                               default=SightingStatus.NEW)
     is_reupload = models.BooleanField(_("re-upload"), default=False)
+    #: the copy was posted with the victim's personal information (name, school, contact
+    #: details, ...): the reviewer ticks it; the annual "co-leak" table counts it
+    leaks_personal_info = models.BooleanField(_("personal information leaked with it"),
+                                              default=False)
     first_seen = models.DateTimeField(_("first seen"))
     last_seen = models.DateTimeField(_("last seen"))
     last_checked = models.DateTimeField(null=True, blank=True)

@@ -297,3 +297,25 @@ def test_follow_up_flag_in_the_counselors_case_list(
         body = c.get("/staff/cases/").content.decode()
     assert body.count('class="follow-up"') == 7
     assert len(many.captured_queries) == len(few.captured_queries)  # no query per row
+
+
+def test_the_registry_edits_and_shows_age_groups(
+    login_client: Any, supervisor: Any, make_expert: Any,
+) -> None:
+    expert = make_expert()
+    c = login_client(supervisor)
+    data = {
+        "kind": "therapy", "organization": "Centre", "specialties": ["trauma"],
+        "languages": ["ko"], "regions": ["mapo"], "age_groups": ["under14", "14to17"],
+        "weekly_capacity": "5", "active": "on",
+        "availability-TOTAL_FORMS": "0", "availability-INITIAL_FORMS": "0",
+        "availability-MIN_NUM_FORMS": "0", "availability-MAX_NUM_FORMS": "28",
+    }
+    r = c.post(f"/staff/experts/{expert.pk}/edit/", data)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    expert.refresh_from_db()
+    assert expert.age_groups == ["under14", "14to17"]
+    body = c.get(f"/staff/experts/{expert.pk}/").content.decode()
+    assert "14세 미만" in body
+    r = c.post(f"/staff/experts/{expert.pk}/edit/", {**data, "age_groups": ["unknown"]})
+    assert r.status_code == 200  # "unknown" is no specialisation: refused

@@ -60,6 +60,15 @@ DEMO_EXPERTS: list[tuple[str, str, str, str, list[str], list[str], list[str], in
      ["guro", "geumcheon", "yeongdeungpo"], 6, [(1, T(10), T(18)), (5, T(10), T(14))]),
 ]
 
+# The age groups of the child and youth specialists (the others work with all ages): the
+# ranking prefers them for a victim of that age.
+DEMO_AGE_GROUPS: dict[str, list[str]] = {
+    "expert.jung": ["under14", "14to17"],
+    "expert.jang": ["under14", "14to17"],
+    "expert.seo": ["under14"],
+}
+DEMO_MEETING_PLACE = "안심 센터 2층 상담실 (가상)"
+
 
 @transaction.atomic
 def create_demo_experts() -> list[Expert]:
@@ -85,7 +94,8 @@ def create_demo_experts() -> list[Expert]:
             user=user,
             defaults={"kind": kind, "organization": org,
                       "specialties": [str(s) for s in specialties], "languages": languages,
-                      "regions": regions, "weekly_capacity": capacity, "active": True},
+                      "regions": regions, "weekly_capacity": capacity, "active": True,
+                      "age_groups": DEMO_AGE_GROUPS.get(username, [])},
         )
         if not expert.availability.exists():
             WeeklyAvailability.objects.bulk_create(
@@ -124,6 +134,6 @@ def create_demo_assignment() -> list[Any]:
             start = timezone.make_aware(dt.datetime.combine(day, window.start_time))
             appointment = Appointment.objects.create(
                 assignment=assignment, expert=expert, starts_at=start,
-                ends_at=start + dt.timedelta(hours=1))
+                ends_at=start + dt.timedelta(hours=1), location=DEMO_MEETING_PLACE)
             services._occupy(appointment)
     return [assignment]

@@ -333,7 +333,8 @@ API = [
                    "harm_types": ["grooming"]}),
     api("GET", f"{_C}/{{code}}", on_case(Action.VIEW_CASE), lambda w: f"{_C}/{w.case.code}"),
     api("PATCH", f"{_C}/{{code}}", on_case(Action.EDIT_CASE), lambda w: f"{_C}/{w.case.code}",
-        lambda w: {"version": w.case.version, "status": "active"}),
+        # The current status: a plain edit never moves it (the workflow's own views do).
+        lambda w: {"version": w.case.version, "status": w.case.status}),
     api("POST", f"{_C}/{{code}}/contacts", on_case(Action.EDIT_CASE),
         lambda w: f"{_C}/{w.case.code}/contacts",
         lambda w: {"channel": "phone", "started_at": timezone.now().isoformat()}),

@@ -69,7 +69,10 @@ def test_booking_with_the_slot_picker(
     assert page.get_by_label("날짜").input_value() == day
     assert page.get_by_label("시작 시각").input_value().startswith("11:00")
     assert picker.locator('button[aria-pressed="true"]').inner_text() == "11:00"
+    page.get_by_label("방식").select_option("video")
+    assert not page.get_by_label("만나는 장소").is_visible()  # no place for a video call
     page.get_by_label("방식").select_option("in_person")
+    assert page.get_by_label("만나는 장소").is_visible()
     page.get_by_label("만나는 장소").fill("센터 2층 상담실 (fictitious)")
     page.get_by_role("button", name="저장").click()
     page.wait_for_url(f"**/staff/experts/assignments/{assignment.pk}/")

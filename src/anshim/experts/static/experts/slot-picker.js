@@ -65,6 +65,16 @@
     mark();
     status.textContent = `${chosenText} ${b.dataset.date} ${b.dataset.time}`;
   });
+  // The meeting place matters only in person: hidden for video and phone (the server drops
+  // it there anyway), so nobody types an address that is not needed.
+  const mode = form.querySelector("[name=mode]");
+  const place = form.querySelector("[name=location]");
+  const placeBox = place && place.closest("div");
+  function showPlace() {
+    if (placeBox) placeBox.hidden = mode.value !== "in_person";
+  }
+  if (mode) mode.addEventListener("change", showPlace);
+  showPlace();
   duration.addEventListener("change", render);
   date.addEventListener("change", mark);
   time.addEventListener("change", mark);

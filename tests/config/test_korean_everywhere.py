@@ -389,3 +389,22 @@ def _msgids(path: Path) -> list[tuple[str, str, str]]:
         elif line.startswith('"') and key:
             cur[key].append(_unquote(line))
     return out
+
+
+@pytest.mark.django_db
+def test_the_expert_notification_is_in_the_experts_language() -> None:
+    from anshim.cases.models import Notification
+    from anshim.experts.models import Expert
+    from anshim.experts.services import assign_expert
+
+    w = build_world()
+    other = Expert.objects.get(user=w.users["expert_other"])
+    for language, expected in (("ko", "새 배정"), ("en", "New assignment")):
+        type(other.user).objects.filter(pk=other.user.pk).update(preferred_language=language)
+        other.user.refresh_from_db()
+        Notification.objects.all().delete()
+        assignment = assign_expert(w.users["supervisor"], w.case, other, "trauma")
+        note = Notification.objects.get(recipient=other.user)
+        assert note.message.startswith(expected) and w.case.code in note.message, note.message
+        assert "trauma" not in note.message  # the need's label, not its code
+        assignment.delete()

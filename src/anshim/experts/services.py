@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
@@ -196,9 +197,12 @@ def assign_expert(
             _timeline(case, actor=actor, kind="expert.assigned",
                       message=gettext_noop("Expert assigned"),
                       data={"assignment": assignment.pk, "expert": expert.pk, "need": need.value})
+            # Stored as text: written now, in the language the expert reads.
+            with translation.override(expert.user.preferred_language or settings.LANGUAGE_CODE):
+                message = str(_("New assignment: case %(code)s (%(need)s)") % {
+                    "code": case.code, "need": need.label})
             Notification.objects.create(
-                recipient=expert.user,
-                message=f"New assignment: case {case.code} ({need.value})",
+                recipient=expert.user, message=message[:300],
                 link=reverse("experts:assignment", args=[assignment.pk]),
             )
     except IntegrityError:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ConfigConfig(AppConfig):
@@ -6,3 +7,4 @@ class ConfigConfig(AppConfig):
 
     name = "anshim.config"
     label = "anshim_config"
+    verbose_name = _("Configuration")

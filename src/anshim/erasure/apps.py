@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ErasureConfig(AppConfig):
     name = "anshim.erasure"
     label = "erasure"
+    verbose_name = _("Erasure support")
 
     def ready(self) -> None:
         # A withdrawn consent stops the takedown requests and the fingerprints that used it.

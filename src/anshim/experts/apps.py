@@ -1,9 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ExpertsConfig(AppConfig):
     name = "anshim.experts"
     label = "experts"
+    verbose_name = _("Experts")
 
     def ready(self) -> None:
         # An expert assignment or appointment implies a case status move (the case workflow).

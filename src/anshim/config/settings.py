@@ -6,6 +6,7 @@ SQLite default (`make run`) and PostgreSQL in production (`DATABASE_URL=postgres
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -214,6 +215,11 @@ ANSHIM_TAKEDOWN_FROM_EMAIL = os.environ.get("ANSHIM_TAKEDOWN_FROM_EMAIL", "")
 # Retention: once the victim withdraws consent to keep case data, the case data is to be
 # deleted within this many days (the counselor's follow-up task and the case page's banner).
 ANSHIM_WITHDRAWN_DATA_DELETE_DAYS = int(os.environ.get("ANSHIM_WITHDRAWN_DATA_DELETE_DAYS", "30"))
+# The case workflow (anshim.cases.workflow, docs/cases.md): None is the center's default
+# (new -> triaged -> in support -> erasure ongoing -> closing -> closed, reopenable). A dict
+# replaces its "transitions", "implied" or "reopen_to"; the environment variable takes the same
+# dict as JSON. Checked at start: an unusable graph stops the server with what is wrong.
+ANSHIM_CASE_WORKFLOW = json.loads(os.environ.get("ANSHIM_CASE_WORKFLOW") or "null")
 # The address staff and experts reach Anshim at: every link in an e-mail is absolute from it
 # (an e-mail has no page to be relative to). Set it to the public https address in production.
 ANSHIM_SITE_URL = os.environ.get("ANSHIM_SITE_URL", "http://127.0.0.1:8000").rstrip("/")

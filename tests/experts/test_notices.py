@@ -112,6 +112,9 @@ def test_family_gets_it_only_with_consent_checked_at_each_send(
                   location=ROOM)
     [msg] = _to(inbox, "victim@example.invalid")
     assert "guardian@example.invalid" in msg["X-Envelope-To"]
+    # One message, but nobody's address is shown to the others.
+    raw = msg.as_string().replace(str(msg["X-Envelope-To"]), "")
+    assert "victim@example.invalid" not in raw and "guardian@example.invalid" not in raw
     assert _to(inbox, "neighbour@example.invalid") == []  # not a legal guardian
     body, cal, _ = _parts(msg)
     assert ROOM in body and str(_event(cal)["LOCATION"]) == ROOM

@@ -253,13 +253,18 @@ def send_notice(notice_id: int) -> str:
                 status=NoticeStatus.SKIPPED, outcome=mail)
             return mail
         appointment = notice.appointment
+        # The family's addresses go in Bcc and not into the invitation: the victim and each
+        # guardian get one message (one send, so one claim covers it) without learning the
+        # others' addresses.
+        family = notice.audience == NoticeAudience.FAMILY
         with translation.override(mail.language):
             ics = build_ics(appointment, notice.kind, summary=mail.subject,
-                            description=mail.body, attendees=mail.to,
+                            description=mail.body, attendees=[] if family else mail.to,
                             sequence=notice.sequence)
         method = "CANCEL" if notice.kind == NoticeKind.CANCELLED else "REQUEST"
         message = EmailMessage(
-            mail.subject, mail.body, to=mail.to, headers={
+            mail.subject, mail.body, to=[] if family else mail.to,
+            bcc=mail.to if family else [], headers={
                 # One Message-ID per notice: a copy re-sent after a crash is the same message.
                 "Message-ID": f"<{notice.idempotency_key}@appointments.anshim.invalid>",
                 "X-Anshim-Idempotency-Key": notice.idempotency_key,

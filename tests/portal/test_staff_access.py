@@ -209,3 +209,84 @@ def test_two_sends_of_one_form_issue_one_passphrase(hotline: tuple[Case, Any],
     assert len(shown) == 1
     case.refresh_from_db()
     assert _sign_in(case, shown[0]) == 302
+
+
+class _Gateway:
+    """A local HTTP SMS gateway: records each POST; answers `status`."""
+
+    def __init__(self, status: int = 202) -> None:
+        import http.server
+        import json
+
+        self.received: list[dict[str, Any]] = []
+        gateway = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                gateway.received.append({"path": self.path, "json": json.loads(body),
+                                         "auth": self.headers.get("Authorization"),
+                                         "key": self.headers.get("Idempotency-Key")})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/send"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Gateway:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_texted_once_through_a_real_http_sms_gateway(
+        hotline: tuple[Case, Any], login_client: Any, settings: Any,
+        flushable_audit_log: Any) -> None:
+    case, counselor = hotline
+    case.person.contact_preference = "sms"
+    case.person.phone = "010-1234-5678"
+    case.person.save()
+    staff = login_client(counselor, Client())
+    # No gateway configured: texting is not offered at all.
+    assert [a.key for a in staff.get(_url(case)).context["addresses"]] == []
+    with _Gateway() as gateway:
+        settings.ANSHIM_SMS_GATEWAY_URL = gateway.url
+        settings.ANSHIM_SMS_GATEWAY_TOKEN = "gw-token"
+        confirm = staff.get(_url(case))
+        assert [a.key for a in confirm.context["addresses"]] == ["sms"]
+        page = staff.post(_url(case), {"key": confirm.context["key"], "email_to": "sms"})
+        issued = page.context["issued"]
+        assert issued.emailed and 'id="access-emailed"' in page.content.decode()
+        staff.post(_url(case), {"key": confirm.context["key"], "email_to": "sms"})  # resent form
+    [sent] = gateway.received
+    assert sent["json"]["to"] == "010-1234-5678" and sent["auth"] == "Bearer gw-token"
+    assert issued.passphrase in sent["json"]["text"] and case.code in sent["json"]["text"]
+    assert sent["key"] and sent["key"].startswith("portal-access-")
+    assert AuditEntry.objects.filter(action=services.AUDIT_PASSPHRASE_TEXTED,
+                                     case_id=case.pk).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gateway_refusal_is_said(hotline: tuple[Case, Any], login_client: Any,
+                                   settings: Any, flushable_audit_log: Any) -> None:
+    case, counselor = hotline
+    case.person.contact_preference = "sms"
+    case.person.phone = "010-1234-5678"
+    case.person.save()
+    with _Gateway(status=500) as gateway:
+        settings.ANSHIM_SMS_GATEWAY_URL = gateway.url
+        page = login_client(counselor, Client()).post(
+            _url(case), {"key": "s" * 24, "email_to": "sms"})
+    assert len(gateway.received) == 1
+    assert page.status_code == 200 and 'id="access-not-emailed"' in page.content.decode()
+    assert PortalAccessIssue.objects.get(case=case).email_error == "SmsError"
+    assert _sign_in(case, page.context["issued"].passphrase) == 302

@@ -223,6 +223,9 @@ ANSHIM_CASE_WORKFLOW = json.loads(os.environ.get("ANSHIM_CASE_WORKFLOW") or "nul
 # The address staff and experts reach Anshim at: every link in an e-mail is absolute from it
 # (an e-mail has no page to be relative to). Set it to the public https address in production.
 ANSHIM_SITE_URL = os.environ.get("ANSHIM_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The center's HTTP SMS gateway (anshim.portal.sms): unset, portal access is never texted.
+ANSHIM_SMS_GATEWAY_URL = os.environ.get("ANSHIM_SMS_GATEWAY_URL", "")
+ANSHIM_SMS_GATEWAY_TOKEN = os.environ.get("ANSHIM_SMS_GATEWAY_TOKEN", "")
 # Four eyes on takedown notices: whoever drafted or last edited a notice cannot approve it.
 ANSHIM_TAKEDOWN_SECOND_APPROVER = os.environ.get("ANSHIM_TAKEDOWN_SECOND_APPROVER", "1") == "1"
 

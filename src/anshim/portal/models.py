@@ -65,11 +65,12 @@ class AccessThrottle(models.Model):
 
 
 class AccessRecipient(models.TextChoices):
-    """Where the new passphrase was also e-mailed (printed or read out always)."""
+    """Where the new passphrase was also sent (it is printed or read out always)."""
 
     NONE = "", _("Not e-mailed")
     VICTIM = "victim", _("The victim's e-mail address")
     GUARDIAN = "guardian", _("A legal guardian's e-mail address")
+    SMS = "sms", _("The victim's phone, by text message")
 
 
 class PortalAccessIssue(models.Model):

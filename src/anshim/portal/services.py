@@ -43,6 +43,7 @@ from anshim.cases.models import (
 )
 from anshim.cases.services import add_event
 from anshim.cases.triage import TriageFactors, assess
+from anshim.portal import sms
 from anshim.portal.models import AccessRecipient, PortalAccessIssue, PortalMessage
 from anshim.portal.passphrases import generate_passphrase, hash_passphrase, verify_passphrase
 from anshim.security.audit import record as audit_record
@@ -213,14 +214,19 @@ class AccessAddress:
 
 
 def access_addresses(case: Case) -> list[AccessAddress]:
-    """Where the passphrase may be e-mailed, by consent: the victim's own address only when the
-    victim chose e-mail as the way the center may contact them; a legal guardian's address
-    only when the victim agreed to be contacted at all (never "do not contact me")."""
+    """Where the passphrase may be sent, by consent: the victim's own e-mail address (or phone,
+    by text message, when an SMS gateway is configured) only when the victim chose that as the
+    way the center may contact them; a legal guardian's e-mail address only when the victim
+    agreed to be contacted at all (never "do not contact me")."""
     person = case.person
     out: list[AccessAddress] = []
     if person.contact_preference == ContactPreference.EMAIL and "@" in (person.email or ""):
         out.append(AccessAddress("victim", _("The victim (%(address)s)") % {
             "address": person.email}, person.email, AccessRecipient.VICTIM))
+    if (person.contact_preference == ContactPreference.SMS and person.phone
+            and sms.configured()):
+        out.append(AccessAddress("sms", _("The victim's phone, by text message (%(phone)s)")
+                                 % {"phone": person.phone}, person.phone, AccessRecipient.SMS))
     if person.contact_preference != ContactPreference.NONE:
         for g in person.guardians.filter(is_legal_guardian=True).order_by("pk"):
             if "@" in (g.email or ""):
@@ -307,43 +313,62 @@ def portal_sign_in_url() -> str:
 
 
 def _mail_access(issue_id: int, passphrase: str) -> None:
-    """E-mail the code and passphrase once (the claim on `emailed_at`); the consent is checked
-    again here, at the moment of sending. A failure releases the claim and is recorded on the
-    issue so the staff page can say so (the passphrase is gone: issue a new one to retry)."""
-    from django.core.mail import EmailMessage
-
+    """Send the code and passphrase once (the claim on `emailed_at`), by e-mail or by text
+    message; the consent is checked again here, at the moment of sending. A failure releases
+    the claim and is recorded on the issue so the staff page can say so (the passphrase is
+    gone: issue a new one to retry)."""
     claimed = PortalAccessIssue.objects.filter(pk=issue_id, emailed_at__isnull=True).update(
         emailed_at=timezone.now())
     if not claimed:
         return
     issue = PortalAccessIssue.objects.select_related("case__person").get(pk=issue_id)
     case = issue.case
-    key = "victim" if issue.recipient == AccessRecipient.VICTIM else f"guardian:{issue.guardian_id}"
+    key = {AccessRecipient.VICTIM: "victim", AccessRecipient.SMS: "sms"}.get(
+        AccessRecipient(issue.recipient), f"guardian:{issue.guardian_id}")
     address = next((a for a in access_addresses(case) if a.key == key), None)
     try:
         if address is None:
-            raise ValidationError("consent to e-mail withdrawn", code="no_email_consent")
+            raise ValidationError("consent to this contact withdrawn", code="no_email_consent")
         with translation.override(case.person.preferred_language or settings.LANGUAGE_CODE):
-            subject = _("Anshim support center: how to see your case")
-            body = _(
-                "Hello. This is the Anshim support center.\n\n"
-                "You can see your case, write to your counselor and register your photos "
-                "yourself at:\n%(link)s\n\nCase code: %(code)s\nPassphrase: %(passphrase)s\n\n"
-                "Keep them where nobody else can see them. If you did not expect this e-mail, "
-                "call us: %(phone)s"
-            ) % {"link": portal_sign_in_url(), "code": case.code, "passphrase": passphrase,
-                 "phone": settings.ANSHIM_CENTER_PHONE or "—"}
-        EmailMessage(subject, body, to=[address.address],
-                     headers={"Message-ID": f"<portal-access-{issue.pk}-{issue.idempotency_key}"
-                                            f"@anshim>"}).send()
+            if address.recipient == AccessRecipient.SMS:
+                _text_access(issue, address.address, passphrase)
+            else:
+                _email_access(issue, address.address, passphrase)
     except Exception as exc:  # any failure: the page reports it; the passphrase is gone
         PortalAccessIssue.objects.filter(pk=issue_id).update(
             emailed_at=None, email_error=type(exc).__name__[:200])
         return
-    audit_record(actor=issue.issued_by, action=AUDIT_PASSPHRASE_EMAILED, target=issue, case=case)
+    audit_record(actor=issue.issued_by, action=AUDIT_PASSPHRASE_TEXTED if address.recipient ==
+                 AccessRecipient.SMS else AUDIT_PASSPHRASE_EMAILED, target=issue, case=case)
+
+
+def _email_access(issue: PortalAccessIssue, address: str, passphrase: str) -> None:
+    from django.core.mail import EmailMessage
+
+    case = issue.case
+    subject = _("Anshim support center: how to see your case")
+    body = _(
+        "Hello. This is the Anshim support center.\n\n"
+        "You can see your case, write to your counselor and register your photos "
+        "yourself at:\n%(link)s\n\nCase code: %(code)s\nPassphrase: %(passphrase)s\n\n"
+        "Keep them where nobody else can see them. If you did not expect this e-mail, "
+        "call us: %(phone)s"
+    ) % {"link": portal_sign_in_url(), "code": case.code, "passphrase": passphrase,
+         "phone": settings.ANSHIM_CENTER_PHONE or "—"}
+    EmailMessage(subject, body, to=[address],
+                 headers={"Message-ID": f"<portal-access-{issue.pk}-{issue.idempotency_key}"
+                                        f"@anshim>"}).send()
+
+
+def _text_access(issue: PortalAccessIssue, phone: str, passphrase: str) -> None:
+    text = _("Anshim support center. See your case: %(link)s Case code: %(code)s "
+             "Passphrase: %(passphrase)s") % {
+        "link": portal_sign_in_url(), "code": issue.case.code, "passphrase": passphrase}
+    sms.send(sms.SmsMessage(phone, text, f"portal-access-{issue.pk}-{issue.idempotency_key}"))
 
 
 AUDIT_PASSPHRASE_EMAILED = "portal.passphrase.email"  # noqa: S105 - an event type
+AUDIT_PASSPHRASE_TEXTED = "portal.passphrase.sms"  # noqa: S105 - an event type
 
 
 def alert_failed_sign_ins(code: str, failures: int, *,

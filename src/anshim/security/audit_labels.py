@@ -151,6 +151,7 @@ WORDS = {
     "session": pgettext_lazy("audit action", "session"),
     "session_log": pgettext_lazy("audit action", "session log"),
     "sighting": pgettext_lazy("audit action", "sighting"),
+    "sms": pgettext_lazy("audit action", "sms"),
     "sign": pgettext_lazy("audit action", "sign"),
     "sign_in": pgettext_lazy("audit action", "sign in"),
     "source": pgettext_lazy("audit action", "source"),

@@ -89,8 +89,14 @@ def test_figures_are_a_fixed_number_of_queries(world: World,
     from anshim.reports import summary
 
     summary.rebuild_all()  # the closed months' summary (else the first reader builds it)
-    with django_assert_max_num_queries(30):
+    # the annual tables of a closed year: computed once (one or two queries a table), then
+    # kept (one query)
+    with django_assert_max_num_queries(18):
         figures.annual_tables(figures.year_period(YEAR))
+    with django_assert_max_num_queries(1):
+        figures.annual_tables(figures.year_period(YEAR))
+    # the dashboard: the same count of queries whatever the volume (prevention included)
+    with django_assert_max_num_queries(30):
         figures.dashboard_tables(figures.year_period(YEAR))
 
 
@@ -115,3 +121,47 @@ def test_team_views(world: World, make_user: Any) -> None:
     week = figures.Period(timezone.now() - dt.timedelta(days=14), timezone.now()
                           + dt.timedelta(minutes=1), "2w")
     assert _rows(figures.reviewer_exposure(week)) == {"Mina": [3, 1.5]}
+
+
+def test_victims_by_sex_and_region(world: World) -> None:
+    period = figures.year_period(YEAR)
+    sex = _rows(figures.victims_by_sex(period))
+    assert sex == {"Female": [2], "Male": [1], "Other or not disclosed": [0], "Unknown": [0]}
+    region = _rows(figures.victims_by_region(period))
+    assert region["Seoul"] == [2] and region["Gyeonggi"] == [1] and region["Busan"] == [0]
+    assert sum(v[0] for v in region.values()) == 3  # the 2024 victim (Busan) is left out
+
+
+def test_offender_relationship(world: World) -> None:
+    rows = _rows(figures.offender_relationship(figures.year_period(YEAR)))
+    assert rows["Met online (a passing acquaintance)"] == [2]
+    assert rows["Family or relative"] == [1] and rows["Stranger"] == [0]
+    assert sum(v[0] for v in rows.values()) == 3
+
+
+def test_personal_information_co_leak_share(world: World) -> None:
+    rows = _rows(figures.personal_info_coleak(figures.year_period(YEAR)))
+    # 1 of the 4 items removed in 2025 also leaked personal information: 25.0%
+    assert rows == {"With personal information": [1, 25.0], "Without": [3, 75.0]}
+
+
+def test_every_ministry_table_is_in_the_annual_report(world: World) -> None:
+    keys = [t.key for t in figures.annual_tables(figures.year_period(YEAR))]
+    assert keys == ["victims_by_sex", "victims_by_age", "victims_by_region", "services",
+                    "harm_types", "relationship", "deletions_by_kind", "deletions_by_hosting",
+                    "coleak", "proactive"]
+    assert figures.NOT_RECORDED == ()
+
+
+def test_kept_annual_tables_are_dropped_when_a_source_row_changes(world: World) -> None:
+    from anshim.erasure.models import Sighting
+
+    period = figures.year_period(YEAR)
+    assert _rows(figures.personal_info_coleak(period))["With personal information"][0] == 1
+    kept = {t.key: t for t in figures.annual_tables(period)}  # computed, then kept
+    assert _rows(kept["coleak"]) == _rows(figures.annual_tables(period)[8])
+    sighting = Sighting.objects.get(leaks_personal_info=False, case=world.cases[2])
+    sighting.leaks_personal_info = True
+    sighting.save()
+    again = {t.key: t for t in figures.annual_tables(period)}
+    assert _rows(again["coleak"])["With personal information"] == [2, 50.0]

@@ -114,3 +114,69 @@ def test_secondary_suppression_hides_a_second_cell() -> None:
     from anshim import stats
 
     assert stats.derivable_cells(values, mask) != []  # primary suppression alone is not enough
+
+
+def test_dashboard_filters(make_user: Any, login_client: Any, world: World,
+                           django_assert_max_num_queries: Any) -> None:
+    """Period, team, platform, harm type and age group as GET parameters: the figures are
+    sliced in SQL, the form keeps the values, the page's own link keeps the filters."""
+    from anshim.reports import summary
+
+    summary.rebuild_all()
+    c = login_client(make_user("supervisor"))
+    social = world.platforms["social"].pk
+    url = (f"/staff/reports/?start={YEAR}-01&end={YEAR}-12&team=erasure&platform={social}"
+           "&harm=sextortion&age=under14")
+    with django_assert_max_num_queries(40):
+        response = c.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    tables = {t.key: t for t, _spec in response.context["charted"]}
+    assert "open_cases" not in tables and "removal_times" in tables  # the erasure team's view
+    assert tables["removal_times"].rows == [["Social", 2, 2, 10.0, 30.0, 50.0, 100.0, 100.0]]
+    body = response.content.decode()
+    assert f'value="{YEAR}-01"' in body and 'value="sextortion" selected' in body
+    assert "harm=sextortion" in body and "team=erasure" in body  # the link keeps them
+    counseling = c.get(f"/staff/reports/?year={YEAR}&team=counseling&age=14to17")
+    tables = {t.key: t for t, _spec in counseling.context["charted"]}
+    assert set(tables) == {"open_cases", "attention", "caseload"}
+    # both 14-17 cases are open (open cases are the current state, whatever the period)
+    assert sum(r[-1] for r in tables["open_cases"].rows) == 2
+
+
+def test_bad_filters_are_reported_not_a_500(make_user: Any, login_client: Any,
+                                            world: World) -> None:
+    c = login_client(make_user("supervisor"))
+    response = c.get("/staff/reports/?start=2025-13&platform=999999&harm=nope&age=x"
+                     f"&end={YEAR}-01&team=nobody", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert set(form.errors) >= {"start", "platform", "harm", "age", "team"}
+    # the bad values are left out: the default view
+    assert len(response.context["charted"]) > 10
+    later = c.get(f"/staff/reports/?start={YEAR}-06&end={YEAR}-02")
+    assert later.status_code == 200 and later.context["form"].non_field_errors()
+
+
+def test_prevention_figures_on_the_dashboard(make_user: Any, login_client: Any,
+                                             world: World) -> None:
+    c = login_client(make_user("supervisor"))
+    response = c.get(f"/staff/reports/?year={YEAR}&team=prevention", HTTP_ACCEPT_LANGUAGE="en")
+    keys = [t.key for t, _spec in response.context["charted"]]
+    assert keys == ["prevention_sessions", "prevention_gains", "prevention_prevalence"]
+    sessions = {r[0]: r[1] for r in response.context["charted"][0][0].rows}
+    assert sessions == {"Sessions delivered": 0, "Schools": 0, "Students reached": 0}
+
+
+def test_intake_records_sex_region_and_relationship(make_user: Any, login_client: Any) -> None:
+    from anshim.cases.models import Case
+
+    c = login_client(make_user("counselor"))
+    response = c.post("/staff/cases/new/", {
+        "channel": "phone", "started_at": "2026-01-05T10:00", "duration_minutes": "10",
+        "harm_types": ["sextortion"], "age_group": "14to17", "sex": "female",
+        "region": "busan", "offender_relationship": "online",
+        "contact_preference": "portal", "summary": "demo"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    case = Case.objects.select_related("person").get()
+    assert (case.person.sex, case.person.region, case.offender_relationship) == (
+        "female", "busan", "online")

@@ -20,9 +20,12 @@ from anshim.cases.models import (
     ContactPreference,
     HarmType,
     NoteKind,
+    OffenderRelationship,
     ReferralStatus,
     ReferralTarget,
+    Region,
     RiskLevel,
+    Sex,
 )
 from anshim.cases.services import GuardianData, IntakeData
 from anshim.cases.triage import FACTOR_LABELS, TriageFactors
@@ -67,6 +70,14 @@ class IntakeForm(forms.Form):
     )
     age_group = forms.ChoiceField(label=_("Age group"), choices=AgeGroup.choices,
                                   initial=AgeGroup.UNKNOWN)
+    # the ministry's annual tables count these (anshim.reports); left out: unknown
+    sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices, initial=Sex.UNKNOWN,
+                            required=False)
+    region = forms.ChoiceField(label=_("Region (province or city)"), choices=Region.choices,
+                               initial=Region.UNKNOWN, required=False)
+    offender_relationship = forms.ChoiceField(
+        label=_("Offender's relationship"), choices=OffenderRelationship.choices,
+        initial=OffenderRelationship.UNKNOWN, required=False)
     name = forms.CharField(label=_("Name"), required=False, max_length=TEXT_MAX)
     birth_date = forms.DateField(label=_("Birth date"), required=False, widget=DateInput())
     phone = forms.CharField(label=_("Phone"), required=False, max_length=40)
@@ -125,6 +136,9 @@ class IntakeForm(forms.Form):
             channel=d["channel"], started_at=d["started_at"],
             duration_minutes=d["duration_minutes"] or 0, harm_types=list(d["harm_types"]),
             factors=TriageFactors.from_flags(flags), age_group=d["age_group"],
+            sex=d.get("sex") or Sex.UNKNOWN, region=d.get("region") or Region.UNKNOWN,
+            offender_relationship=(d.get("offender_relationship")
+                                   or OffenderRelationship.UNKNOWN),
             name=d["name"], birth_date=d.get("birth_date"), phone=d["phone"], email=d["email"],
             address=d["address"], contact_preference=d["contact_preference"],
             guardian=guardian, victim_consents=list(d["victim_consents"]),
@@ -189,6 +203,9 @@ def _staff(*roles: str) -> Any:
 class CaseEditForm(VersionedForm):
     summary = forms.CharField(label=_("What happened"), required=False, max_length=SUMMARY_MAX,
                               widget=forms.Textarea(attrs={"rows": 4}))
+    offender_relationship = forms.ChoiceField(
+        label=_("Offender's relationship"), required=False,
+        choices=OffenderRelationship.choices)
     lead_counselor = forms.ModelChoiceField(label=_("Lead counselor"), required=False,
                                             queryset=_staff("counselor", "supervisor"))
     counselors = forms.ModelMultipleChoiceField(

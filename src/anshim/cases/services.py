@@ -37,11 +37,14 @@ from anshim.cases.models import (
     Note,
     NoteKind,
     Notification,
+    OffenderRelationship,
     Person,
     Referral,
     ReferralStatus,
     ReferralTarget,
+    Region,
     RiskLevel,
+    Sex,
     TimelineEvent,
     TriageAssessment,
 )
@@ -121,6 +124,9 @@ class IntakeData:
     harm_types: list[str] = field(default_factory=list)
     factors: TriageFactors = field(default_factory=TriageFactors)
     age_group: str = AgeGroup.UNKNOWN
+    sex: str = Sex.UNKNOWN
+    region: str = Region.UNKNOWN
+    offender_relationship: str = OffenderRelationship.UNKNOWN
     name: str = ""
     birth_date: dt.date | None = None
     phone: str = ""
@@ -138,6 +144,13 @@ class IntakeData:
             errors.setdefault("channel", []).append(_("Choose a channel."))
         if self.age_group not in AgeGroup.values:
             errors.setdefault("age_group", []).append(_("Choose an age group."))
+        if self.sex not in Sex.values:
+            errors.setdefault("sex", []).append(_("Choose a sex."))
+        if self.region not in Region.values:
+            errors.setdefault("region", []).append(_("Choose a region."))
+        if self.offender_relationship not in OffenderRelationship.values:
+            errors.setdefault("offender_relationship", []).append(
+                _("Choose the offender's relationship."))
         if self.contact_preference not in ContactPreference.values:
             errors.setdefault("contact_preference", []).append(_("Choose a contact preference."))
         bad = [h for h in self.harm_types if h not in HarmType.values]
@@ -172,7 +185,7 @@ def _intake_once(actor: Any, data: IntakeData, request: HttpRequest | None) -> C
     with transaction.atomic():
         person = Person.objects.create(  # type: ignore[misc]  # encrypted date field
             name=data.name, birth_date=data.birth_date, phone=data.phone, email=data.email,
-            address=data.address, age_group=data.age_group,
+            address=data.address, age_group=data.age_group, sex=data.sex, region=data.region,
             contact_preference=data.contact_preference,
         )
         guardian = None
@@ -185,6 +198,7 @@ def _intake_once(actor: Any, data: IntakeData, request: HttpRequest | None) -> C
         case = Case.objects.create(
             code=codes.new_unique_code(), person=person, channel=data.channel,
             summary=data.summary, status=CaseStatus.NEW,
+            offender_relationship=data.offender_relationship,
             lead_counselor=actor if getattr(actor, "role", "") == "counselor" else None,
         )
         CaseHarm.objects.bulk_create(
@@ -286,7 +300,8 @@ def override_triage(actor: Any, case: Case, level: str, reason: str,
 
 # --- Case edits (optimistic locking) --------------------------------------------------------
 
-EDITABLE_FIELDS = ("status", "summary", "lead_counselor", "counselors", "erasure_specialists")
+EDITABLE_FIELDS = ("status", "summary", "lead_counselor", "counselors", "erasure_specialists",
+                   "offender_relationship")
 # Who may be put on a case in each capacity (need-to-know follows these assignments).
 _STAFF_ROLES = {
     "lead_counselor": ("counselor", "supervisor"),

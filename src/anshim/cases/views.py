@@ -188,6 +188,7 @@ def _detail_context(request: HttpRequest, case: Case, **forms: Any) -> dict[str,
     ctx["edit_form"] = forms.get("edit_form") or CaseEditForm(
         prefix="edit", initial={"version": case.version,
                                 "summary": case.summary if "person" in ctx else "",
+                                "offender_relationship": case.offender_relationship,
                                 "lead_counselor": case.lead_counselor_id,
                                 "counselors": list(case.counselors.values_list("pk", flat=True)),
                                 "erasure_specialists": list(
@@ -257,6 +258,8 @@ def case_edit(request: HttpRequest, code: str) -> HttpResponse:
         }
     if Action.VIEW_PERSONAL_DATA in allowed_actions(request.user, case):
         changes["summary"] = form.cleaned_data["summary"]
+        if form.cleaned_data.get("offender_relationship"):
+            changes["offender_relationship"] = form.cleaned_data["offender_relationship"]
     try:
         services.update_case(request.user, case, form.cleaned_data["version"], changes, request)
     except services.StaleEdit as exc:

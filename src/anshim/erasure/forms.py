@@ -10,6 +10,9 @@ from anshim.erasure.models import NoticeLanguage, TakedownState
 
 class ReviewForm(forms.Form):
     decision = forms.ChoiceField(choices=[("confirm", _("Confirm")), ("reject", _("Reject"))])
+    #: the copy carries the victim's personal information (the annual co-leak table)
+    leaks_personal_info = forms.BooleanField(required=False,
+                                             label=_("Personal information leaked with it"))
 
 
 class DraftForm(forms.Form):

@@ -99,8 +99,9 @@ def review_queue() -> QuerySet[Sighting]:
 
 
 def review_sighting(sighting: Sighting, *, confirm: bool, actor: Any,
-                    request: Any = None) -> Sighting:
-    """Confirm (a real copy: request its removal) or reject (a false match)."""
+                    request: Any = None, leaks_personal_info: bool = False) -> Sighting:
+    """Confirm (a real copy: request its removal) or reject (a false match); a confirmed
+    copy may be marked as posted with the victim's personal information."""
     require_manage_erasure(actor)
     with transaction.atomic():
         # Two reviewers at once: the second finds it reviewed, nothing is decided twice.
@@ -111,7 +112,9 @@ def review_sighting(sighting: Sighting, *, confirm: bool, actor: Any,
         sighting.status = SightingStatus.CONFIRMED if confirm else SightingStatus.REJECTED
         sighting.reviewed_by = actor_or_none(actor)
         sighting.reviewed_at = timezone.now()
-        sighting.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        sighting.leaks_personal_info = confirm and leaks_personal_info
+        sighting.save(update_fields=["status", "reviewed_by", "reviewed_at",
+                                     "leaks_personal_info"])
         if sighting.case is not None:
             add_event(sighting.case, f"erasure.sighting_{sighting.status}",
                       gettext_noop("Sighting confirmed") if confirm

@@ -96,8 +96,9 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("erasure:index")
     confirm = form.cleaned_data["decision"] == "confirm"
     try:
-        sighting_services.review_sighting(sighting, confirm=confirm, actor=request.user,
-                                          request=request)
+        sighting_services.review_sighting(
+            sighting, confirm=confirm, actor=request.user, request=request,
+            leaks_personal_info=form.cleaned_data["leaks_personal_info"])
     except ValidationError as exc:
         _errors(request, exc)
     else:

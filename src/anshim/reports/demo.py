@@ -21,11 +21,14 @@ from anshim.cases.models import (
     Channel,
     Contact,
     HarmType,
+    OffenderRelationship,
     Person,
     Referral,
     ReferralStatus,
     ReferralTarget,
+    Region,
     RiskLevel,
+    Sex,
 )
 from anshim.erasure.models import (
     Jurisdiction,
@@ -63,6 +66,18 @@ HARMS = [(HarmType.DISTRIBUTION, 30), (HarmType.SEXTORTION, 20), (HarmType.GROOM
          (HarmType.HIDDEN_CAMERA, 4), (HarmType.OTHER, 3)]
 AGES = [(AgeGroup.UNDER_14, 25), (AgeGroup.AGE_14_17, 55), (AgeGroup.ADULT, 12),
         (AgeGroup.UNKNOWN, 8)]
+# roughly the national center's published mix (mostly girls; Seoul and Gyeonggi largest;
+# the offender mostly unknown or met online; a quarter of deleted items with personal data)
+SEXES = [(Sex.FEMALE, 72), (Sex.MALE, 21), (Sex.OTHER, 2), (Sex.UNKNOWN, 5)]
+REGIONS = [(Region.SEOUL, 19), (Region.GYEONGGI, 26), (Region.INCHEON, 6), (Region.BUSAN, 6),
+           (Region.DAEGU, 4), (Region.GWANGJU, 3), (Region.DAEJEON, 3), (Region.ULSAN, 2),
+           (Region.SEJONG, 1), (Region.GANGWON, 3), (Region.CHUNGBUK, 3), (Region.CHUNGNAM, 4),
+           (Region.JEONBUK, 3), (Region.JEONNAM, 3), (Region.GYEONGBUK, 4),
+           (Region.GYEONGNAM, 5), (Region.JEJU, 1), (Region.ABROAD, 1), (Region.UNKNOWN, 3)]
+RELATIONSHIPS = [(OffenderRelationship.UNKNOWN, 38), (OffenderRelationship.ONLINE, 27),
+                 (OffenderRelationship.STRANGER, 12), (OffenderRelationship.SOCIAL, 13),
+                 (OffenderRelationship.INTIMATE, 8), (OffenderRelationship.FAMILY, 2)]
+CO_LEAK_SHARE = 0.26
 
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[str, int]]) -> str:
@@ -103,7 +118,8 @@ def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform,
            start: int, stop: int) -> None:
     n = stop - start
     persons = Person.objects.bulk_create(
-        [Person(age_group=_pick(rng, AGES)) for _ in range(n)])
+        [Person(age_group=_pick(rng, AGES), sex=_pick(rng, SEXES), region=_pick(rng, REGIONS))
+         for _ in range(n)])
     cases = []
     opened_at: list[dt.datetime] = []
     for i, person in enumerate(persons):
@@ -117,6 +133,7 @@ def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform,
             risk_level=rng.choice([RiskLevel.URGENT, RiskLevel.HIGH, RiskLevel.MEDIUM,
                                    RiskLevel.LOW]),
             channel=rng.choice([c for c, _l in Channel.choices]),
+            offender_relationship=_pick(rng, RELATIONSHIPS),
             response_due=opened + dt.timedelta(hours=rng.choice([4, 24, 72])),
             closed_at=opened + dt.timedelta(days=rng.randint(7, 90)) if closed else None,
         ))
@@ -154,6 +171,7 @@ def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform,
                 media_url=f"https://{platform.pk}.demo.invalid/m/{case.code}/{len(sightings)}",
                 platform=platform, entry_id=0, bank_name="demo", case=case, match_kind="pdq",
                 distance=rng.randint(0, 30), is_reupload=rng.random() < 0.15,
+                leaks_personal_info=rng.random() < CO_LEAK_SHARE,
                 status=SightingStatus.REMOVED if removed else rng.choice(
                     [SightingStatus.NEW, SightingStatus.CONFIRMED, SightingStatus.REJECTED]),
                 first_seen=seen, last_seen=seen, removed_at=removed_at if removed else None))

@@ -18,6 +18,7 @@ from django.db.models import (
     Func,
     Q,
     QuerySet,
+    Sum,
 )
 from django.db.models.functions import ExtractHour
 from django.utils import timezone
@@ -33,10 +34,13 @@ from anshim.cases.models import (
     Consent,
     Contact,
     HarmType,
+    OffenderRelationship,
     Referral,
     ReferralStatus,
     ReferralTarget,
+    Region,
     RiskLevel,
+    Sex,
 )
 from anshim.erasure.models import (
     Bank,
@@ -113,6 +117,16 @@ def month_period(year: int, month: int) -> Period:
     return Period(start, end, f"{year}-{month:02d}")
 
 
+def last_months(n: int) -> Period:
+    """The open month and the n - 1 months before it, up to now."""
+    now = timezone.now()
+    first = timezone.localtime(now).date().replace(day=1)
+    for _i in range(n - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    tz = timezone.get_current_timezone()
+    return Period(dt.datetime(first.year, first.month, 1, tzinfo=tz), now, f"{n}m")
+
+
 @dataclass(slots=True)
 class Table:
     """One published table: a key, a title, column headings and rows of label + numbers."""
@@ -138,6 +152,13 @@ class Table:
         """The rows with every suppressed cell as None (shown as a dash)."""
         return [[None if (i, j) in self.suppressed else v for j, v in enumerate(row)]
                 for i, row in enumerate(self.rows)]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Table:
+        """A kept table back (`as_json` of an unsuppressed table: its rows are whole)."""
+        return cls(data["key"], data["title"], list(data["columns"]),
+                   [list(r) for r in data["rows"]],
+                   {(int(i), int(j)) for i, j in data["suppressed"]}, data["note"])
 
     def as_json(self) -> dict[str, Any]:
         rows = self.display_rows
@@ -171,6 +192,24 @@ def victims_by_age(period: Period) -> Table:
     rows = _labelled(counts, AgeGroup.choices)
     return Table("victims_by_age", _("Victims supported by age group"),
                  [_("Age group"), _("Victims")], rows)
+
+
+def victims_by_sex(period: Period) -> Table:
+    counts = _counts(_cases(period), "person__sex", distinct="person_id")
+    return Table("victims_by_sex", _("Victims supported by sex"), [_("Sex"), _("Victims")],
+                 _labelled(counts, Sex.choices))
+
+
+def victims_by_region(period: Period) -> Table:
+    counts = _counts(_cases(period), "person__region", distinct="person_id")
+    return Table("victims_by_region", _("Victims supported by region"),
+                 [_("Region"), _("Victims")], _labelled(counts, Region.choices))
+
+
+def offender_relationship(period: Period) -> Table:
+    counts = _counts(_cases(period), "offender_relationship")
+    return Table("relationship", _("Offender's relationship to the victim"),
+                 [_("Relationship"), _("Cases")], _labelled(counts, OffenderRelationship.choices))
 
 
 def harm_types(period: Period) -> Table:
@@ -225,6 +264,20 @@ def deletions_by_hosting(period: Period) -> Table:
                  [_("Hosting"), _("Items removed"), _("Share (%)")], rows)
 
 
+def personal_info_coleak(period: Period) -> Table:
+    """Items removed in the period that were posted with the victim's personal information
+    (the reviewer's flag on the sighting), and their share of all removed items."""
+    agg = _removed(period).aggregate(total=Count("pk"),
+                                     leaked=Count("pk", filter=Q(leaks_personal_info=True)))
+    total, leaked = agg["total"], agg["leaked"]
+    rows = [[str(_("With personal information")), leaked,
+             round(100 * leaked / total, 1) if total else 0.0],
+            [str(_("Without")), total - leaked,
+             round(100 * (total - leaked) / total, 1) if total else 0.0]]
+    return Table("coleak", _("Deleted items that also leaked personal information"),
+                 [_("Items removed"), _("Items"), _("Share (%)")], rows)
+
+
 def proactive_vs_requested(period: Period) -> Table:
     """Requested: the image came from the victim (portal or staff evidence on the case);
     proactive: the center found it through imported lists or partners' banks."""
@@ -241,27 +294,60 @@ def proactive_vs_requested(period: Period) -> Table:
                  [_("Origin"), _("Items removed")], rows)
 
 
-ANNUAL_TABLES = (victims_by_age, harm_types, services_by_type, deletions_by_platform_kind,
-                 deletions_by_hosting, proactive_vs_requested)
+ANNUAL_TABLES = (victims_by_sex, victims_by_age, victims_by_region, services_by_type,
+                 harm_types, offender_relationship, deletions_by_platform_kind,
+                 deletions_by_hosting, personal_info_coleak, proactive_vs_requested)
 
 
 def annual_tables(period: Period) -> list[Table]:
-    return [f(period) for f in ANNUAL_TABLES]
+    """The ministry-format tables; those of a closed period are kept (`PeriodTables`, per
+    language) until a source row inside the period changes."""
+    if not period.closed:
+        return [f(period) for f in ANNUAL_TABLES]
+    from django.db import IntegrityError, transaction
+    from django.utils import translation
+
+    from anshim.reports.models import PeriodTables
+
+    language = translation.get_language() or ""
+    kept = PeriodTables.objects.filter(start=period.start, end=period.end,
+                                       language=language).values_list("tables", flat=True)
+    for payload in kept:
+        return [Table.from_json(t) for t in payload]
+    tables = [f(period) for f in ANNUAL_TABLES]
+    try:
+        with transaction.atomic():
+            PeriodTables.objects.create(start=period.start, end=period.end, language=language,
+                                        tables=[t.as_json() for t in tables])
+    except IntegrityError:
+        pass  # another reader kept the same tables first
+    return tables
 
 
-#: Ministry tables the case file does not record yet (sex, region, the offender's
-#: relationship, personal-information co-leak): listed in the report as not recorded.
-NOT_RECORDED: tuple[Label, ...] = (
-    _("Victims by sex"), _("Victims by region"), _("Offender's relationship"),
-    _("Deleted items that also leaked personal information"))
+#: Ministry tables the case file does not record (none since the case file records sex,
+#: region, the offender's relationship and the co-leak flag; the report still lists any).
+NOT_RECORDED: tuple[Label, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
 # The supervisor dashboard
 
 
-def open_cases(period: Period | None = None) -> Table:
-    qs = Case.objects.exclude(status=CaseStatus.CLOSED)
+def _cases_in(s: summary.Slice) -> QuerySet[Case]:
+    """Cases of the slice: the victim's age group, a harm type, a sighting on a platform."""
+    qs = Case.objects.all()
+    if s.age_group:
+        qs = qs.filter(person__age_group=s.age_group)
+    if s.harm_type:
+        qs = qs.filter(harms__harm_type=s.harm_type)  # one row per case and harm type
+    if s.platform_id is not None:
+        qs = qs.filter(pk__in=Sighting.objects.filter(platform_id=s.platform_id)
+                       .values("case_id"))
+    return qs
+
+
+def open_cases(period: Period | None = None, s: summary.Slice = summary.ALL) -> Table:
+    qs = _cases_in(s).exclude(status=CaseStatus.CLOSED)
     grid = {(r["status"], r["risk_level"]): r["n"]
             for r in qs.values("status", "risk_level").annotate(n=Count("pk")).order_by()}
     statuses = [c for c in CaseStatus.choices if c[0] != CaseStatus.CLOSED]
@@ -276,11 +362,9 @@ def open_cases(period: Period | None = None) -> Table:
 
 def workload() -> Table:
     now = timezone.now()
-    agg = Case.objects.aggregate(
-        overdue=Count("pk", filter=Q(response_due__lt=now) & ~Q(status=CaseStatus.CLOSED)
-                      & Q(status=CaseStatus.NEW)),
-        untriaged=Count("pk", filter=Q(status=CaseStatus.NEW)),
-    )
+    # new cases only (the status index), not a scan of every case ever opened
+    agg = Case.objects.filter(status=CaseStatus.NEW).aggregate(
+        overdue=Count("pk", filter=Q(response_due__lt=now)), untriaged=Count("pk"))
     consent_pending = (Case.objects.exclude(status=CaseStatus.CLOSED)
                        .exclude(pk__in=Consent.objects.filter(withdrawn_at__isnull=True)
                                 .values("case_id")).count())
@@ -409,7 +493,7 @@ def scorecard_trend(period: Period, s: summary.Slice = summary.ALL,
                  [_("Month and platform"), _("Notices"), _("Removal rate (%)")], rows)
 
 
-def backlog() -> Table:
+def backlog(s: summary.Slice = summary.ALL) -> Table:
     """Confirmed items not yet removed, by age."""
     now = timezone.now()
     bands = [(_("under 24 h"), 0, 24), (_("1–7 days"), 24, 168),  # noqa: RUF001
@@ -420,7 +504,14 @@ def backlog() -> Table:
         if hi is not None:
             cond &= Q(first_seen__gt=now - dt.timedelta(hours=hi))
         aggs[f"b{i}"] = Count("pk", filter=cond)
-    agg = Sighting.objects.filter(status=SightingStatus.CONFIRMED).aggregate(**aggs)
+    qs = Sighting.objects.filter(status=SightingStatus.CONFIRMED)
+    if s.platform_id is not None:
+        qs = qs.filter(platform_id=s.platform_id)
+    if s.age_group:
+        qs = qs.filter(case__person__age_group=s.age_group)
+    if s.harm_type:
+        qs = qs.filter(case__harms__harm_type=s.harm_type)
+    agg = qs.aggregate(**aggs)
     rows = [[str(label), agg[f"b{i}"]] for i, (label, _lo, _hi) in enumerate(bands)]
     return Table("backlog", _("Undeleted backlog by age"), [_("Age"), _("Items")], rows)
 
@@ -461,15 +552,109 @@ def reviewer_exposure(period: Period, plan: summary.Plan | None = None) -> Table
                  [_("Specialist"), _("Views"), _("Views per week")], rows)
 
 
-def dashboard_tables(period: Period, s: summary.Slice = summary.ALL) -> list[Table]:
+# ---------------------------------------------------------------------------------------------
+# The prevention team's figures: counts by SQL aggregation, every estimate (pre/post gains,
+# survey prevalence, their CIs and the suppression of small cells) from the prevention app's
+# analysis over anshim.stats, never re-estimated here.
+
+#: the latest knowledge tests and surveys shown (each one is analysed on the request)
+PREVENTION_LATEST = 3
+
+
+def prevention_sessions(period: Period) -> Table:
+    from anshim.prevention.models import Attendance, ProgrammeSession, SessionStatus
+
+    delivered = ProgrammeSession.objects.filter(status=SessionStatus.DELIVERED,
+                                                starts_at__gte=period.start,
+                                                starts_at__lt=period.end)
+    agg = delivered.aggregate(sessions=Count("pk"), schools=Count("school_id", distinct=True))
+    reached = Attendance.objects.filter(session__in=delivered.values("pk")).aggregate(
+        n=Sum("count"))["n"] or 0
+    rows = [[str(_("Sessions delivered")), agg["sessions"]],
+            [str(_("Schools")), agg["schools"]], [str(_("Students reached")), reached]]
+    return Table("prevention_sessions", _("Prevention sessions"), [_("Item"), _("Count")],
+                 rows)
+
+
+def prevention_gains(period: Period) -> Table:
+    """Pre to post (and follow-up) score gains of the latest knowledge tests, with the
+    paired analysis' 95% CI (prevention.analysis.test_results)."""
+    from anshim.prevention.analysis import test_results
+    from anshim.prevention.models import KnowledgeTest
+
+    rows: list[list[Any]] = []
+    for test in KnowledgeTest.objects.order_by("-created_at", "-pk")[:PREVENTION_LATEST]:
+        for comparison in test_results(test):
+            r = comparison.report
+            if r is None:
+                continue
+            o = r.overall
+            rows.append([f"{test.name}: {comparison.before} → {comparison.after}", o.n_pairs,
+                         round(o.mean_change, 2), round(o.ci_low, 2), round(o.ci_high, 2)])
+    return Table("prevention_gains", _("Knowledge gains (pre/post) with 95% CI"),
+                 [_("Test"), _("Linked pairs"), _("Mean gain"), _("CI low"), _("CI high")],
+                 rows, note=str(_("The latest knowledge tests; paired by the students' "
+                                  "self-generated codes.")))
+
+
+def prevention_prevalence(period: Period) -> Table:
+    """Survey prevalence (weighted %, 95% CI) of the latest surveys' first answer of each
+    analysed question; suppressed cells stay suppressed (prevention.analysis)."""
+    from anshim.prevention.analysis import survey_results
+    from anshim.prevention.models import Survey
+
+    rows: list[list[Any]] = []
+    for survey in Survey.objects.order_by("-created_at", "-pk")[:PREVENTION_LATEST]:
+        results = survey_results(survey)
+        for t in results.tables:
+            if not t.rows:
+                continue
+            cell = t.rows[0].cells[-1]
+            rows.append([f"{survey.title}: {t.title} — {t.rows[0].label}", cell.n,
+                         round(cell.percent, 1) if cell.shown and cell.percent is not None
+                         else None,
+                         round(cell.ci_low, 1) if cell.shown and cell.ci_low is not None
+                         else None,
+                         round(cell.ci_high, 1) if cell.shown and cell.ci_high is not None
+                         else None])
+    table = Table("prevention_prevalence", _("Survey prevalence with 95% CI"),
+                  [_("Survey, question and answer"), _("Respondents"), _("Weighted %"),
+                   _("CI low"), _("CI high")], rows)
+    return table
+
+
+def prevention_tables(period: Period) -> list[Table]:
+    return [prevention_sessions(period), prevention_gains(period),
+            prevention_prevalence(period)]
+
+
+#: which team view shows which dashboard table (no team chosen: all)
+TEAM_OF = {"open_cases": "counseling", "attention": "counseling", "caseload": "counseling",
+           "funnel": "erasure", "removal_times": "erasure", "scorecard": "erasure",
+           "scorecard_trend": "erasure", "intake_to_notice": "erasure", "backlog": "erasure",
+           "hash_banks": "erasure", "exposure": "erasure"}
+
+
+def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
+                     team: str = "") -> list[Table]:
     """The supervisor dashboard: the current state (open cases, attention, caseload, backlog,
-    banks) and the period's figures, read from one plan (closed months from the summary)."""
+    banks) and the period's figures, read from one plan (closed months from the summary);
+    `team`: only that team's view."""
     plan = _plan(period)
     names = _platform_names()
-    return [open_cases(), workload(), caseload(), erasure_funnel(period, s, plan),
-            removal_times(period, s, plan, names), platform_scorecard(period, s, plan, names),
-            scorecard_trend(period, s, plan, names), intake_to_notice(period, s, plan),
-            backlog(), hash_banks(), reviewer_exposure(period, plan)]
+    builders: list[tuple[str, Any]] = [
+        ("counseling", lambda: open_cases(s=s)), ("counseling", workload),
+        ("counseling", caseload), ("erasure", lambda: erasure_funnel(period, s, plan)),
+        ("erasure", lambda: removal_times(period, s, plan, names)),
+        ("erasure", lambda: platform_scorecard(period, s, plan, names)),
+        ("erasure", lambda: scorecard_trend(period, s, plan, names)),
+        ("erasure", lambda: intake_to_notice(period, s, plan)),
+        ("erasure", lambda: backlog(s)), ("erasure", hash_banks),
+        ("erasure", lambda: reviewer_exposure(period, plan)),
+        ("prevention", lambda: prevention_sessions(period)),
+        ("prevention", lambda: prevention_gains(period)),
+        ("prevention", lambda: prevention_prevalence(period))]
+    return [build() for t, build in builders if not team or t == team]
 
 
 def team_tables(period: Period) -> list[Table]:

@@ -95,3 +95,19 @@ class ExposureMonth(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                               null=True, related_name="+")
     views = models.IntegerField(default=0)
+
+
+class PeriodTables(models.Model):
+    """The annual (ministry-format) tables of a closed period, as computed, per language
+    (the row labels are translated when a table is built). Dropped with the summary of any
+    month inside the period (`summary.invalidate`)."""
+
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    language = models.CharField(max_length=10)
+    tables = models.JSONField()
+    built_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["start", "end", "language"],
+                                               name="reports_period_tables_unique")]

@@ -14,8 +14,9 @@ from anshim.reports.figures import Period, Table, annual_tables
 PUBLIC_RULE = stats.DisclosureRule(min_denominator=0, max_small_numerator=9)
 
 #: The tables published: counts only (shares are recomputed from the protected counts).
-PUBLIC_KEYS = ("victims_by_age", "harm_types", "services", "deletions_by_kind",
-               "deletions_by_hosting", "proactive")
+PUBLIC_KEYS = ("victims_by_sex", "victims_by_age", "victims_by_region", "harm_types",
+               "relationship", "services", "deletions_by_kind", "deletions_by_hosting",
+               "coleak", "proactive")
 
 
 def protect(table: Table) -> Table:

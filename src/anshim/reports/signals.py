@@ -37,7 +37,7 @@ def _request_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
 def _sighting_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     from anshim.reports.summary import invalidate
 
-    invalidate([instance.first_seen])
+    invalidate([instance.first_seen, instance.removed_at])
 
 
 def _unblur_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -70,13 +70,29 @@ def _person_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
                                  .values_list("pk", flat=True))))
 
 
+def _contact_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from anshim.reports.summary import invalidate
+
+    invalidate([instance.started_at])
+
+
+def _created_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Referrals and expert assignments: counted by the month they were made."""
+    from anshim.reports.summary import invalidate
+
+    invalidate([instance.created_at])
+
+
 def connect() -> None:
-    from anshim.cases.models import Case, CaseHarm, Person
+    from anshim.cases.models import Case, CaseHarm, Contact, Person, Referral
     from anshim.erasure.models import Sighting, TakedownRequest, UnblurRecord
+    from anshim.experts.models import Assignment
 
     for model, handler in ((TakedownRequest, _request_changed), (Sighting, _sighting_changed),
                            (UnblurRecord, _unblur_changed), (Case, _case_changed),
-                           (CaseHarm, _harm_changed), (Person, _person_changed)):
+                           (CaseHarm, _harm_changed), (Person, _person_changed),
+                           (Contact, _contact_changed), (Referral, _created_changed),
+                           (Assignment, _created_changed)):
         uid = f"reports-summary-{model.__name__}"
         post_save.connect(handler, sender=model, dispatch_uid=uid)
         post_delete.connect(handler, sender=model, dispatch_uid=uid + "-delete")

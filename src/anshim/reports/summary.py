@@ -48,6 +48,7 @@ from anshim.reports.models import (
     DurationBin,
     DurationMeasure,
     ExposureMonth,
+    PeriodTables,
     PlatformMonth,
     SummarizedMonth,
 )
@@ -297,9 +298,16 @@ def invalidate(moments: Iterable[dt.datetime | None]) -> None:
         return
     months = {month_start(m) for m in moments if m is not None}
     closed = [m for m in months if is_closed(m)]
-    if closed and SummarizedMonth.objects.filter(month__in=closed).delete()[0]:
+    if not closed:
+        return
+    if SummarizedMonth.objects.filter(month__in=closed).delete()[0]:
         for m in closed:
             _delete(m)
+    covering = Q()
+    for m in closed:
+        lo, _hi = bounds(m)
+        covering |= Q(start__lte=lo, end__gt=lo)
+    PeriodTables.objects.filter(covering).delete()
 
 
 def ensure(months: Sequence[dt.date]) -> list[dt.date]:
@@ -324,7 +332,7 @@ def rebuild_all() -> int:
     ) if d is not None]
     with transaction.atomic():
         SummarizedMonth.objects.all().delete()
-        for model in (PlatformMonth, DurationBin, BankMonth, ExposureMonth):
+        for model in (PlatformMonth, DurationBin, BankMonth, ExposureMonth, PeriodTables):
             model.objects.all().delete()  # type: ignore[attr-defined]
     if not firsts:
         return 0
@@ -474,7 +482,9 @@ def _quantiles(p: Plan, s: Slice, measure: str,
     out: dict[str, list[float | None]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for grp, b, cum, n, tot in cursor.fetchall():
+        for grp, b, cum_, n_, tot_ in cursor.fetchall():
+            # SUM() comes back as a Decimal on PostgreSQL
+            cum, n, tot = int(cum_), int(n_), int(tot_)
             slot = out.setdefault(str(grp), [None] * len(qs))
             for i, q in enumerate(qs):
                 if cum >= q * tot and cum - n < q * tot:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -12,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from anshim.reports import charts, figures, public
 from anshim.reports import render as report_render
+from anshim.reports.forms import DashboardFilterForm, filters
 from anshim.security.decorators import staff_required
 from anshim.security.policy import Action, can
 
@@ -27,11 +26,11 @@ def _year(request: HttpRequest) -> int:
 
 
 def _period(request: HttpRequest) -> figures.Period:
-    """The last 12 months, or ?year=YYYY."""
+    """This month and the 11 before it (whole months: the closed ones come from the
+    summary rows), or ?year=YYYY."""
     if "year" in request.GET:
         return figures.year_period(_year(request))
-    now = timezone.now()
-    return figures.Period(now - dt.timedelta(days=365), now, "12m")
+    return figures.last_months(12)
 
 
 def _charted(tables: list[figures.Table]) -> list[tuple[figures.Table, dict[str, object]]]:
@@ -42,10 +41,13 @@ def _charted(tables: list[figures.Table]) -> list[tuple[figures.Table, dict[str,
 @staff_required(Action.VIEW_DASHBOARDS)
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    period = _period(request)
+    form = DashboardFilterForm(request.GET or None)
+    chosen = filters(form)
+    tables = figures.dashboard_tables(chosen.period, chosen.slice, chosen.team)
     return render(request, "reports/dashboard.html", {
-        "period": period, "charted": _charted(figures.dashboard_tables(period)),
-        "year": _year(request), "show_links": can(request.user, Action.VIEW_CASE_LIST),
+        "period": chosen.period, "charted": _charted(tables), "form": form,
+        "filters": chosen, "year": _year(request),
+        "show_links": can(request.user, Action.VIEW_CASE_LIST),
     })
 
 

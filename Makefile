@@ -19,7 +19,7 @@ APT_PACKAGES := chromium fonts-noto-cjk nodejs poppler-utils pkg-config libavcod
 
 .PHONY: help run install install-test system-deps test test-sqlite test-postgres lint \
 	bench bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-snapshot bench-stats \
-	bench-reports worker clean
+	bench-reports bench-pages worker clean
 
 help:
 	@echo "make run    - install, migrate, load demo data, serve on http://127.0.0.1:8000"
@@ -100,7 +100,8 @@ lint: install-test
 	$(BIN)/mypy src
 	cd clients/threatexchange && ../../$(BIN)/mypy src
 
-bench: bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-stats bench-reports
+bench: bench-fingerprint bench-match bench-exchange bench-scan bench-robustness bench-stats bench-reports \
+	bench-pages
 
 $(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
@@ -146,3 +147,8 @@ bench-stats: install-test
 # and on PostgreSQL (BENCH_POSTGRES_URL, a database of its own that the bench drops and creates).
 bench-reports: install-test
 	$(BIN)/python bench/bench_reports.py --sizes 2000,100000
+
+# The case list, the case page, the erasure page and the portal status page with the demo at
+# 2,000 cases (200 beside it as the reference), through the test client as the role using each.
+bench-pages: install-test
+	$(BIN)/python bench/bench_pages.py --sizes 200,2000

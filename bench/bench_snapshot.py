@@ -68,6 +68,7 @@ _CHILD = textwrap.dedent("""
     def q(h):
         return FileQuery(images=[QueryHash(h, 100, "original")])
     store = SqliteBankStore(db)
+    t1 = time.perf_counter()  # imports done
     if mode == "snapshot":
         core = MatchingCore(store, snapshot_root=Path(root))
     else:  # the reference: the same codes built in this process's memory
@@ -76,14 +77,13 @@ _CHILD = textwrap.dedent("""
         codes = np.load(codes_path)
         index = PDQIndex.from_codes(np.arange(1, len(codes) + 1), codes, durable=False)
         core = None
-    t1 = time.perf_counter()
     if core is not None:
         hit = core.match_files([q(probe)])[0]
         ready = "ready %d %s" % (len(hit), core.snapshot is not None)
     else:
         hit = index.search([probe])[0]
         ready = "ready %d False" % len(hit)
-    ready += " imports=%.2fs map+replay+query=%.2fs cpu=%.2fs" % (
+    ready += " imports=%.2fs map-or-build+replay+query=%.2fs cpu=%.2fs" % (
         t1 - t0, time.perf_counter() - t1, time.process_time())
     print(ready, flush=True)
     import random

@@ -15,12 +15,7 @@ from anshim.matching.exact_index import ExactIndex
 from anshim.matching.layout import ChunkLayout, plan_layout
 from anshim.matching.pdq_codes import format_pdq_hex, hamming_matrix, parse_pdq_hex
 from anshim.matching.pdq_index import DEFAULT_THRESHOLD, InvalidThresholdError, PDQIndex
-from anshim.matching.video_index import (
-    VideoFrame,
-    VideoIndex,
-    VideoMatch,
-    match_percentages,
-)
+from anshim.matching.video_index import VideoFrame, VideoHits, VideoVerdict, match_percentages
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -35,8 +30,8 @@ __all__ = [
     "PDQIndex",
     "UnknownIdError",
     "VideoFrame",
-    "VideoIndex",
-    "VideoMatch",
+    "VideoHits",
+    "VideoVerdict",
     "format_pdq_hex",
     "hamming_matrix",
     "match_percentages",

@@ -48,14 +48,13 @@ from anshim.matching.strategy import (
     DEFAULT_RULES,
     KIND_RANK,
     MIN_QUALITY,
-    ROBUST_VIDEO_QUERY_PERCENT,
-    VIDEO_MATCH_PERCENT,
     QueryHash,
     StrategyRules,
     image_strategy,
     rank,
     video_strategy,
 )
+from anshim.matching.video_index import VideoHits
 
 if TYPE_CHECKING:
     from anshim.fingerprint.types import ImageFingerprint, VideoFingerprint
@@ -246,54 +245,6 @@ class _ImageEntry:
         r = self.row
         return MatchResult(r.bank_name, r.bank_id, r.entry_id, r.case_code, self.best, PDQ,
                            r.label, strategy=self.strategy, variant=self.variant)
-
-
-@dataclass
-class _VideoStrategyHits:
-    best: int
-    variant: str
-    query: set[str] = field(default_factory=set)
-    compared: set[str] = field(default_factory=set)
-    made_by: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _VideoEntry:
-    row: LiveFingerprint
-    per_strategy: dict[str, _VideoStrategyHits] = field(default_factory=dict)
-
-    def add(self, strategy: str, made_by: str, h: str, row: LiveFingerprint, dist: int) -> None:
-        s = self.per_strategy.setdefault(strategy, _VideoStrategyHits(dist, row.variant))
-        if dist < s.best:
-            s.best, s.variant = dist, row.variant
-        s.query.add(h)
-        s.made_by.add(made_by)
-        s.compared.add(row.value)
-
-    def result(self, totals: dict[str, int], registered_frames: int | None,
-               ) -> MatchResult | None:
-        """Plain vPDQ when either side's share reaches `VIDEO_MATCH_PERCENT`; else the robust
-        strategy whose query share is highest and reaches `ROBUST_VIDEO_QUERY_PERCENT`."""
-        r = self.row
-        c_total = registered_frames or 1
-        best: MatchResult | None = None
-        for strategy, s in self.per_strategy.items():
-            q_total = sum(totals[x] for x in s.made_by) or 1
-            q_pct = round(100.0 * len(s.query) / q_total, 1)
-            c_pct = round(100.0 * min(len(s.compared), c_total) / c_total, 1)
-            if strategy == "vpdq":
-                ok = max(q_pct, c_pct) >= VIDEO_MATCH_PERCENT
-            else:
-                ok = q_pct >= ROBUST_VIDEO_QUERY_PERCENT
-            if not ok:
-                continue
-            found = MatchResult(r.bank_name, r.bank_id, r.entry_id, r.case_code, s.best, VPDQ,
-                                r.label, q_pct, c_pct, strategy=strategy, variant=s.variant)
-            if strategy == "vpdq":
-                return found
-            if best is None or (q_pct, -s.best) > (best.query_percent or 0.0, -best.distance):
-                best = found
-        return best
 
 
 def best_per_entry(results: Iterable[MatchResult]) -> list[MatchResult]:
@@ -599,7 +550,7 @@ class MatchingCore:
         for (qi, kind), found in hits.items():
             query = queries[qi]
             images: dict[int, _ImageEntry] = {}
-            videos: dict[int, _VideoEntry] = {}
+            videos: dict[int, tuple[LiveFingerprint, VideoHits]] = {}
             for hit in found:
                 row = live.get(hit.fp_id)
                 if row is None or row.allow_list or hit.distance > row.threshold:
@@ -608,8 +559,9 @@ class MatchingCore:
                     made_by = query.frame_meta.get(hit.query_hash, "original")
                     found_by = video_strategy(made_by, row.variant, hit.distance)
                     if found_by is not None:
-                        videos.setdefault(row.entry_id, _VideoEntry(row)).add(
-                            found_by, made_by, hit.query_hash, row, hit.distance)
+                        videos.setdefault(row.entry_id, (row, VideoHits()))[1].add(
+                            found_by, made_by, hit.query_hash, row.value, hit.distance,
+                            row.variant)
                     continue
                 q_strategy, q_quality = query.image_meta.get(hit.query_hash, ("original", None))
                 strategy = image_strategy(q_strategy, q_quality, row.variant, row.quality,
@@ -619,10 +571,13 @@ class MatchingCore:
             results[qi].extend(e.result() for e in images.values())
             if videos:
                 totals = _frames_per_strategy(query)
-                for entry_id, v in videos.items():
-                    found_video = v.result(totals, frames_per_entry.get(entry_id))
-                    if found_video is not None:
-                        results[qi].append(found_video)
+                for entry_id, (r, v) in videos.items():
+                    verdict = v.verdict(totals, frames_per_entry.get(entry_id))
+                    if verdict is not None:
+                        results[qi].append(MatchResult(
+                            r.bank_name, r.bank_id, r.entry_id, r.case_code, verdict.distance,
+                            VPDQ, r.label, verdict.query_percent, verdict.compared_percent,
+                            strategy=verdict.strategy, variant=verdict.variant))
 
 
 def _image_hit(per_entry: dict[int, _ImageEntry], row: LiveFingerprint, dist: int,

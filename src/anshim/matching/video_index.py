@@ -1,4 +1,6 @@
-"""VideoIndex: vPDQ matching — a frame-level PDQ index plus per-video match percentages.
+"""vPDQ matching rules: per-video match percentages and the strategy verdict the matching core
+applies to a query video's frame hits (issue 15 item 6: the app's video matching goes through
+here, over the core's frame index and the same `BankStore` as images).
 
 Definitions follow Meta's vPDQ: frames whose quality is below ``quality_threshold``
 are ignored on both sides; a query frame *matches* a video if some (considered) frame
@@ -11,14 +13,14 @@ of that video is within ``threshold``;
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from anshim.matching.errors import DuplicateIdError, MatchingError, UnknownIdError
 from anshim.matching.pdq_codes import parse_pdq_hex
-from anshim.matching.pdq_index import DEFAULT_THRESHOLD, PDQIndex
+from anshim.matching.pdq_index import DEFAULT_THRESHOLD
+from anshim.matching.strategy import ROBUST_VIDEO_QUERY_PERCENT, VIDEO_MATCH_PERCENT
 
 DEFAULT_QUALITY_THRESHOLD = 50
 
@@ -32,107 +34,70 @@ class VideoFrame:
     timestamp: float = 0.0
 
 
-@dataclass(frozen=True)
-class VideoMatch:
-    """How much of the query and of one indexed video match each other (percent)."""
+@dataclass
+class _StrategyHits:
+    best: int
+    variant: str
+    query: set[str] = field(default_factory=set)
+    compared: set[str] = field(default_factory=set)
+    made_by: set[str] = field(default_factory=set)
 
-    video_id: int
-    query_match_percent: float
-    compared_match_percent: float
+
+@dataclass(frozen=True, slots=True)
+class VideoVerdict:
+    """How a queried video matched one banked video, by the strategy that decided it."""
+
+    strategy: str  # vpdq, trim or crop
+    distance: int
+    variant: str
+    query_percent: float
+    compared_percent: float
 
 
-class VideoIndex:
-    """Many videos' frames in one PDQIndex; search a query video against all of them."""
+@dataclass
+class VideoHits:
+    """The frame hits of a query video on one banked video, per strategy (each strategy is
+    judged alone). The matching core's video path (`anshim.matching.core`): the frames live
+    in the core's per-bank vPDQ index, the hits are re-checked through the `BankStore`."""
 
-    def __init__(
-        self,
-        *,
-        threshold: int = DEFAULT_THRESHOLD,
-        quality_threshold: int = DEFAULT_QUALITY_THRESHOLD,
-    ) -> None:
-        self.threshold = threshold
-        self.quality_threshold = quality_threshold
-        self._frames = PDQIndex(threshold=threshold)
-        self._next_frame = 0
-        self._frame_video: dict[int, int] = {}
-        self._video_frames: dict[int, list[int]] = {}
+    per_strategy: dict[str, _StrategyHits] = field(default_factory=dict)
 
-    def __len__(self) -> int:
-        return len(self._video_frames)
+    def add(self, strategy: str, made_by: str, query_hash: str, registered_hash: str,
+            distance: int, variant: str) -> None:
+        """A query frame ``query_hash`` (made by query strategy `made_by`: ``original`` or
+        ``trim``) within `distance` of the registered frame ``registered_hash``."""
+        s = self.per_strategy.setdefault(strategy, _StrategyHits(distance, variant))
+        if distance < s.best:
+            s.best, s.variant = distance, variant
+        s.query.add(query_hash)
+        s.made_by.add(made_by)
+        s.compared.add(registered_hash)
 
-    def __contains__(self, video_id: object) -> bool:
-        return video_id in self._video_frames
-
-    def _considered(self, frames: Iterable[VideoFrame]) -> list[VideoFrame]:
-        return [f for f in frames if f.quality >= self.quality_threshold]
-
-    def add_video(self, video_id: int, frames: Sequence[VideoFrame]) -> None:
-        """Index a video's frames (those below the quality threshold are dropped)."""
-        if video_id in self._video_frames:
-            raise DuplicateIdError(f"video {video_id} is already in the index")
-        kept = self._considered(frames)
-        parse_pdq_hex([f.pdq_hex for f in frames])  # reject malformed frames up front
-        frame_ids = list(range(self._next_frame, self._next_frame + len(kept)))
-        self._frames.add(frame_ids, [f.pdq_hex for f in kept])
-        self._next_frame += len(kept)
-        self._video_frames[video_id] = frame_ids
-        for fid in frame_ids:
-            self._frame_video[fid] = video_id
-
-    def remove_video(self, video_id: int) -> None:
-        """Forget a video; its frames stop matching at once."""
-        frame_ids = self._video_frames.pop(video_id, None)
-        if frame_ids is None:
-            raise UnknownIdError(f"video {video_id} is not in the index")
-        if frame_ids:
-            self._frames.remove(frame_ids)
-        for fid in frame_ids:
-            del self._frame_video[fid]
-
-    def compact(self) -> None:
-        """Fold added and removed frames into the frame index's base."""
-        self._frames.compact()
-
-    def search(
-        self,
-        frames: Sequence[VideoFrame],
-        *,
-        threshold: int | None = None,
-        min_query_percent: float = 0.0,
-        min_compared_percent: float = 0.0,
-    ) -> list[VideoMatch]:
-        """Videos sharing at least one frame match with the query, best first."""
-        query = self._considered(frames)
-        if not query:
-            if frames:
-                parse_pdq_hex([f.pdq_hex for f in frames])
-            return []
-        t = self.threshold if threshold is None else threshold
-        if t < 0:
-            raise MatchingError("threshold must be >= 0")
-        counts, ids, _ = self._frames.search_codes(parse_pdq_hex([f.pdq_hex for f in query]), t)
-        qidx = np.repeat(np.arange(len(query)), counts)
-        query_hits: dict[int, set[int]] = {}
-        video_hits: dict[int, set[int]] = {}
-        for q, fid in zip(qidx.tolist(), ids.tolist(), strict=True):
-            video = self._frame_video[fid]
-            query_hits.setdefault(video, set()).add(q)
-            video_hits.setdefault(video, set()).add(fid)
-        out: list[VideoMatch] = []
-        for video, hit_queries in query_hits.items():
-            total = len(self._video_frames[video])
-            match = VideoMatch(
-                video,
-                100.0 * len(hit_queries) / len(query),
-                100.0 * len(video_hits[video]) / total if total else 0.0,
-            )
-            if (
-                match.query_match_percent >= min_query_percent
-                and match.compared_match_percent >= min_compared_percent
-            ):
-                out.append(match)
-        out.sort(key=lambda m: (-m.query_match_percent, -m.compared_match_percent, m.video_id))
-        return out
+    def verdict(self, query_frames: dict[str, int], registered_frames: int | None,
+                ) -> VideoVerdict | None:
+        """Plain vPDQ when either side's share reaches `VIDEO_MATCH_PERCENT` (Meta's rule;
+        shares as `match_percentages` defines them, over distinct frames); else the robust
+        strategy whose query share is highest and reaches `ROBUST_VIDEO_QUERY_PERCENT`.
+        `query_frames`: the query's distinct frames per query strategy; `registered_frames`:
+        the banked video's distinct good ``original`` frames."""
+        c_total = registered_frames or 1
+        best: VideoVerdict | None = None
+        for strategy, s in self.per_strategy.items():
+            q_total = sum(query_frames.get(x, 0) for x in s.made_by) or 1
+            q_pct = round(100.0 * len(s.query) / q_total, 1)
+            c_pct = round(100.0 * min(len(s.compared), c_total) / c_total, 1)
+            if strategy == "vpdq":
+                ok = max(q_pct, c_pct) >= VIDEO_MATCH_PERCENT
+            else:
+                ok = q_pct >= ROBUST_VIDEO_QUERY_PERCENT
+            if not ok:
+                continue
+            found = VideoVerdict(strategy, s.best, s.variant, q_pct, c_pct)
+            if strategy == "vpdq":
+                return found
+            if best is None or (q_pct, -s.best) > (best.query_percent, -best.distance):
+                best = found
+        return best
 
 
 def match_percentages(

@@ -37,8 +37,12 @@ def test_pdf_in_korean_with_the_figures(world: World, tmp_path: Path) -> None:
     text = subprocess.run(["pdftotext", str(target), "-"], capture_output=True, text=True,
                           check=True).stdout
     for heading in ("안심 지원센터 보고서", "요약", "연령대별 지원 피해자", "서버 소재지별 삭제",
-                    "플랫폼별 삭제 요청부터 삭제까지 걸린 시간"):
+                    "플랫폼별 삭제 요청부터 삭제까지 걸린 시간", "성별 지원 피해자",
+                    "지역별 지원 피해자", "가해자와 피해자의 관계",
+                    "개인정보가 함께 유출된 삭제 건"):
         assert heading in text, heading
+    # the new tables' figures: 2 female victims, 1 of 4 removed items co-leaked (25.0%)
+    assert "여성" in text and "개인정보 동반 유출" in text and "25.0" in text
     assert "14세 미만" in text and "75.0" in text and "100.0" in text
     fonts = subprocess.run(["pdffonts", str(target)], capture_output=True, text=True,
                            check=True).stdout

@@ -114,6 +114,19 @@ def generate(volume: int, seed: int = 14) -> int:
     return volume
 
 
+def _insert_with_dates(cases: list[Case]) -> list[Case]:
+    """bulk_create keeping the generated intake dates: `created_at` is auto_now_add (it would
+    stamp "now" on every row); switched off for this insert only, instead of an UPDATE of
+    every row afterwards (which took most of the generator's time at 100,000 cases)."""
+    created = Case._meta.get_field("created_at")
+    saved = created.auto_now_add  # type: ignore[union-attr]
+    created.auto_now_add = False  # type: ignore[union-attr]
+    try:
+        return Case.objects.bulk_create(cases)
+    finally:
+        created.auto_now_add = saved  # type: ignore[union-attr]
+
+
 def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform, float]],
            start: int, stop: int) -> None:
     n = stop - start
@@ -138,11 +151,9 @@ def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform,
             closed_at=opened + dt.timedelta(days=rng.randint(7, 90)) if closed else None,
         ))
         opened_at.append(opened)
-    cases = Case.objects.bulk_create(cases)
-    # auto_now_add stamps "now" on insert; the spread over 24 months is set afterwards.
     for case, opened in zip(cases, opened_at, strict=True):
         case.created_at = opened
-    Case.objects.bulk_update(cases, ["created_at"], batch_size=500)
+    cases = _insert_with_dates(cases)
     harms: list[CaseHarm] = []
     contacts: list[Contact] = []
     referrals: list[Referral] = []

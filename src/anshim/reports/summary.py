@@ -231,19 +231,24 @@ def month_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> MonthRow
                      exposure=exposure_rows(start, end, month))
 
 
+def first_notices(start: dt.datetime, end: dt.datetime) -> QuerySet[TakedownRequest]:
+    """The first notice sent for each case opened in [start, end): found from the period's
+    cases (the intake index, then each case's notices), not by a subquery per notice."""
+    from django.db.models import OuterRef, Subquery
+
+    earliest = (TakedownRequest.objects.filter(case_id=OuterRef("pk"), sent_at__isnull=False)
+                .order_by("sent_at", "pk").values("pk")[:1])
+    firsts = (Case.objects.filter(created_at__gte=start, created_at__lt=end)
+              .annotate(first=Subquery(earliest)).filter(first__isnull=False).values("first"))
+    return TakedownRequest.objects.filter(pk__in=firsts)
+
+
 def first_notice_bins(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[DurationBin]:
     """Intake to the first notice of each case opened in [start, end), by the channel of
     the platform the first notice went to."""
-    from django.db.models import OuterRef, Subquery
 
-    earliest = (TakedownRequest.objects.filter(case_id=OuterRef("case_id"),
-                                               sent_at__isnull=False)
-                .order_by("sent_at", "pk").values("pk")[:1])
     bin_expr, tenths = duration_bin(hours_between("sent_at", "case__created_at"))
-    first = (TakedownRequest.objects.filter(case__created_at__gte=start,
-                                            case__created_at__lt=end, sent_at__isnull=False,
-                                            pk=Subquery(earliest))
-             .annotate(_t=tenths).annotate(b=bin_expr))
+    first = (first_notices(start, end).annotate(_t=tenths).annotate(b=bin_expr))
     out = []
     for grouped in _by_harm(first, "platform__channel", "platform_id", "b"):
         for r in grouped.annotate(n=Count("pk", distinct=True)).order_by():
@@ -503,14 +508,8 @@ def _live_bins(lo: dt.datetime, hi: dt.datetime, s: Slice,
             closed_at__isnull=False)
         grp: Any = Cast("platform_id", output_field=CharField())
     else:
-        from django.db.models import OuterRef, Subquery
-
-        earliest = (TakedownRequest.objects.filter(case_id=OuterRef("case_id"),
-                                                   sent_at__isnull=False)
-                    .order_by("sent_at", "pk").values("pk")[:1])
         bin_expr, tenths = duration_bin(hours_between("sent_at", "case__created_at"))
-        qs = TakedownRequest.objects.filter(case__created_at__gte=lo, case__created_at__lt=hi,
-                                            sent_at__isnull=False, pk=Subquery(earliest))
+        qs = first_notices(lo, hi)
         grp = F("platform__channel")
     if s.platform_id is not None:
         qs = qs.filter(platform_id=s.platform_id)

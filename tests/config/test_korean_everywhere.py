@@ -285,6 +285,9 @@ def test_one_word_for_case_code() -> None:
             if "case code" in mid.lower() and CASE_CODE not in mstr:
                 wrong.append(f"{po.parts[-5]}: {mid!r} → {mstr!r}")
             wrong += [f"{po.parts[-5]}: {w} in {mstr!r}" for w in OTHER_WORDS if w in mstr]
+            # A case is 사례 everywhere (staff and portal), never 사건 next to 사례 번호.
+            if re.search(r"\bcases?\b", mid, re.IGNORECASE) and "사건" in mstr:
+                wrong.append(f"{po.parts[-5]}: 사건 for a case in {mstr!r}")
     assert not wrong, wrong
 
 

@@ -180,3 +180,22 @@ def test_intake_records_sex_region_and_relationship(make_user: Any, login_client
     case = Case.objects.select_related("person").get()
     assert (case.person.sex, case.person.region, case.offender_relationship) == (
         "female", "busan", "online")
+
+
+def test_the_reviewer_ticks_a_personal_information_co_leak(make_user: Any, login_client: Any,
+                                                           world: World) -> None:
+    from anshim.erasure.models import Sighting
+
+    from .conftest import at
+
+    s = Sighting.objects.create(
+        page_url="https://x.invalid/review", media_url="https://x.invalid/mreview",
+        platform=world.platforms["social"], entry_id=0, bank_name="b", case=world.cases[0],
+        match_kind="pdq", distance=3, first_seen=at(3, 1), last_seen=at(3, 1))
+    c = login_client(make_user("erasure"))
+    assert 'name="leaks_personal_info"' in c.get("/staff/erasure/").content.decode()
+    r = c.post(f"/staff/erasure/sightings/{s.pk}/review/",
+               {"decision": "confirm", "leaks_personal_info": "on"})
+    assert r.status_code == 302
+    s.refresh_from_db()
+    assert s.status == "confirmed" and s.leaks_personal_info

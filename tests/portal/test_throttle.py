@@ -163,7 +163,8 @@ def test_the_attacker_is_throttled(portal_case):
     assert response.status_code == 429 and int(response["Retry-After"]) > 29 * 60
 
 
-def test_a_throttled_client_is_shown_how_to_reach_the_center(portal_case):
+def test_a_throttled_client_is_shown_how_to_reach_the_center(portal_case, settings):
+    settings.ANSHIM_CENTER_PHONE = "1899-0000"  # the center's number, from settings
     case, _ = portal_case
     shared = Client(REMOTE_ADDR="192.0.2.1", HTTP_ACCEPT_LANGUAGE="en")
     for _ in range(throttle.PAIR_BUDGET.free_attempts + 1):

@@ -352,3 +352,10 @@ def test_register_multipart_is_a_clear_415_never_a_500(portal_case):
     from anshim.erasure.models import BankEntry
 
     assert not BankEntry.objects.filter(case=case).exists()
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_no_empty_phone_link_when_the_center_has_no_number(client, url, settings):
+    settings.ANSHIM_CENTER_PHONE = ""  # not configured: no placeholder, no empty tel: link
+    html = client.get(url).content.decode()
+    assert 'href="tel:"' not in html and "tel:112" in html

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 #: `harm_type` of the rows that count every case once, whatever its harm types (a case with
 #: several harm types is also counted once in each of them).
@@ -26,6 +27,10 @@ class SummarizedMonth(models.Model):
 
     month = models.DateField(unique=True)
     built_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("summarized month")
+        verbose_name_plural = _("summarized months")
 
 
 class PlatformMonth(models.Model):
@@ -52,6 +57,8 @@ class PlatformMonth(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["harm_type", "month", "age_group"])]
+        verbose_name = _("platform month summary")
+        verbose_name_plural = _("platform month summaries")
 
 
 class DurationMeasure(models.TextChoices):
@@ -76,6 +83,8 @@ class DurationBin(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["measure", "harm_type", "month"])]
+        verbose_name = _("duration histogram bin")
+        verbose_name_plural = _("duration histogram bins")
 
 
 class BankMonth(models.Model):
@@ -87,6 +96,10 @@ class BankMonth(models.Model):
     confirmed = models.IntegerField(default=0)
     rejected = models.IntegerField(default=0)
 
+    class Meta:
+        verbose_name = _("hash list month summary")
+        verbose_name_plural = _("hash list month summaries")
+
 
 class ExposureMonth(models.Model):
     """Unblurred views per reviewer per month."""
@@ -95,6 +108,10 @@ class ExposureMonth(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                               null=True, related_name="+")
     views = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("exposure month summary")
+        verbose_name_plural = _("exposure month summaries")
 
 
 class PeriodTables(models.Model):
@@ -111,3 +128,5 @@ class PeriodTables(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["start", "end", "language"],
                                                name="reports_period_tables_unique")]
+        verbose_name = _("period tables state")
+        verbose_name_plural = _("period tables states")

@@ -347,3 +347,14 @@ def test_crawl_media_fetch_errors_are_records(server: _Server, workers: int) -> 
     ]), errors
     [ok] = [r for r in records if r["type"] == "media"]
     assert ok["media_url"].endswith("/img/ok.png") and len(ok["pdq"]) == 64
+
+
+def test_a_seed_that_is_a_media_file_is_fingerprinted(server: _Server) -> None:
+    """Scrapy fetched this one (a seed); the engine's SHA-256 is the record's."""
+    import hashlib
+
+    records = crawl(CrawlConfig(seeds=(server.url("/img/seed.png"),), depth=0,
+                                per_host_rate=100, allowed_private_hosts=LOOPBACK))
+    [media] = [r for r in records if r["type"] == "media"]
+    assert media["sha256"] == hashlib.sha256(_png(1)).hexdigest() and len(media["pdq"]) == 64
+    assert media["robust"] and media["page_url"] == media["media_url"]

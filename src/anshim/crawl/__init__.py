@@ -2,7 +2,9 @@
 
 `iter_crawl(CrawlConfig(seeds=...))` runs a Scrapy crawl in a child process and yields records:
 ``{"type": "page", ...}``, ``{"type": "media", "media_url", "page_url", "sha256", "kind",
-"pdq"|"frames", ...}`` and ``{"type": "error", ...}``. Media bytes stay inside the crawl process.
+"pdq"|"frames", ...}`` and ``{"type": "error", ...}``. Pages are fetched by Scrapy; media by the
+fingerprinting workers themselves (`anshim.crawl.fetch`), and their bytes stay in the worker
+that fetched them.
 """
 
 from anshim.crawl.config import CrawlConfig, CrawlConfigError

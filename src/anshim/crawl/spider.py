@@ -440,10 +440,11 @@ class MediaSpider(scrapy.Spider):
     async def _fingerprint(self, response: Response, page_url: str) -> None:
         """A media file Scrapy fetched (a seed or page link that was a media file)."""
         body = response.body
-        sha256 = hashlib.sha256(body).hexdigest()
         headers = _headers(response)
         fp = await self._run_in_pool(fingerprint_media, body, self.config.seconds_per_hash)
         fp.pop("outcome", None)
+        # The engine hashed the bytes already; only a file it refused is hashed here.
+        sha256 = fp.get("sha256") or hashlib.sha256(body).hexdigest()
         result = {"http_status": response.status, "headers": headers, "sha256": sha256,
                   "bytes": len(body), **fp}
         self.media_results[response.url] = result

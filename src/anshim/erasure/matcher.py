@@ -130,9 +130,13 @@ def match_fingerprints(fps: Sequence[Fingerprints]) -> list[list[MatchResult]]:
 
 
 def match_bytes(data: bytes) -> list[MatchResult]:
-    """Fingerprint `data` (raises FingerprintError) and match it against every enabled bank."""
-    from anshim.fingerprint.engine import fingerprint_bytes
+    """Fingerprint `data` (raises FingerprintError) and match it against every enabled bank.
 
-    fp = fingerprint_bytes(data)
-    extra = robust_queries(data) if isinstance(fp, ImageFingerprint) else robust_video_queries(data)
+    An image is decoded once for its fingerprint and its robust query hashes (issue 15)."""
+    from anshim.fingerprint.analyze import analyze_bytes
+
+    analysis = analyze_bytes(data)
+    fp = analysis.fingerprint
+    extra = (list(analysis.queries) if isinstance(fp, ImageFingerprint)
+             else robust_video_queries(data))
     return get_matcher().match_fingerprints([fp], [extra])[0]

@@ -199,3 +199,13 @@ def test_the_reviewer_ticks_a_personal_information_co_leak(make_user: Any, login
     assert r.status_code == 302
     s.refresh_from_db()
     assert s.status == "confirmed" and s.leaks_personal_info
+
+
+def test_every_dashboard_chart_is_a_valid_vega_lite_spec(world: World) -> None:
+    """The page skips altair's schema check (its shape is fixed; only the data changes): the
+    check runs here, for every table of the dashboard and the annual report."""
+    from anshim.reports import charts
+
+    period = figures.year_period(YEAR)
+    for table in figures.dashboard_tables(period) + figures.annual_tables(period):
+        assert charts.bar_spec(table, validate=True) == charts.bar_spec(table), table.key

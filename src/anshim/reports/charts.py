@@ -7,13 +7,14 @@ import re
 from typing import Any
 
 import altair as alt
+from altair.utils.schemapi import debug_mode
 
 from anshim.reports.figures import Table
 
 FONT = "Noto Sans CJK KR"
 
 
-def bar_spec(table: Table, value_column: int = 1) -> dict[str, Any]:
+def bar_spec(table: Table, value_column: int = 1, validate: bool = False) -> dict[str, Any]:
     """A horizontal bar chart of one numeric column against the row labels; suppressed cells
     are left out, never drawn as zero."""
     label = str(table.columns[0])
@@ -21,12 +22,16 @@ def bar_spec(table: Table, value_column: int = 1) -> dict[str, Any]:
     data = [{"label": str(row[0]), "value": row[value_column]}
             for i, row in enumerate(table.rows)
             if (i, value_column) not in table.suppressed and row[value_column] is not None]
-    chart = alt.Chart(alt.Data(values=data)).mark_bar().encode(
-        y=alt.Y("label:N", title=label, sort=None),
-        x=alt.X("value:Q", title=value),
-        tooltip=[alt.Tooltip("label:N", title=label), alt.Tooltip("value:Q", title=value)],
-    ).properties(title=str(table.title), width="container", height=max(60, 22 * len(data)))
-    spec: dict[str, Any] = chart.configure(font=FONT).to_dict()
+    # Not validated against the Vega-Lite JSON schema on every page (altair checks every object
+    # it builds): the spec's shape is fixed by this function, only the data changes; the check
+    # took half the dashboard's time. tests/reports/test_views.py validates it (validate=True).
+    with debug_mode(validate):
+        chart = alt.Chart(alt.Data(values=data)).mark_bar().encode(
+            y=alt.Y("label:N", title=label, sort=None),
+            x=alt.X("value:Q", title=value),
+            tooltip=[alt.Tooltip("label:N", title=label), alt.Tooltip("value:Q", title=value)],
+        ).properties(title=str(table.title), width="container", height=max(60, 22 * len(data)))
+        spec: dict[str, Any] = chart.configure(font=FONT).to_dict(validate=validate)
     return spec
 
 

@@ -129,14 +129,20 @@ def match_fingerprints(fps: Sequence[Fingerprints]) -> list[list[MatchResult]]:
     return get_matcher().match_fingerprints(fps)
 
 
-def match_bytes(data: bytes) -> list[MatchResult]:
-    """Fingerprint `data` (raises FingerprintError) and match it against every enabled bank.
-
-    An image is decoded once for its fingerprint and its robust query hashes (issue 15)."""
+def fingerprint_for_matching(data: bytes) -> tuple[Fingerprints, list[QueryHash]]:
+    """The fingerprint of `data` (raises FingerprintError) and its robust query hashes, as
+    every file-matching path (`match_bytes`, `anshim match`) searches with them. An image is
+    decoded once for both (issue 15)."""
     from anshim.fingerprint.analyze import analyze_bytes
 
     analysis = analyze_bytes(data)
     fp = analysis.fingerprint
     extra = (list(analysis.queries) if isinstance(fp, ImageFingerprint)
              else robust_video_queries(data))
+    return fp, extra
+
+
+def match_bytes(data: bytes) -> list[MatchResult]:
+    """Fingerprint `data` (raises FingerprintError) and match it against every enabled bank."""
+    fp, extra = fingerprint_for_matching(data)
     return get_matcher().match_fingerprints([fp], [extra])[0]

@@ -22,10 +22,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from anshim.erasure.matcher import MatchResult, get_matcher, robust_queries
+from anshim.erasure.matcher import MatchResult, fingerprint_for_matching, get_matcher
 from anshim.erasure.media_paths import expand_paths
 from anshim.fingerprint.errors import FingerprintError
-from anshim.fingerprint.types import ImageFingerprint
+from anshim.fingerprint.robust_strategy import QueryHash
 
 _BATCH = 64
 
@@ -50,17 +50,18 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", metavar="PATH")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from anshim.fingerprint.engine import fingerprint_file
+        from anshim.fingerprint.engine import read_media_file
 
         as_json = options["json"]
         if not as_json:
             self.stdout.write(f"{'PATH':40} {'BANK':20} {'ENTRY':>8} {'CASE':12} "
                               f"{'KIND':6} {'DISTANCE':>8}")
         failed = 0
-        batch: list[tuple[Path, Any]] = []
+        batch: list[tuple[Path, Any, list[QueryHash]]] = []
         for path in expand_paths(options["paths"]):
             try:
-                batch.append((path, fingerprint_file(path)))
+                # The same fingerprint and robust queries as match_bytes (one image decode).
+                batch.append((path, *fingerprint_for_matching(read_media_file(path))))
             except FingerprintError as exc:
                 failed += 1
                 self._error(path, exc, as_json)
@@ -79,12 +80,11 @@ class Command(BaseCommand):
         else:
             self.stderr.write(f"{path}: error: {exc.message}")
 
-    def _match(self, batch: list[tuple[Path, Any]], as_json: bool) -> None:
-        # Images are also searched with the robust query strategies (decoded in memory).
-        extra = [robust_queries(path.read_bytes()) if isinstance(fp, ImageFingerprint) else []
-                 for path, fp in batch]
-        results = get_matcher().match_fingerprints([fp for _, fp in batch], extra)
-        for (path, _), matches in zip(batch, results, strict=True):
+    def _match(self, batch: list[tuple[Path, Any, list[QueryHash]]], as_json: bool) -> None:
+        # Images are also searched with the robust query strategies (from the same decode).
+        results = get_matcher().match_fingerprints([fp for _, fp, _ in batch],
+                                                   [queries for _, _, queries in batch])
+        for (path, _, _), matches in zip(batch, results, strict=True):
             for m in matches:
                 if as_json:
                     self.stdout.write(json.dumps(match_line(path, m), ensure_ascii=False))

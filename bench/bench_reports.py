@@ -7,7 +7,11 @@ client (the view, its template and its charts; signed in as a supervisor), and t
 tables through `figures.annual_tables` (what `anshim report` and the annual page call) — the
 median of 5 runs after one warm-up. The reference is the same code at the small volume in the
 same run: figures come from SQL aggregation, so the 50x larger volume must cost far less than
-50x.
+50x. The dashboard reads the closed months from the per-month summary rows (built by the
+generator's final `summary.rebuild_all()`, timed again here) and computes the open month live;
+the annual tables of the closed year are computed once and kept. Printed as well (no target):
+the rebuild of every closed month, the dashboard right after a change in a closed month (that
+month rebuilt on the read path), and the annual tables computed from the source rows.
 
 Targets (exit status 1 when one is missed):
 

@@ -20,6 +20,8 @@ from django.utils.translation import gettext_lazy as _
 #: `harm_type` of the rows that count every case once, whatever its harm types (a case with
 #: several harm types is also counted once in each of them).
 ALL_HARMS = ""
+#: `age_group` of the rows that count every age group together
+ALL_AGES = "*"
 
 
 class SummarizedMonth(models.Model):
@@ -68,8 +70,8 @@ class DurationMeasure(models.TextChoices):
 
 class DurationBin(models.Model):
     """A histogram of durations per month: `bin` is the duration's lower edge in tenths of
-    an hour (0.1 h wide under 100 h, 1 h under 1,000 h, 10 h above), so nearest-rank
-    quantiles come back exact to that precision. `grp`: the platform id (removal) or the
+    an hour (1 h wide under 1,000 h, 10 h above), so nearest-rank quantiles come back exact
+    to that precision. `grp`: the platform id (removal) or the
     notice channel (first notice)."""
 
     month = models.DateField()

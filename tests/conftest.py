@@ -16,6 +16,48 @@ os.environ.setdefault("ANSHIM_DEMO", "1")
 TESTS_DIR = Path(__file__).parent
 
 
+def _serialise_live_server_on_shared_sqlite() -> None:
+    """On the in-memory SQLite test database, Django's live server hands every request thread
+    the test's one database connection. Two requests at once (a page's form POST and the
+    browser's own /favicon.ico, say) then share one connection and its transaction state:
+    `atomic` blocks of one thread end another's ("pop from empty list"), and the connection is
+    left inside a transaction that locks the tables for the rest of the run. Requests are
+    therefore answered one at a time there (each response read whole inside the lock);
+    PostgreSQL gives each thread its own connection and keeps the threaded server as it is."""
+    import threading
+
+    from django.test import testcases
+
+    class SerialLiveServerThread(testcases.LiveServerThread):
+        def _create_server(self, connections_override: Any = None) -> Any:
+            httpd = super()._create_server(connections_override=connections_override)
+            if not connections_override:
+                return httpd
+            lock = threading.Lock()
+            set_app = httpd.set_app
+
+            def serial_app(app: Any) -> Any:
+                def call(environ: Any, start_response: Any) -> Any:
+                    with lock:
+                        result = app(environ, start_response)
+                        try:
+                            return [b"".join(result)]
+                        finally:
+                            close = getattr(result, "close", None)
+                            if close is not None:
+                                close()
+                return call
+
+            httpd.set_app = lambda app: set_app(serial_app(app))
+            return httpd
+
+    # pytest-django imports the class when it starts the server, so the subclass is used.
+    testcases.LiveServerThread = SerialLiveServerThread  # type: ignore[misc]
+
+
+_serialise_live_server_on_shared_sqlite()
+
+
 def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:
     # Engine tests never touch the database: mark them so the PostgreSQL pass can skip them.
     for item in items:

@@ -63,7 +63,7 @@ def test_closure_request_asks_first_then_the_supervisor_approves(
     confirm = c.post(_move_url(case), {"to": S.CLOSING, "expected": S.TRIAGED})
     assert confirm.status_code == 200
     text = confirm.content.decode()
-    assert f"사건 {case.code}의 종결을 슈퍼바이저에게 요청할까요?" in text
+    assert f"사례 {case.code}의 종결을 슈퍼바이저에게 요청할까요?" in text
     assert Case.objects.get(pk=case.pk).status == S.TRIAGED  # nothing yet
     done = c.post(_move_url(case), {"to": S.CLOSING, "expected": S.TRIAGED, "confirmed": "1",
                                     "reason": "Support finished."})
@@ -85,7 +85,7 @@ def test_closure_request_asks_first_then_the_supervisor_approves(
     queue = s.get(QUEUE).content.decode()
     assert case.code in queue and "Support finished." in queue and "종결 승인" in queue
     ask = s.post(_decide_url(case), {"decision": "approve", "next": "queue"})
-    assert ask.status_code == 200 and f"사건 {case.code}을(를) 종결할까요?" in ask.content.decode()
+    assert ask.status_code == 200 and f"사례 {case.code}을(를) 종결할까요?" in ask.content.decode()
     assert Case.objects.get(pk=case.pk).status == S.CLOSING
     approved = s.post(_decide_url(case), {"decision": "approve", "next": "queue",
                                           "confirmed": "1"})
@@ -103,7 +103,7 @@ def test_rejection_asks_for_a_reason(login_client: Any, make_case: Any, counselo
     transitions.request_closure(counselor, case, expected=S.TRIAGED)
     s = login_client(supervisor)
     ask = s.post(_decide_url(case), {"decision": "reject"})
-    assert ask.status_code == 200 and "사건을 계속 진행하는 사유" in ask.content.decode()
+    assert ask.status_code == 200 and "사례를 계속 진행하는 사유" in ask.content.decode()
     empty = s.post(_decide_url(case), {"decision": "reject", "confirmed": "1", "reason": " "})
     assert empty.status_code == 400 and "사유를 입력하세요." in empty.content.decode()
     assert Case.objects.get(pk=case.pk).status == S.CLOSING
@@ -112,7 +112,7 @@ def test_rejection_asks_for_a_reason(login_client: Any, make_case: Any, counselo
     assert done.status_code == 302
     assert Case.objects.get(pk=case.pk).status == S.TRIAGED
     page = s.get(_detail(case)).content.decode()
-    assert "종결 반려: 사건이 이전 상태로 돌아갔습니다: 종결 승인 대기 → 분류 완료" in page
+    assert "종결 반려: 사례가 이전 상태로 돌아갔습니다: 종결 승인 대기 → 분류 완료" in page
 
 
 def test_own_request_is_refused_on_the_page(login_client: Any, make_case: Any,
@@ -136,7 +136,7 @@ def test_reopen_asks_for_a_reason(login_client: Any, make_case: Any, counselor: 
     page = c.get(_detail(case)).content.decode()
     assert "“지원 중”(으)로 재개…" in page and "“분류 완료”(으)로 재개…" in page
     ask = c.post(_move_url(case), {"to": S.IN_SUPPORT, "expected": S.CLOSED})
-    assert ask.status_code == 200 and "사건을 재개하는 사유" in ask.content.decode()
+    assert ask.status_code == 200 and "사례를 재개하는 사유" in ask.content.decode()
     empty = c.post(_move_url(case), {"to": S.IN_SUPPORT, "expected": S.CLOSED,
                                      "confirmed": "1"})
     assert empty.status_code == 400

@@ -79,18 +79,18 @@ def test_counselor_requests_closure_and_supervisor_approves(
         assert "지우" in row.inner_text() and "상담을 마쳤고" in row.inner_text()
         row.get_by_role("button", name="종결 승인").click()
         sup.wait_for_url(f"**/staff/cases/{case.code}/closure/")
-        assert f"사례 {case.code}을(를) 종결할까요?" in sup.inner_text("h1")
+        assert f"사례({case.code})를 종결할까요?" in sup.inner_text("h1")
         sup.get_by_role("button", name="승인하고 종결").click()
         sup.wait_for_url("**/staff/cases/closures/")
         assert "대기 중인 종결 요청이 없습니다." in sup.inner_text("main")
-        assert f"사례 {case.code}이(가) 종결되었습니다." in sup.inner_text("body")
+        assert f"사례({case.code})가 종결되었습니다." in sup.inner_text("body")
 
         # The counselor's page shows the closed case, its timeline and the reopen choices.
         page.reload()
         assert page.locator("#case-status").inner_text() == "종결"
         timeline = page.locator(".timeline").inner_text()
         assert "종결 승인: 사례가 종결되었습니다: 종결 승인 대기 → 종결" in timeline
-        assert page.get_by_role("button", name="“지원 중”(으)로 재개…").count() == 1
+        assert page.get_by_role("button", name="“지원 중” 상태로 재개…").count() == 1
     finally:
         desk.close()
         office.close()

@@ -36,7 +36,7 @@ def test_case_page_offers_the_moves_in_korean(login_client: Any, make_case: Any,
     case = make_case()
     body = login_client(counselor).get(_detail(case)).content.decode()
     assert '<dd id="case-status">분류 완료</dd>' in body
-    assert "“지원 중”(으)로 변경" in body and "종결 요청…" in body
+    assert "“지원 중” 상태로 변경" in body and "종결 요청…" in body
     assert f'name="expected" value="{S.TRIAGED}"' in body
     # The edit form no longer carries the status.
     assert 'name="edit-status"' not in body
@@ -85,7 +85,7 @@ def test_closure_request_asks_first_then_the_supervisor_approves(
     queue = s.get(QUEUE).content.decode()
     assert case.code in queue and "Support finished." in queue and "종결 승인" in queue
     ask = s.post(_decide_url(case), {"decision": "approve", "next": "queue"})
-    assert ask.status_code == 200 and f"사례 {case.code}을(를) 종결할까요?" in ask.content.decode()
+    assert ask.status_code == 200 and f"사례({case.code})를 종결할까요?" in ask.content.decode()
     assert Case.objects.get(pk=case.pk).status == S.CLOSING
     approved = s.post(_decide_url(case), {"decision": "approve", "next": "queue",
                                           "confirmed": "1"})
@@ -134,7 +134,7 @@ def test_reopen_asks_for_a_reason(login_client: Any, make_case: Any, counselor: 
     transitions.approve_closure(make_user("supervisor"), case)
     c = login_client(counselor)
     page = c.get(_detail(case)).content.decode()
-    assert "“지원 중”(으)로 재개…" in page and "“분류 완료”(으)로 재개…" in page
+    assert "“지원 중” 상태로 재개…" in page and "“분류 완료” 상태로 재개…" in page
     ask = c.post(_move_url(case), {"to": S.IN_SUPPORT, "expected": S.CLOSED})
     assert ask.status_code == 200 and "사례를 재개하는 사유" in ask.content.decode()
     empty = c.post(_move_url(case), {"to": S.IN_SUPPORT, "expected": S.CLOSED,

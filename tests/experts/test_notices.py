@@ -18,9 +18,9 @@ from anshim.cases import consent
 from anshim.cases.models import AgeGroup, ConsentGiver, ConsentScope, Guardian
 from anshim.experts import services
 from anshim.experts.models import AppointmentNotice, NoticeStatus
+from erasure.workflow_support import Inbox, free_port, smtp_server
 
 from .conftest import next_weekday
-from .mail_support import Inbox, free_port, smtp_server
 
 pytestmark = pytest.mark.django_db
 

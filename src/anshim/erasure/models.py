@@ -606,6 +606,10 @@ class UnblurRecord(models.Model):
                               related_name="+")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     reason = EncryptedTextField(blank=True)
+    # How long the picture was actually visible unblurred, as the reviewer's own page reported
+    # it (`erasure.exposure.record_viewing`); null: no report arrived (the browser was closed
+    # first), counted as `exposure.UNREPORTED_SECONDS`. 0: the picture could not be shown.
+    seconds_viewed = models.PositiveIntegerField(_("seconds viewed"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("unblur record")

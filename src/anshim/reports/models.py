@@ -104,12 +104,18 @@ class BankMonth(models.Model):
 
 
 class ExposureMonth(models.Model):
-    """Unblurred views per reviewer per month."""
+    """Unblurred views and seconds of unblurred viewing per reviewer per ISO week of the
+    month: a week that spans two months has a row in each, and the two add up to the week."""
 
     month = models.DateField()
+    #: the Monday of the ISO week (the center's time zone)
+    week = models.DateField(null=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                               null=True, related_name="+")
     views = models.IntegerField(default=0)
+    #: `erasure.exposure.counted_seconds` summed (a viewing without a report counts the
+    #: documented default)
+    seconds = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("exposure month summary")

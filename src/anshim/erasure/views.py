@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+import base64
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from anshim.cases.models import Case
 from anshim.cases.services import audit
+from anshim.erasure import exposure
 from anshim.erasure import sightings as sighting_services
 from anshim.erasure import takedowns
 from anshim.erasure.forms import (
@@ -23,8 +24,10 @@ from anshim.erasure.forms import (
     RequestFilterForm,
     ResponseForm,
     ReviewForm,
+    SightingFilterForm,
 )
 from anshim.erasure.history import history
+from anshim.erasure.lists import filter_requests, filter_sightings, has_filters
 from anshim.erasure.models import (
     ReportedLink,
     Sighting,
@@ -49,19 +52,13 @@ def index(request: HttpRequest) -> HttpResponse:
     """The review queue (re-uploads first), requests in progress, platform metrics."""
     audit(actor=request.user, action="erasure.queue.view", request=request)
     filter_form = RequestFilterForm(request.GET or None)
-    show = filter_form.cleaned_data.get("show") if filter_form.is_valid() else ""
-    code = (filter_form.cleaned_data.get("case") or "").strip() if filter_form.is_valid() else ""
+    params = filter_form.cleaned_data if filter_form.is_valid() else {}
     found = None
-    if show or code:
-        qs = TakedownRequest.objects.select_related("platform", "case")
-        if show == "finished":
-            qs = qs.filter(state__in=takedowns.CLOSING_STATES)
-        elif show == "open":
-            qs = qs.filter(state__in=takedowns.OPEN_STATES)
-        if code:
-            qs = qs.filter(case__code__iexact=code)
-        found = Paginator(qs.order_by("-closed_at", "-created_at", "-id"), 50).get_page(
-            request.GET.get("page"))
+    if has_filters(params):
+        found = Paginator(filter_requests(params), 50).get_page(request.GET.get("page"))
+    # Page links keep the filters: the query string without its page number.
+    page_query = request.GET.copy()
+    page_query.pop("page", None)
     queue = list(sighting_services.review_queue()[:200])
     # Sightings at an address the victim reported are marked (one query for the page).
     reported = set(ReportedLink.objects.filter(
@@ -80,8 +77,22 @@ def index(request: HttpRequest) -> HttpResponse:
         "metrics": platform_metrics(),
         "review_form": ReviewForm(),
         "filter_form": filter_form, "found": found,
-        "page_query": urlencode({"show": show or "", "case": code}) if found else "",
+        "page_query": page_query.urlencode() if found else "",
     })
+
+
+@staff_required(Action.MANAGE_ERASURE)
+def sighting_list(request: HttpRequest) -> HttpResponse:
+    """Sightings by the erasure funnel's stage, platform, slice and first-seen day (the
+    supervisor dashboard's erasure numbers link here)."""
+    form = SightingFilterForm(request.GET or None)
+    params = form.cleaned_data if form.is_valid() else {}
+    page = Paginator(filter_sightings(params), 50).get_page(request.GET.get("page"))
+    page_query = request.GET.copy()
+    page_query.pop("page", None)
+    audit(actor=request.user, action="erasure.sightings.view", request=request)
+    return render(request, "erasure/sightings.html", {
+        "form": form, "page": page, "page_query": page_query.urlencode()})
 
 
 @require_POST
@@ -145,9 +156,32 @@ def unblur(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         data = preview_png(sighting.media_url, blurred=False)
     except PreviewUnavailable:
+        exposure.mark_not_shown(record)
         return HttpResponse(_("The media could not be fetched."), status=410,
                             content_type="text/plain; charset=utf-8")
-    return _image_response(data)
+    # A page, not the bare image: its script reports how long the picture stays visible
+    # (reviewer exposure). The picture is inline (a data: URL): there is no second URL
+    # that would show it unblurred again.
+    response = render(request, "erasure/unblurred.html", {
+        "sighting": sighting, "record": record,
+        "picture": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
+        "report_every": exposure.REPORT_EVERY_SECONDS,
+    })
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@require_POST
+@staff_required(Action.MANAGE_ERASURE)
+def unblur_viewed(request: HttpRequest, pk: int) -> JsonResponse:
+    """The unblurred page's report of how long the picture was visible (seconds, the running
+    total of that viewing): only the reviewer who unblurred it; never lowers the time."""
+    try:
+        seconds = exposure.parse_seconds(request.POST.get("seconds"))
+    except exposure.ViewingReportError as exc:
+        return JsonResponse({"error": exc.message}, status=400)
+    viewing = exposure.record_viewing(pk, request.user, seconds)
+    return JsonResponse({"record": viewing.record_id, "seconds": viewing.seconds})
 
 
 @require_POST

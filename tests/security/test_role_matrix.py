@@ -181,6 +181,18 @@ def _scan_run(w: World) -> Any:
     return ScanRun.objects.get_or_create(kind=ScanKind.SOURCE, source=_source(w))[0]
 
 
+def _unblurred(w: World) -> Any:
+    """The erasure specialist's viewing of the world's sighting."""
+    from anshim.erasure.models import UnblurRecord
+
+    return UnblurRecord.objects.get_or_create(sighting=w.sighting, actor=w.users["erasure"])[0]
+
+
+def own_viewing(user: Any, w: World) -> bool:
+    """Only the reviewer who unblurred the picture reports how long it was shown."""
+    return can(user, Action.MANAGE_ERASURE) and _unblurred(w).actor_id == user.pk
+
+
 def second_person(user: Any, w: World) -> bool:
     return (can(user, Action.APPROVE_ACCOUNT_CHANGES)
             and user.pk not in (w.users["admin"].pk, w.users["counselor_other"].pk))
@@ -244,6 +256,9 @@ VIEWS = [
         on_case(Action.MANAGE_ERASURE)),
     Row("erasure:unblur", "POST", lambda w: reverse("erasure:unblur", args=[w.sighting.pk]),
         on_case(Action.MANAGE_ERASURE)),
+    Row("erasure:unblur_viewed", "POST",
+        lambda w: reverse("erasure:unblur_viewed", args=[_unblurred(w).pk]), own_viewing,
+        lambda w: {"seconds": "1"}),
     Row("erasure:request", "GET", lambda w: reverse("erasure:request", args=[w.takedown.pk]),
         on_case(Action.MANAGE_ERASURE)),
     Row("erasure:approve", "POST", lambda w: reverse("erasure:approve", args=[w.takedown.pk]),

@@ -239,16 +239,24 @@ def _locked_head(using: str) -> AuditHead:
     head = AuditHead.objects.using(using).select_for_update().filter(pk=HEAD_PK).first()
     if head is not None:
         return head
-    if AuditEntry.objects.using(using).exists():
-        raise AuditHeadMissing(
-            "The audit head row is missing although the log has entries: the log may have "
-            "been tampered with. Run `anshim audit verify`; nothing was written.")
+    # Create first, check second: two first writers on an empty log both see no head; the
+    # loser's insert waits for the winner's commit and fails, and only then is the head there.
+    # Checking the entries before creating would let the loser see the winner's committed
+    # entry without its head and call an untouched log tampered with.
     try:
         with transaction.atomic(using=using):
             AuditHead.objects.using(using).create(pk=HEAD_PK, seq=0, last_hash=GENESIS_HASH)
+        created = True
     except IntegrityError:
-        pass  # another writer created it first; the lock below waits for that writer
-    return AuditHead.objects.using(using).select_for_update().get(pk=HEAD_PK)
+        created = False  # another writer created it first; the lock below waits for it
+    head = AuditHead.objects.using(using).select_for_update().get(pk=HEAD_PK)
+    if created and AuditEntry.objects.using(using).exists():
+        # Our insert succeeded, so no head existed while these entries did: raising rolls the
+        # caller's transaction back, the fresh head with it.
+        raise AuditHeadMissing(
+            "The audit head row is missing although the log has entries: the log may have "
+            "been tampered with. Run `anshim audit verify`; nothing was written.")
+    return head
 
 
 def record(

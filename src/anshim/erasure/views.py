@@ -15,9 +15,8 @@ from django.views.decorators.http import require_POST
 
 from anshim.cases.models import Case
 from anshim.cases.services import audit
-from anshim.erasure import exposure
+from anshim.erasure import exposure, takedowns
 from anshim.erasure import sightings as sighting_services
-from anshim.erasure import takedowns
 from anshim.erasure.forms import (
     DraftForm,
     NoticeEditForm,

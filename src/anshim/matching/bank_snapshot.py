@@ -11,12 +11,15 @@ Layout::
         bank-<id>/entries.npy fps.npy   entry id -> fingerprint ids, sorted by entry id
 
 The builder (`build_snapshot`, run by the worker's periodic task) reads one consistent state of
-the store, writes a new snapshot beside the old ones and flips ``CURRENT``; processes already
-running keep matching from their own state (no pause), and a process that starts maps the
-newest snapshot and replays only the change log after its checkpoint
-(`MatchingCore(snapshot_root=...)`). The two newest snapshots are kept, so a process that read
-``CURRENT`` just before the flip still finds its files; older ones are removed (a process that
-still maps one keeps its pages: POSIX keeps unlinked files alive while mapped).
+the store, writes a new snapshot beside the old ones and flips ``CURRENT``. A process that
+starts maps the newest snapshot and replays only the change log after its checkpoint
+(`MatchingCore(snapshot_root=...)`); a process already running keeps matching from its own
+state while the new one is built (no pause) and, within a few seconds of the flip, maps the
+new one, catches it up the same way and swaps it in. The two newest snapshots are kept, so a
+process that read ``CURRENT`` just before the flip still finds its files (and `open_snapshot`
+reads ``CURRENT`` again if they went meanwhile); older ones are removed (a process that still
+maps one keeps its pages: POSIX keeps unlinked files alive while mapped, and nothing reads a
+snapshot's files after it is opened).
 """
 
 from __future__ import annotations
@@ -198,10 +201,26 @@ def current_snapshot(root: Path) -> Path | None:
 
 
 def open_snapshot(root: Path) -> MappedSnapshot | None:
-    """Map the newest snapshot read-only (None: none built yet)."""
-    path = current_snapshot(root)
-    if path is None:
-        return None
+    """Map the newest snapshot read-only (None: none built yet).
+
+    Opening reads the manifests and the arrays' headers only (their shapes and dtypes are
+    checked, the posting tables' ends read): the pages come in as searches touch them, so
+    opening costs the same at any size. Checksums of every file are the builder's business.
+    """
+    for attempt in range(3):
+        path = current_snapshot(root)
+        if path is None:
+            return None
+        try:
+            return _open(path)
+        except CorruptIndexError:
+            # Two newer snapshots built since CURRENT was read remove this one: read again.
+            if attempt == 2 or current_snapshot(root) == path:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _open(path: Path) -> MappedSnapshot:
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
@@ -211,11 +230,16 @@ def open_snapshot(root: Path) -> MappedSnapshot | None:
             info = BankInfo(int(b["bank_id"]), str(b["name"]), int(b["threshold"]),
                             bool(b["allow_list"]))
             d = path / f"bank-{info.bank_id}"
+            entries = np.load(d / "entries.npy", mmap_mode="r", allow_pickle=False)
+            fps = np.load(d / "fps.npy", mmap_mode="r", allow_pickle=False)
+            if (entries.ndim != 1 or entries.shape != fps.shape
+                    or entries.dtype != np.int64 or fps.dtype != np.int64):
+                raise CorruptIndexError(f"{d} has inconsistent entry arrays")
             banks.append(MappedBank(
                 info, PDQIndex.open_detached(d / "pdq", threshold=info.threshold),
-                PDQIndex.open_detached(d / "vpdq", threshold=info.threshold),
-                np.load(d / "entries.npy", mmap_mode="r", allow_pickle=False),
-                np.load(d / "fps.npy", mmap_mode="r", allow_pickle=False)))
+                PDQIndex.open_detached(d / "vpdq", threshold=info.threshold), entries, fps))
+        if sum(b.entry_ids.size for b in banks) != int(manifest["rows"]):
+            raise CorruptIndexError(f"{path} holds other rows than its manifest says")
         return MappedSnapshot(path, int(manifest["seq"]), banks, manifest.get("change"))
     except CorruptIndexError:
         raise

@@ -20,6 +20,7 @@ The strategy rules (which pairs may match, thresholds, quality gates, ranking) a
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -31,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from anshim.matching.bank_snapshot import MappedBank, open_snapshot
+from anshim.matching.bank_snapshot import (
+    MappedBank,
+    MappedSnapshot,
+    current_snapshot,
+    open_snapshot,
+)
+from anshim.matching.errors import CorruptIndexError
 from anshim.matching.pdq_codes import parse_pdq_hex
 from anshim.matching.pdq_index import PDQIndex
 from anshim.matching.store import (
@@ -63,6 +70,10 @@ if TYPE_CHECKING:
 REBUILD_AFTER_CHANGES = 200_000
 #: Entries whose rows are read per store call while replaying additions.
 _REPLAY_PAGE = 5_000
+#: How often a running core looks for a newer snapshot (reading the ``CURRENT`` pointer).
+SNAPSHOT_CHECK_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,17 +277,27 @@ class MatchingCore:
     With `snapshot_root`, the first build maps the newest snapshot there
     (`anshim.matching.bank_snapshot`, built by the worker) and replays only the change log
     after its checkpoint, instead of reading every row from the store; with none built yet
-    (or a store whose log went back before the checkpoint) it reads the store.
+    (or a store whose log went back before the checkpoint, or a damaged snapshot) it reads
+    the store. A running core looks for a newer snapshot every `snapshot_interval` seconds
+    on its refresh path and switches to it: it maps it, replays the log after its checkpoint
+    into the new state and only then swaps it in under the lock, so every search sees one
+    complete, current state (the old one or the new one). The old maps go with the last
+    reference to the old state; the builder may delete their files meanwhile (a mapped file
+    stays readable after it is unlinked).
     """
 
     def __init__(self, store: BankStore, *, poll_interval: float = 0.0,
                  min_quality: int = MIN_QUALITY, rules: StrategyRules = DEFAULT_RULES,
                  clock: Callable[[], float] = time.monotonic,
-                 snapshot_root: Path | None = None) -> None:
+                 snapshot_root: Path | None = None,
+                 snapshot_interval: float = SNAPSHOT_CHECK_SECONDS) -> None:
         self.store = store
         self.snapshot_root = snapshot_root
-        #: The snapshot this core was built from (None: read from the store).
+        #: The snapshot this core's state was mapped from (None: read from the store).
         self.snapshot: Path | None = None
+        self.snapshot_interval = snapshot_interval
+        self._snapshot_seq = -1
+        self._last_snapshot_check = float("-inf")
         self.poll_interval = poll_interval
         self.min_quality = min_quality
         self.rules = rules
@@ -316,31 +337,51 @@ class MatchingCore:
             self._force = False
             self._last_poll = now
             if self._banks is None:
-                if not self._map_snapshot():
+                if not self._map_snapshot(now):
                     self._build_all()
                 return
+            if (self.snapshot_root is not None
+                    and now - self._last_snapshot_check >= self.snapshot_interval
+                    and self._map_snapshot(now)):
+                return  # a newer snapshot, caught up to the log's end
             latest = self.store.latest_seq()
             if latest < self._seq:  # the log went backwards: a restored or reset store
                 self._build_all()
             elif latest > self._seq:
                 self._replay(latest)
 
-    def _map_snapshot(self) -> bool:
-        """Map the newest snapshot and catch up from its checkpoint; False: none usable."""
+    def _map_snapshot(self, now: float) -> bool:
+        """Map the newest snapshot when it is not the one in use, catch it up from its
+        checkpoint and swap it in; False: none usable (or nothing newer)."""
         if self.snapshot_root is None:
             return False
-        snap = open_snapshot(self.snapshot_root)
-        if snap is None:
+        self._last_snapshot_check = now
+        try:
+            path = current_snapshot(self.snapshot_root)
+            if path is None or path == self.snapshot:  # the cheap check: the pointer only
+                return False
+            snap = open_snapshot(self.snapshot_root)
+        except CorruptIndexError as exc:
+            # Keep matching exactly from what this core has (or the store); the builder's
+            # next snapshot replaces the damaged one.
+            log.warning("matching snapshot not used: %s", exc)
             return False
+        if snap is None or snap.seq < self._snapshot_seq:
+            return False
+        return self._install(snap)
+
+    def _install(self, snap: MappedSnapshot) -> bool:
         latest = self.store.latest_seq()
         if latest < snap.seq or not snap.matches_store(self.store):
             # Another database, or this one restored from a backup: the snapshot is not of it.
             return False
-        self._banks = {b.info.bank_id: BankState.mapped(b, snap.seq) for b in snap.banks}
-        self._seq = snap.seq
-        self.snapshot = snap.path
-        if latest > snap.seq:
-            self._replay(latest)
+        banks = {b.info.bank_id: BankState.mapped(b, snap.seq) for b in snap.banks}
+        # Caught up before it is swapped in: a search never sees a state missing an entry
+        # this core had, nor one holding an entry it had already seen withdrawn.
+        if latest > snap.seq and not self._catch_up(banks, snap.seq, latest):
+            return False  # too far behind the log to be worth replaying
+        self._banks, self._seq = banks, latest
+        self.snapshot, self._snapshot_seq = snap.path, snap.seq
         return True
 
     def _build_all(self) -> None:
@@ -348,27 +389,34 @@ class MatchingCore:
         self._banks = {b.bank_id: BankState.build(b, loaded.fingerprints.get(b.bank_id, []),
                                                   loaded.seq) for b in loaded.banks}
         self._seq = loaded.seq
+        self.snapshot = None
 
-    def _reload_bank(self, bank_id: int) -> None:
-        assert self._banks is not None
+    def _reload_bank(self, banks: dict[int, BankState], bank_id: int) -> None:
         loaded = self.store.load([bank_id])
         info = next((b for b in loaded.banks if b.bank_id == bank_id), None)
-        current = self._banks.get(bank_id)
+        current = banks.get(bank_id)
         if info is None:  # gone or disabled
-            self._banks.pop(bank_id, None)
+            banks.pop(bank_id, None)
         elif current is None:
-            self._banks[bank_id] = BankState.build(info, loaded.fingerprints.get(bank_id, []),
-                                                   loaded.seq)
+            banks[bank_id] = BankState.build(info, loaded.fingerprints.get(bank_id, []),
+                                             loaded.seq)
         else:
             # The indexes answer any threshold exactly: no rebuild needed.
             current.info = info
 
     def _replay(self, latest: int) -> None:
         assert self._banks is not None
-        changes = self.store.changes_after(self._seq, latest)
-        if len(changes) > REBUILD_AFTER_CHANGES:
+        if self._catch_up(self._banks, self._seq, latest):
+            self._seq = latest
+        else:
             self._build_all()
-            return
+
+    def _catch_up(self, banks: dict[int, BankState], since: int, latest: int) -> bool:
+        """Apply the change log after `since` up to `latest` to `banks`; False (nothing
+        applied): more changes than replaying is worth."""
+        changes = self.store.changes_after(since, latest)
+        if len(changes) > REBUILD_AFTER_CHANGES:
+            return False
         configs: set[int] = set()
         adds: dict[int, list[int]] = defaultdict(list)
         withdraws: dict[int, list[int]] = defaultdict(list)
@@ -376,19 +424,19 @@ class MatchingCore:
             if change.op == CONFIG:
                 configs.add(change.bank_id)
                 continue
-            state = self._banks.get(change.bank_id)
+            state = banks.get(change.bank_id)
             if state is None or change.seq <= state.built_seq or change.entry_id is None:
                 continue
             (adds if change.op == ADD else withdraws)[change.bank_id].append(change.entry_id)
         for bank_id, entry_ids in withdraws.items():
-            self._banks[bank_id].remove_entries(entry_ids)
+            banks[bank_id].remove_entries(entry_ids)
         for bank_id, entry_ids in adds.items():
             for start in range(0, len(entry_ids), _REPLAY_PAGE):
-                self._banks[bank_id].add_rows(
+                banks[bank_id].add_rows(
                     self.store.fingerprints_of(bank_id, entry_ids[start:start + _REPLAY_PAGE]))
         for bank_id in configs:
-            self._reload_bank(bank_id)
-        self._seq = latest
+            self._reload_bank(banks, bank_id)
+        return True
 
     # --- matching ---------------------------------------------------------------------------
 

@@ -23,8 +23,9 @@ def fingerprint_media(data: bytes, seconds_per_hash: float) -> dict[str, Any]:
     """Fingerprint bytes with the engine; errors become a record, never an exception.
 
     Images also carry their robust query hashes (other orientations, border-trimmed, the
-    picture inside a screenshot): only this process holds the bytes, so they are made here,
-    from the same decode as the fingerprint (`anshim.fingerprint.analyze`).
+    picture inside a screenshot), videos their border-trimmed frames: only this process holds
+    the bytes, so they are made here, from the same decode as the fingerprint
+    (`anshim.fingerprint.analyze`).
     """
     from anshim.fingerprint import FingerprintError, ImageFingerprint
     from anshim.fingerprint.analyze import analyze_bytes
@@ -34,7 +35,7 @@ def fingerprint_media(data: bytes, seconds_per_hash: float) -> dict[str, Any]:
     except FingerprintError as exc:
         return {"error": type(exc).__name__, "message": str(exc)}
     record = result.fingerprint.to_dict()
-    if isinstance(result.fingerprint, ImageFingerprint):
+    if isinstance(result.fingerprint, ImageFingerprint) or result.queries:
         record["robust"] = [{"pdq": q.pdq, "quality": q.quality, "strategy": q.strategy}
                             for q in result.queries]
     return record

@@ -75,7 +75,8 @@ class BankMatcher(MatchingCore):
 def robust_video_queries(data: bytes) -> list[QueryHash]:
     """The robust query frames of a video file (its uniform borders trimmed: strategy
     ``trim``), decoded in memory; the plain frames come from the fingerprint engine. Anything
-    without borders, or not decodable, gives none."""
+    without borders, or not decodable, gives none. Decodes the file on its own: the match path
+    (`fingerprint_for_matching`) gets the same frames from its one decode."""
     from anshim.fingerprint.robust_video import video_query_frames
 
     try:
@@ -131,15 +132,12 @@ def match_fingerprints(fps: Sequence[Fingerprints]) -> list[list[MatchResult]]:
 
 def fingerprint_for_matching(data: bytes) -> tuple[Fingerprints, list[QueryHash]]:
     """The fingerprint of `data` (raises FingerprintError) and its robust query hashes, as
-    every file-matching path (`match_bytes`, `anshim match`) searches with them. An image is
-    decoded once for both (issue 15)."""
+    every file-matching path (`match_bytes`, `anshim match`, the crawl's records) searches with
+    them. An image or a video is decoded once for both (issue 15 item 5)."""
     from anshim.fingerprint.analyze import analyze_bytes
 
     analysis = analyze_bytes(data)
-    fp = analysis.fingerprint
-    extra = (list(analysis.queries) if isinstance(fp, ImageFingerprint)
-             else robust_video_queries(data))
-    return fp, extra
+    return analysis.fingerprint, list(analysis.queries)
 
 
 def match_bytes(data: bytes) -> list[MatchResult]:

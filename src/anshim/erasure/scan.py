@@ -89,8 +89,9 @@ def match_records(records: Iterable[dict[str, Any]], report: ScanReport,
     batch: list[tuple[dict[str, Any], ImageFingerprint | VideoFingerprint]] = []
 
     def flush() -> Iterator[tuple[dict[str, Any], MatchResult]]:
-        extra = [robust_queries_from_record(rec) if isinstance(fp, ImageFingerprint) else []
-                 for rec, fp in batch]
+        # Images' robust hashes and videos' border-trimmed frames, made by the worker that
+        # held the bytes (`anshim.crawl.media.fingerprint_media`).
+        extra = [robust_queries_from_record(rec) for rec, _ in batch]
         results = get_matcher().match_fingerprints([fp for _, fp in batch], extra)
         for (rec, _), matches in zip(batch, results, strict=True):
             for m in matches:

@@ -12,6 +12,11 @@ rest). What is still decoded separately, because no full-size decode can give it
 ``reduced`` query hash of a JPEG (libjpeg scales inside the IDCT, 1/2-1/8 of the work) that
 finds entries registered before issue 20, whose stored hashes were made that way; pass
 ``reduced=False`` where no such entry can exist.
+
+A video is decoded once too: the vPDQ decode hands every sampled frame's luma to
+:class:`~anshim.fingerprint.robust_video.TrimmedQueryFrames`, which makes the ``trim`` query
+frames (the video's uniform borders cut) that ``video_query_frames`` decoded the file again
+for. Animated GIF/WebP get no robust query frames (as before).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from .errors import FingerprintError, MediaTooLarge
 from .exact import md5_hex, sha256_hex
 from .pdq import MIN_HASHABLE_DIM, Axis, downsample_64_rgb, luma_from_rgb, pdq_from_64
 from .robust_strategy import QueryHash, query_fingerprints_of_luma
+from .robust_video import TrimmedQueryFrames
 from .sniff import sniff
 from .types import DECODE_EXACT, DEFAULT_LIMITS, ImageFingerprint, Limits, VideoFingerprint
 from .vpdq import vpdq_from_animation, vpdq_from_video_bytes
@@ -50,8 +56,10 @@ class MediaAnalysis:
 
     fingerprint: ImageFingerprint | VideoFingerprint
     #: Robust query hashes of a still image besides its plain hash (strategies
-    #: ``dihedral-<name>``, ``reduced``, ``trim``, ``screenshot``; low-quality ones left out).
-    #: Empty for videos and animations, and when ``robust=False``.
+    #: ``dihedral-<name>``, ``reduced``, ``trim``, ``screenshot``; low-quality ones left out);
+    #: of a video, its border-trimmed frames (strategy ``trim``, every frame, as
+    #: ``video_query_frames(...)["trim"]``). Empty for animations, videos without borders,
+    #: and when ``robust=False``.
     queries: tuple[QueryHash, ...] = field(default=())
 
     @property
@@ -121,7 +129,9 @@ def analyze_bytes(
 
     The fingerprint equals ``fingerprint_bytes(data, dihedral=dihedral,
     seconds_per_hash=seconds_per_hash, limits=limits)`` (exact decode) and ``queries`` equals
-    ``[q for q in query_fingerprints(data) if q.strategy != "original"]``. Raises the engine's
+    ``[q for q in query_fingerprints(data) if q.strategy != "original"]`` for an image, the
+    ``trim`` frames of ``video_query_frames(data, seconds_per_hash=seconds_per_hash)`` as
+    ``QueryHash(pdq, quality, "trim")`` for a video. Raises the engine's
     :class:`~anshim.fingerprint.errors.FingerprintError` subclasses on bad input, as
     ``fingerprint_bytes`` does; a failure of the robust hashes alone (after the fingerprint
     succeeded) leaves ``queries`` empty, as the crawl and the matcher did before.
@@ -136,8 +146,7 @@ def analyze_bytes(
         raise MediaTooLarge(f"input is {len(data)} bytes, over the limit of {limits.max_bytes}")
     kind = sniff(data)
     if kind.kind == "video":
-        result = vpdq_from_video_bytes(data, kind.format, limits, seconds_per_hash=seconds_per_hash)
-        return MediaAnalysis(_video(data, result, seconds_per_hash))
+        return _analyze_video(data, kind.format, limits, seconds_per_hash, robust)
     im = open_image(data, kind.format, limits)
     try:
         if kind.format in ("GIF", "WEBP") and is_animated(im):
@@ -160,3 +169,18 @@ def analyze_bytes(
         queries = []
     return MediaAnalysis(still.fingerprint,
                          tuple(q for q in queries if q.strategy != "original"))
+
+
+def _analyze_video(data: bytes, fmt: str, limits: Limits, seconds_per_hash: float,
+                   robust: bool) -> MediaAnalysis:
+    trim = TrimmedQueryFrames() if robust else None
+    result = vpdq_from_video_bytes(data, fmt, limits, seconds_per_hash=seconds_per_hash,
+                                   sink=trim)
+    fp = _video(data, result, seconds_per_hash)
+    if trim is None:
+        return MediaAnalysis(fp)
+    try:
+        frames = trim.frames(data, fmt, limits, seconds_per_hash=seconds_per_hash)
+    except (FingerprintError, ValueError):
+        frames = []  # the robust part alone failed: the plain frames still match
+    return MediaAnalysis(fp, tuple(QueryHash(f.pdq, f.quality, "trim") for f in frames))

@@ -11,23 +11,27 @@
   match (a trimmed copy holds only part of the registered video, so the query share decides).
 
 Frames are decoded in memory by the fingerprint engine's decoder; nothing is written to disk.
+On the match path (`anshim.fingerprint.analyze.analyze_bytes`) the ``trim`` query frames come
+from the vPDQ decode itself (:class:`TrimmedQueryFrames`, issue 15 item 5);
+:func:`video_query_frames` decodes on its own (registration-side tools, tests, the reference).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .decode_video import iter_video_lumas
+from .decode_video import SkipModeFailed, iter_video_lumas
 from .pdq import pdq_from_luma
 from .robust_regions import Box, crop_grid, trim_borders
 from .sniff import sniff
 from .types import DEFAULT_LIMITS, Limits, VpdqFrame
 
 __all__ = [
+    "TrimmedQueryFrames",
     "VideoStrategyMatch",
     "match_video_strategies",
     "video_query_frames",
@@ -37,22 +41,39 @@ __all__ = [
 _MIN_QUALITY = 50
 
 
+#: Sampled full-size lumas :class:`TrimmedQueryFrames` keeps (bytes) while a video may need
+#: its borders trimmed; past this a bordered video is decoded a second time instead (a long HD
+#: letterboxed video would otherwise hold gigabytes).
+KEEP_LUMA_BYTES = 256 * 2**20
+
+
+def _iter_lumas(
+    data: bytes, fmt: str, seconds_per_hash: float, limits: Limits, *, skip_unsampled: bool
+) -> Iterator[tuple[int, float, NDArray[np.float32]]]:
+    for item in iter_video_lumas(data, fmt, limits, seconds_per_hash=seconds_per_hash,
+                                 skip_unsampled=skip_unsampled):
+        if item.luma.shape == (0, 0):
+            return
+        yield item.frame_number, item.timestamp, item.luma
+
+
 def _lumas(
     data: bytes, seconds_per_hash: float, limits: Limits
 ) -> list[tuple[int, float, NDArray[np.float32]]]:
     kind = sniff(data)
     if kind.kind != "video":
         raise ValueError("not a video")
-    out = []
-    for item in iter_video_lumas(data, kind.format, limits, seconds_per_hash=seconds_per_hash):
-        if item.luma.shape == (0, 0):
-            break
-        out.append((item.frame_number, item.timestamp, item.luma))
-    return out
+    try:
+        return list(_iter_lumas(data, kind.format, seconds_per_hash, limits,
+                                skip_unsampled=True))
+    except SkipModeFailed:
+        # As `vpdq_from_video_bytes`: the same frames, decoded without skipping.
+        return list(_iter_lumas(data, kind.format, seconds_per_hash, limits,
+                                skip_unsampled=False))
 
 
 def _frames(
-    lumas: Sequence[tuple[int, float, NDArray[np.float32]]], box: Box | None = None
+    lumas: Iterable[tuple[int, float, NDArray[np.float32]]], box: Box | None = None
 ) -> list[VpdqFrame]:
     out = []
     for number, ts, luma in lumas:
@@ -62,19 +83,103 @@ def _frames(
     return out
 
 
+class _ContentBox:
+    """The union of the per-frame content boxes, grown one frame at a time (the one rule of
+    :func:`video_content_box` and :class:`TrimmedQueryFrames`)."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, int] | None = None
+        self.union: Box | None = None
+
+    def add(self, luma: NDArray[np.float32]) -> None:
+        b = trim_borders(luma)
+        if self.union is None:
+            self.shape = (int(luma.shape[0]), int(luma.shape[1]))
+            self.union = b
+            return
+        u = self.union
+        self.union = Box(min(u.top, b.top), min(u.left, b.left), max(u.bottom, b.bottom),
+                         max(u.right, b.right))
+
+    def result(self) -> Box | None:
+        """The box to trim every frame to (``None``: no border to trim). The first frame's
+        size is the whole picture."""
+        if self.union is None or self.shape is None or self.union.is_whole(self.shape):
+            return None
+        return self.union
+
+    def could_grow(self, luma: NDArray[np.float32]) -> bool:
+        """Whether a frame this size could take the union past the first frame's size (only
+        such a frame can turn a whole union into a box to trim)."""
+        return self.shape is not None and (luma.shape[0] > self.shape[0]
+                                           or luma.shape[1] > self.shape[1])
+
+
 def video_content_box(lumas: Sequence[NDArray[np.float32]]) -> Box | None:
     """The union of the per-frame content boxes (``None``: no border to trim)."""
-    boxes = [trim_borders(lu) for lu in lumas]
-    if not boxes:
-        return None
-    shape = lumas[0].shape
-    box = Box(
-        min(b.top for b in boxes),
-        min(b.left for b in boxes),
-        max(b.bottom for b in boxes),
-        max(b.right for b in boxes),
-    )
-    return None if box.is_whole(shape) else box
+    box = _ContentBox()
+    for lu in lumas:
+        box.add(lu)
+    return box.result()
+
+
+class TrimmedQueryFrames:
+    """The ``trim`` query frames of a video, made from the frames of its vPDQ decode (a
+    `anshim.fingerprint.vpdq.FrameSink`): the same frames :func:`video_query_frames` gives as
+    ``trim``, without decoding the video again (issue 15 item 5).
+
+    The box is the union over all frames, known only at the end, so the sampled lumas are kept
+    while the video may have borders: a frame without borders makes the union whole and they
+    are dropped at once (most videos keep none). A bordered video whose kept lumas pass
+    `max_kept_bytes`, or one whose frames grow past the first frame's size after they were
+    dropped, is decoded a second time by :meth:`frames` (the same frames, hashed in a stream).
+    """
+
+    def __init__(self, *, max_kept_bytes: int | None = None) -> None:
+        self.max_kept_bytes = KEEP_LUMA_BYTES if max_kept_bytes is None else max_kept_bytes
+        self.reset()
+
+    def reset(self) -> None:
+        self._box = _ContentBox()
+        self._kept: list[tuple[int, float, NDArray[np.float32]]] | None = []
+        self._kept_bytes = 0
+        #: The kept lumas were dropped while a trim may still be needed.
+        self._incomplete = False
+        #: How many times :meth:`frames` decoded the video again (tests, benchmarks).
+        self.redecodes = 0
+
+    def add(self, number: int, timestamp: float, luma: NDArray[np.float32]) -> None:
+        if self._kept is None:
+            if not self._incomplete and self._box.could_grow(luma):
+                self._incomplete = True
+            self._box.add(luma)
+            return
+        self._box.add(luma)
+        self._kept.append((number, timestamp, luma))
+        self._kept_bytes += luma.nbytes
+        if self._box.result() is None:
+            # Whole already: only a frame larger than the first could change that.
+            self._kept, self._kept_bytes = None, 0
+        elif self._kept_bytes > self.max_kept_bytes:
+            self._kept, self._kept_bytes, self._incomplete = None, 0, True
+
+    def frames(self, data: bytes, fmt: str, limits: Limits, *,
+               seconds_per_hash: float) -> list[VpdqFrame]:
+        """The trimmed frames (none for a video without borders). `data` and the sampling
+        are the vPDQ decode's: they are used only when the kept lumas did not suffice."""
+        box = self._box.result()
+        if box is None:
+            return []
+        if self._kept is not None:
+            return _frames(self._kept, box)
+        assert self._incomplete
+        self.redecodes += 1
+        try:
+            return _frames(_iter_lumas(data, fmt, seconds_per_hash, limits,
+                                       skip_unsampled=True), box)
+        except SkipModeFailed:
+            return _frames(_iter_lumas(data, fmt, seconds_per_hash, limits,
+                                       skip_unsampled=False), box)
 
 
 def video_registration_frames(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +19,7 @@ from .types import Limits, VpdqFrame, VpdqMatch
 __all__ = [
     "DEFAULT_DISTANCE_TOLERANCE",
     "DEFAULT_QUALITY_TOLERANCE",
+    "FrameSink",
     "VpdqResult",
     "format_vpdq",
     "match_vpdq",
@@ -91,18 +93,38 @@ class _Accumulator:
         return tuple(out)
 
 
+class FrameSink(Protocol):
+    """Something else made of the sampled frames' full-size luma during the vPDQ decode (the
+    match path's trimmed query frames: `robust_video.TrimmedQueryFrames`), so that a video is
+    decoded once for all of it (issue 15 item 5)."""
+
+    def add(self, number: int, timestamp: float, luma: NDArray[np.float32]) -> None:
+        """One sampled frame, in output order (the array is not modified afterwards)."""
+
+    def reset(self) -> None:
+        """Forget the frames seen so far: the decode starts again from the first frame."""
+
+
 def vpdq_from_video_bytes(
-    data: bytes, fmt: str, limits: Limits, *, seconds_per_hash: float = 1.0
+    data: bytes, fmt: str, limits: Limits, *, seconds_per_hash: float = 1.0,
+    sink: FrameSink | None = None,
 ) -> VpdqResult:
-    """vPDQ of a video container (``fmt`` is the FFmpeg demuxer name) held in memory."""
+    """vPDQ of a video container (``fmt`` is the FFmpeg demuxer name) held in memory.
+
+    `sink` also gets every sampled frame's luma (the same frames, in the same order, as the
+    hashes are made of)."""
     try:
-        return _vpdq_video(data, fmt, limits, seconds_per_hash, skip_unsampled=True)
+        return _vpdq_video(data, fmt, limits, seconds_per_hash, skip_unsampled=True, sink=sink)
     except SkipModeFailed:
-        return _vpdq_video(data, fmt, limits, seconds_per_hash, skip_unsampled=False)
+        # The skipping decode gave up part-way: what the sink saw is replayed from frame 0.
+        if sink is not None:
+            sink.reset()
+        return _vpdq_video(data, fmt, limits, seconds_per_hash, skip_unsampled=False, sink=sink)
 
 
 def _vpdq_video(
-    data: bytes, fmt: str, limits: Limits, seconds_per_hash: float, *, skip_unsampled: bool
+    data: bytes, fmt: str, limits: Limits, seconds_per_hash: float, *, skip_unsampled: bool,
+    sink: FrameSink | None = None,
 ) -> VpdqResult:
     acc = _Accumulator()
     info_out: list[VideoInfo] = []
@@ -120,6 +142,8 @@ def _vpdq_video(
             frame_count, duration = item.frame_number, item.timestamp
             break
         acc.add(item.frame_number, item.timestamp, item.luma)
+        if sink is not None:
+            sink.add(item.frame_number, item.timestamp, item.luma)
     info = info_out[0]
     return VpdqResult(
         acc.frames(),

@@ -170,8 +170,21 @@ class CaseFilterForm(forms.Form):
                                   widget=forms.DateInput(attrs={"type": "date"}))
     opened_to = forms.DateField(label=_("Opened until"), required=False,
                                 widget=forms.DateInput(attrs={"type": "date"}))
+    # The supervisor dashboard's slice (reports.forms.DashboardFilterForm uses the same
+    # names), so a dashboard number links to exactly the cases it counts.
+    harm = forms.ChoiceField(label=_("Harm type"), required=False,
+                             choices=[("", _("All harm types")), *HarmType.choices])
+    age = forms.ChoiceField(label=_("Age group"), required=False,
+                            choices=[("", _("All age groups")), *AgeGroup.choices])
+    platform: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label=_("Platform (a sighting on it)"), required=False, queryset=None,
+        empty_label=_("All platforms"))
+    lead: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label=_("Lead counselor"), required=False, queryset=None, empty_label=_("All"))
     mine = forms.BooleanField(label=_("Only my cases"), required=False)
     overdue = forms.BooleanField(label=_("Only overdue"), required=False)
+    open = forms.BooleanField(label=_("Only open cases"), required=False)
+    no_consent = forms.BooleanField(label=_("Only without a consent"), required=False)
     sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=[
         ("risk", _("Risk")), ("deadline", _("Deadline")), ("newest", _("Newest")),
     ])
@@ -181,6 +194,15 @@ class CaseFilterForm(forms.Form):
         # Evaluated per form, so new staff appear without a restart.
         self.fields["counselor"].queryset = _staff(  # type: ignore[attr-defined]
             "counselor", "supervisor")
+        from anshim.erasure.models import Platform
+        from anshim.security.models import User
+
+        self.fields["platform"].queryset = (  # type: ignore[attr-defined]
+            Platform.objects.order_by("name"))
+        # Former staff too: the dashboard's caseload still counts the cases they lead.
+        self.fields["lead"].queryset = (  # type: ignore[attr-defined]
+            User.objects.filter(role__in=("counselor", "supervisor"))
+            .order_by("display_name", "username"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -36,13 +36,16 @@ from anshim.cases.forms import (
 )
 from anshim.cases.models import (
     Case,
+    CaseHarm,
     CaseStatus,
+    Consent,
     ConsentGiver,
     ConsentScope,
     Referral,
     RiskLevel,
 )
 from anshim.cases.triage import TriageFactors, reason_messages
+from anshim.erasure.models import Sighting
 from anshim.erasure.summary import case_summary
 from anshim.experts.followup import follow_up_needed
 from anshim.experts.panels import case_panel_context
@@ -95,6 +98,23 @@ def filter_cases(user: Any, params: dict[str, Any]) -> QuerySet[Case]:
         qs = qs.filter(created_at__gte=_day_start(params["opened_from"]))
     if params.get("opened_to"):
         qs = qs.filter(created_at__lt=_day_start(params["opened_to"] + dt.timedelta(days=1)))
+    # The dashboard's slice, as figures._cases_in counts it: EXISTS, so a case is listed once.
+    if params.get("age"):
+        qs = qs.filter(person__age_group=params["age"])
+    if params.get("harm"):
+        qs = qs.filter(Exists(CaseHarm.objects.filter(case_id=OuterRef("pk"),
+                                                      harm_type=params["harm"])))
+    if params.get("platform"):
+        qs = qs.filter(Exists(Sighting.objects.filter(
+            case_id=OuterRef("pk"), platform_id=getattr(params["platform"], "pk",
+                                                        params["platform"]))))
+    if params.get("lead"):
+        qs = qs.filter(lead_counselor=params["lead"])
+    if params.get("open"):
+        qs = qs.exclude(status=CaseStatus.CLOSED)
+    if params.get("no_consent"):
+        qs = qs.exclude(Exists(Consent.objects.filter(case_id=OuterRef("pk"),
+                                                      withdrawn_at__isnull=True)))
     if params.get("mine"):
         qs = qs.filter(Q(lead_counselor=user)
                        | Exists(counselors.filter(case_id=OuterRef("pk"), user_id=user.pk))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from anshim.erasure.models import NoticeLanguage, TakedownState
+from anshim.cases.models import AgeGroup, HarmType
+from anshim.erasure.models import NoticeLanguage, Platform, TakedownState
 
 
 class ReviewForm(forms.Form):
@@ -36,9 +40,75 @@ class NoticeEditForm(forms.Form):
                            widget=forms.Textarea(attrs={"rows": 24, "cols": 90}))
 
 
-class RequestFilterForm(forms.Form):
+def _platform_field() -> forms.ModelChoiceField[Any]:
+    return forms.ModelChoiceField(label=_("Platform"), required=False, queryset=None,
+                                  empty_label=_("All platforms"))
+
+
+def _day_field(label: Any) -> forms.DateField:
+    return forms.DateField(label=label, required=False,
+                           widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class _SliceForm(forms.Form):
+    """The supervisor dashboard's slice (the same names as reports.forms), so a dashboard
+    number links to exactly the rows it counts."""
+
+    platform = _platform_field()
+    harm = forms.ChoiceField(label=_("Harm type"), required=False,
+                             choices=[("", _("All harm types")), *HarmType.choices])
+    age = forms.ChoiceField(label=_("Age group"), required=False,
+                            choices=[("", _("All age groups")), *AgeGroup.choices])
+
+    #: the (from, until) date fields checked for order
+    date_range: tuple[str, str] = ("", "")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["platform"].queryset = (  # type: ignore[attr-defined]
+            Platform.objects.order_by("name"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = (data.get(name) for name in self.date_range)
+        if start and end and start > end:
+            raise forms.ValidationError(_("The start date is after the end date."))
+        return data
+
+
+class RequestFilterForm(_SliceForm):
     """Find requests on the erasure page, finished ones included."""
 
     show = forms.ChoiceField(label=_("Requests"), required=False, choices=[
         ("", _("All requests")), ("open", _("In progress")), ("finished", _("Finished"))])
     case = forms.CharField(label=_("Case code"), max_length=16, required=False)
+    state = forms.ChoiceField(label=_("State"), required=False,
+                              choices=[("", _("All")), *TakedownState.choices])
+    sent_from = _day_field(_("Sent from"))
+    sent_to = _day_field(_("Sent until"))
+    resent = forms.BooleanField(label=_("Only notices sent again"), required=False)
+    date_range = ("sent_from", "sent_to")
+    field_order = ["show", "case", "state", "platform", "harm", "age", "sent_from", "sent_to",
+                   "resent"]
+
+
+class SightingStage(models.TextChoices):
+    """The erasure funnel's stages (reports.summary counts them) and the backlog."""
+
+    CONFIRMED = "confirmed", _("Confirmed by a reviewer")
+    REQUESTED = "requested", _("Takedown request sent")
+    REMOVED = "removed", _("Removed")
+    REUPLOADED = "reuploaded", _("Re-uploaded")
+    BACKLOG = "backlog", _("Confirmed, not yet removed")
+
+
+class SightingFilterForm(_SliceForm):
+    stage = forms.ChoiceField(label=_("Stage"), required=False,
+                              choices=[("", _("All sightings")), *SightingStage.choices])
+    seen_from = _day_field(_("First seen from"))
+    seen_to = _day_field(_("First seen until"))
+    older_than = forms.IntegerField(label=_("First seen at least (hours ago)"), required=False,
+                                    min_value=0, max_value=1_000_000)
+    newer_than = forms.IntegerField(label=_("First seen less than (hours ago)"),
+                                    required=False, min_value=1, max_value=1_000_000)
+    date_range = ("seen_from", "seen_to")

@@ -138,8 +138,11 @@ class Table:
     #: (row, column) of cells that must not be shown (public disclosure control).
     suppressed: set[tuple[int, int]] = field(default_factory=set)
     note: str = ""
-    #: (row, column) -> the staff list behind that number (shown to roles that may see it)
+    #: (row, column) -> the staff list behind that number (reports.links: shown to roles
+    #: that may see it)
     links: dict[tuple[int, int], str] = field(default_factory=dict)
+    #: what each row stands for, where its label cannot say (reports.links reads them)
+    row_keys: list[Any] = field(default_factory=list)
 
     @property
     def cells(self) -> list[list[tuple[Any, str | None]]]:
@@ -353,11 +356,8 @@ def open_cases(period: Period | None = None, s: summary.Slice = summary.ALL) -> 
     statuses = [c for c in CaseStatus.choices if c[0] != CaseStatus.CLOSED]
     rows = [[str(label)] + [grid.get((s, r), 0) for r, _l in RiskLevel.choices]
             for s, label in statuses]
-    links = {(i, j + 1): f"/staff/cases/?status={st}&risk={r}"
-             for i, (st, _l) in enumerate(statuses)
-             for j, (r, _rl) in enumerate(RiskLevel.choices)}
     return Table("open_cases", _("Open cases by status and risk"),
-                 [_("Status"), *[lbl for _v, lbl in RiskLevel.choices]], rows, links=links)
+                 [_("Status"), *[lbl for _v, lbl in RiskLevel.choices]], rows)
 
 
 def workload() -> Table:
@@ -374,15 +374,16 @@ def workload() -> Table:
             [str(_("Not yet triaged")), agg["untriaged"]],
             [str(_("Open cases without a consent")), consent_pending],
             [str(_("Referrals without outcome")), referrals_open]]
-    return Table("attention", _("Needs attention"), [_("Item"), _("Cases")], rows,
-                 links={(0, 1): "/staff/cases/?overdue=on", (1, 1): "/staff/cases/?status=new"})
+    return Table("attention", _("Needs attention"), [_("Item"), _("Cases")], rows)
 
 
 def caseload() -> Table:
+    leads = list(Case.objects.exclude(status=CaseStatus.CLOSED)
+                 .values("lead_counselor", "lead_counselor__username",
+                         "lead_counselor__display_name")
+                 .annotate(n=Count("pk")).order_by("-n", "lead_counselor__username")[:50])
     rows = [[r["lead_counselor__display_name"] or r["lead_counselor__username"] or "—", r["n"]]
-            for r in Case.objects.exclude(status=CaseStatus.CLOSED)
-            .values("lead_counselor__username", "lead_counselor__display_name")
-            .annotate(n=Count("pk")).order_by("-n", "lead_counselor__username")[:50]]
+            for r in leads]
     experts = [[r["expert__user__username"] or "—", r["n"]]
                for r in Assignment.objects.filter(status=AssignmentStatus.ACTIVE)
                .values("expert__user__username").annotate(n=Count("pk"))
@@ -390,7 +391,9 @@ def caseload() -> Table:
     return Table("caseload", _("Caseload per counselor and per expert"),
                  [_("Staff member"), _("Open cases")],
                  [[f"{COUNSELOR}: {r[0]}", r[1]] for r in rows]
-                 + [[f"{EXPERT}: {r[0]}", r[1]] for r in experts])
+                 + [[f"{EXPERT}: {r[0]}", r[1]] for r in experts],
+                 row_keys=[("lead", r["lead_counselor"]) for r in leads]
+                 + [("expert", None)] * len(experts))
 
 
 def _platform_names() -> dict[Any, str]:
@@ -654,7 +657,10 @@ def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
         ("prevention", lambda: prevention_sessions(period)),
         ("prevention", lambda: prevention_gains(period)),
         ("prevention", lambda: prevention_prevalence(period))]
-    return [build() for t, build in builders if not team or t == team]
+    from anshim.reports import links
+
+    return links.attach([build() for t, build in builders if not team or t == team],
+                        period, s, names)
 
 
 def team_tables(period: Period) -> list[Table]:

@@ -1,0 +1,238 @@
+"""The staff list behind each dashboard number: one builder per table, keyed by the table's
+key, each returning (row, column) -> URL for the cells a list can show exactly.
+
+Every URL opens a list whose total is the number in the cell: the case list
+(`/staff/cases/`, anshim.cases.views.filter_cases), the erasure page's requests
+(`/staff/erasure/`, anshim.erasure.lists.filter_requests) or the sightings list
+(`/staff/erasure/sightings/`, anshim.erasure.lists.filter_sightings), with the dashboard's
+slice (platform, harm type, age group) and period as their filters. Cells no list can show
+exactly (percentages, medians, referrals, expert assignments, banks) have no link.
+
+Who may follow a link is the access policy's decision (`restrict`): the dashboard's numbers
+count every case, so a link is kept only for a role that may see the dashboards and the
+target list (an expert's case list holds only the expert's own cases: no link for them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils import timezone
+
+from anshim.cases.models import CaseStatus, RiskLevel
+from anshim.security.policy import Action, can
+
+if TYPE_CHECKING:
+    from anshim.reports.figures import Period, Table
+    from anshim.reports.summary import Slice
+
+Cell = tuple[int, int]
+Links = dict[Cell, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the builders need besides the table: the dashboard's period and slice, and the
+    platforms' ids by name (platform names are unique; a row's label names its platform)."""
+
+    period: Period
+    slice: Slice
+    platform_ids: dict[str, int] = field(default_factory=dict)
+
+
+def _url(name: str, **params: Any) -> str:
+    """The list's path and its filters; empty ones are left out (as the list reads them)."""
+    kept = {k: v for k, v in params.items() if v not in (None, "", False)}
+    query = urlencode({k: "on" if v is True else v for k, v in kept.items()})
+    return reverse(name) + (f"?{query}" if query else "")
+
+
+def _slice(s: Slice) -> dict[str, Any]:
+    """The dashboard's slice under the lists' parameter names (the dashboard's own)."""
+    return {"platform": s.platform_id, "harm": s.harm_type, "age": s.age_group}
+
+
+def _days(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:
+    """[start, end) as the first and last day (inclusive) in the center's time zone: a
+    period ends at a midnight (a whole month) or now (the open month)."""
+    first = timezone.localtime(start).date()
+    local_end = timezone.localtime(end)
+    last = local_end.date()
+    if local_end.time() == dt.time.min and last > first:
+        last -= dt.timedelta(days=1)
+    return first, last
+
+
+def _period(prefix: str, start: dt.datetime, end: dt.datetime) -> dict[str, dt.date]:
+    first, last = _days(start, end)
+    return {f"{prefix}_from": first, f"{prefix}_to": last}
+
+
+# ---------------------------------------------------------------------------------------------
+# The counseling tables: the case list
+
+
+def open_cases(table: Table, c: Context) -> Links:
+    """Status x risk of the open cases, in the slice (figures.open_cases has no period)."""
+    statuses = [v for v, _l in CaseStatus.choices if v != CaseStatus.CLOSED]
+    return {(i, j + 1): _url("cases:list", status=status, risk=risk, **_slice(c.slice))
+            for i, status in enumerate(statuses)
+            for j, (risk, _rl) in enumerate(RiskLevel.choices)}
+
+
+def attention(table: Table, c: Context) -> Links:
+    """Overdue triage, untriaged, open cases without a consent (referrals are counted, not
+    cases: no list shows that number)."""
+    return {(0, 1): _url("cases:list", status=CaseStatus.NEW, overdue=True),
+            (1, 1): _url("cases:list", status=CaseStatus.NEW),
+            (2, 1): _url("cases:list", open=True, no_consent=True)}
+
+
+def caseload(table: Table, c: Context) -> Links:
+    """Open cases per lead counselor (`row_keys`: ("lead", user id or None)); the experts'
+    rows count assignments, which no case list shows."""
+    out: Links = {}
+    for i, key in enumerate(table.row_keys):
+        kind, pk = key
+        if kind != "lead":
+            continue
+        out[(i, 1)] = (_url("cases:list", lead=pk, open=True) if pk is not None
+                       else _url("cases:list", team="unassigned", open=True))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The erasure tables: sightings and requests
+
+#: the funnel's rows, in figures.erasure_funnel's order, as the sightings list's stages
+FUNNEL_STAGES = ("", "confirmed", "requested", "removed", "reuploaded")
+
+
+def funnel(table: Table, c: Context) -> Links:
+    """Sightings first seen in the period, by stage (reports.summary counts them so)."""
+    dates = _period("seen", c.period.start, c.period.end)
+    return {(i, 1): _url("erasure:sightings", stage=stage, **dates, **_slice(c.slice))
+            for i, stage in enumerate(FUNNEL_STAGES)}
+
+
+def _requests(platform: int, dates: dict[str, dt.date], s: Slice, **more: Any) -> str:
+    return _url("erasure:index", platform=platform, **dates, **more,
+                harm=s.harm_type, age=s.age_group)
+
+
+def removal_times(table: Table, c: Context) -> Links:
+    """Per platform (platform names are unique): notices sent in the period, removed."""
+    ids = c.platform_ids
+    dates = _period("sent", c.period.start, c.period.end)
+    out: Links = {}
+    for i, row in enumerate(table.rows):
+        pid = ids.get(str(row[0]))
+        if pid is None:
+            continue
+        out[(i, 1)] = _requests(pid, dates, c.slice)
+        out[(i, 2)] = _requests(pid, dates, c.slice, state="removed")
+    return out
+
+
+def scorecard(table: Table, c: Context) -> Links:
+    """Per platform: notices, notices sent again, refusals."""
+    ids = c.platform_ids
+    dates = _period("sent", c.period.start, c.period.end)
+    out: Links = {}
+    for i, row in enumerate(table.rows):
+        pid = ids.get(str(row[0]))
+        if pid is None:
+            continue
+        out[(i, 1)] = _requests(pid, dates, c.slice)
+        out[(i, 6)] = _requests(pid, dates, c.slice, resent=True)
+        out[(i, 7)] = _requests(pid, dates, c.slice, state="refused")
+    return out
+
+
+def scorecard_trend(table: Table, c: Context) -> Links:
+    """Notices per platform per month (rows "YYYY-MM platform"), within the period."""
+    from anshim.reports.summary import bounds
+
+    ids = c.platform_ids
+    out: Links = {}
+    for i, row in enumerate(table.rows):
+        label = str(row[0])
+        pid = ids.get(label[8:])
+        try:
+            month = dt.date.fromisoformat(label[:7] + "-01")
+        except ValueError:
+            continue
+        if pid is None:
+            continue
+        lo, hi = bounds(month)
+        dates = _period("sent", max(lo, c.period.start), min(hi, c.period.end))
+        out[(i, 1)] = _requests(pid, dates, c.slice)
+    return out
+
+
+#: figures.backlog's age bands (hours): at least, less than
+BACKLOG_BANDS = ((0, 24), (24, 168), (168, 672), (672, None))
+
+
+def backlog(table: Table, c: Context) -> Links:
+    """Confirmed items not yet removed, by hours since first seen (no period: the current
+    state)."""
+    return {(i, 1): _url("erasure:sightings", stage="backlog", older_than=lo,
+                         newer_than=hi, **_slice(c.slice))
+            for i, (lo, hi) in enumerate(BACKLOG_BANDS)}
+
+
+BUILDERS: dict[str, Callable[[Table, Context], Links]] = {
+    "open_cases": open_cases, "attention": attention, "caseload": caseload,
+    "funnel": funnel, "removal_times": removal_times, "scorecard": scorecard,
+    "scorecard_trend": scorecard_trend, "backlog": backlog,
+}
+
+
+def attach(tables: list[Table], period: Period, s: Slice,
+           platform_names: dict[Any, str] | None = None) -> list[Table]:
+    """Put the links of every table that has a builder on the table (in place);
+    `platform_names`: id -> name, as figures reads them for the rows' labels."""
+    if platform_names is None:
+        from anshim.erasure.models import Platform
+
+        platform_names = dict(Platform.objects.values_list("pk", "name"))
+    c = Context(period, s, {name: pk for pk, name in platform_names.items()})
+    for table in tables:
+        build = BUILDERS.get(table.key)
+        if build is not None:
+            table.links = {cell: url for cell, url in build(table, c).items()
+                           if cell[0] < len(table.rows)}
+    return tables
+
+
+def _target_action(url: str) -> Action | None:
+    if url.startswith(reverse("cases:list")):
+        return Action.VIEW_CASE_LIST
+    if url.startswith(reverse("erasure:index")):
+        return Action.MANAGE_ERASURE
+    return None
+
+
+def restrict(tables: list[Table], user: Any) -> list[Table]:
+    """Drop (in place) every link `user` may not follow to the very rows it counts: the
+    policy decides on the dashboards and on the target list."""
+    dashboards = can(user, Action.VIEW_DASHBOARDS)
+    allowed: dict[Action, bool] = {}
+    for table in tables:
+        kept: Links = {}
+        for cell, url in table.links.items():
+            action = _target_action(url)
+            if action is None or not dashboards:
+                continue
+            if action not in allowed:
+                allowed[action] = can(user, action)
+            if allowed[action]:
+                kept[cell] = url
+        table.links = kept
+    return tables

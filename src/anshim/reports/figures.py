@@ -541,18 +541,60 @@ def contacts_by_hour(period: Period) -> Table:
                  [_("Hour"), *[lbl for _c, lbl in channels], _("Total")], rows)
 
 
+#: the dashboard's note on the exposure tables (the default of a viewing without a report)
+EXPOSURE_NOTE = _("Minutes the unblurred picture was on screen (the tab visible, not blurred "
+                  "again), as each reviewer's page reported them; a viewing whose page sent no "
+                  "report (the browser was closed first) counts %(minutes)s minute(s). Weeks "
+                  "are ISO weeks (Monday to Sunday); the first and last week of the period "
+                  "may be partial.")
+
+
+def _exposure_note() -> str:
+    from anshim.erasure.exposure import UNREPORTED_SECONDS
+
+    return str(EXPOSURE_NOTE) % {"minutes": f"{UNREPORTED_SECONDS / 60:g}"}
+
+
+def _reviewer_names(ids: Iterable[Any]) -> dict[Any, str]:
+    users = User.objects.filter(pk__in=[k for k in ids if k])
+    return {u.pk: u.display_name or u.username for u in users}
+
+
 def reviewer_exposure(period: Period, plan: summary.Plan | None = None) -> Table:
-    """Erasure: how often each specialist looked at an unblurred picture, in the period and
-    per week on average (a wellbeing measure; the viewing time itself is not recorded)."""
+    """Erasure: minutes each specialist looked at unblurred pictures in the period, the
+    views, the average per week and the most in one ISO week (a wellbeing measure)."""
     weeks = max(1.0, (period.end - period.start).total_seconds() / (7 * 86400))
-    views = summary.exposure_counts(plan or _plan(period))
-    users = {u.pk: u for u in User.objects.filter(pk__in=[k for k in views if k])}
-    named = sorted(((users[k].display_name or users[k].username) if k in users else "—", n)
-                   for k, n in views.items())
-    rows = [[name, n, round(n / weeks, 1)]
-            for name, n in sorted(named, key=lambda r: (-r[1], r[0]))]
-    return Table("exposure", _("Reviewer exposure: unblurred views per specialist"),
-                 [_("Specialist"), _("Views"), _("Views per week")], rows)
+    by_week = summary.exposure_weeks(plan or _plan(period))
+    totals = summary.exposure_counts(plan or _plan(period))
+    most: dict[Any, int] = {}
+    for (actor_id, _week), e in by_week.items():
+        most[actor_id] = max(most.get(actor_id, 0), e.seconds)
+    names = _reviewer_names(totals)
+    rows = [[names.get(k, "—"), round(e.minutes, 1), e.views, round(e.minutes / weeks, 1),
+             round(most.get(k, 0) / 60, 1)] for k, e in totals.items()]
+    rows.sort(key=lambda r: (-r[1], -r[2], r[0]))
+    return Table("exposure", _("Reviewer exposure: minutes of unblurred viewing per specialist"),
+                 [_("Specialist"), _("Minutes"), _("Views"), _("Minutes per week"),
+                  _("Most minutes in one week")], rows, note=_exposure_note())
+
+
+def reviewer_exposure_weeks(period: Period, plan: summary.Plan | None = None) -> Table:
+    """Erasure: per ISO week with any unblurred viewing, the minutes of all specialists, the
+    views, how many specialists viewed and the most minutes of one of them."""
+    by_week = summary.exposure_weeks(plan or _plan(period))
+    weeks: dict[dt.date, list[summary.Exposure]] = {}
+    for (_actor_id, week), e in by_week.items():
+        weeks.setdefault(week, []).append(e)
+    rows = []
+    for week in sorted(weeks):
+        iso = week.isocalendar()
+        total = sum(weeks[week], summary.Exposure())
+        rows.append([f"{iso.year}-W{iso.week:02d} ({week:%m-%d})", round(total.minutes, 1),
+                     total.views, len(weeks[week]),
+                     round(max(e.seconds for e in weeks[week]) / 60, 1)])
+    return Table("exposure_weeks", _("Reviewer exposure per week"),
+                 [_("ISO week (Monday)"), _("Minutes"), _("Views"), _("Specialists"),
+                  _("Most minutes of one specialist")], rows, note=_exposure_note())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -635,7 +677,7 @@ def prevention_tables(period: Period) -> list[Table]:
 TEAM_OF = {"open_cases": "counseling", "attention": "counseling", "caseload": "counseling",
            "funnel": "erasure", "removal_times": "erasure", "scorecard": "erasure",
            "scorecard_trend": "erasure", "intake_to_notice": "erasure", "backlog": "erasure",
-           "hash_banks": "erasure", "exposure": "erasure"}
+           "hash_banks": "erasure", "exposure": "erasure", "exposure_weeks": "erasure"}
 
 
 def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
@@ -654,6 +696,7 @@ def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
         ("erasure", lambda: intake_to_notice(period, s, plan)),
         ("erasure", lambda: backlog(s)), ("erasure", hash_banks),
         ("erasure", lambda: reviewer_exposure(period, plan)),
+        ("erasure", lambda: reviewer_exposure_weeks(period, plan)),
         ("prevention", lambda: prevention_sessions(period)),
         ("prevention", lambda: prevention_gains(period)),
         ("prevention", lambda: prevention_prevalence(period))]

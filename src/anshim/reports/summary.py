@@ -23,6 +23,7 @@ from django.db.models import (
 from django.db.models import (
     CharField,
     Count,
+    DateField,
     Exists,
     F,
     IntegerField,
@@ -33,10 +34,11 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, Floor
+from django.db.models.functions import Cast, Coalesce, Floor, TruncWeek
 from django.utils import timezone
 
 from anshim.cases.models import Case
+from anshim.erasure.exposure import counted_seconds
 from anshim.erasure.models import (
     Sighting,
     SightingStatus,
@@ -227,10 +229,20 @@ def bank_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[Bank
                   rejected=Count("pk", filter=Q(status=SightingStatus.REJECTED))).order_by())]
 
 
+def _exposure_grouped(start: dt.datetime, end: dt.datetime) -> QuerySet[Any]:
+    """Unblurred views and their counted seconds (`erasure.exposure.counted_seconds`: the
+    reported time, or the default where none came) per reviewer and ISO week (its Monday in
+    the center's time zone) of [start, end)."""
+    week = TruncWeek("at", output_field=DateField(), tzinfo=timezone.get_current_timezone())
+    return (UnblurRecord.objects.filter(at__gte=start, at__lt=end).annotate(wk=week)
+            .values("actor_id", "wk")
+            .annotate(views=Count("pk"), seconds=Sum(counted_seconds())).order_by())
+
+
 def exposure_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[ExposureMonth]:
-    return [ExposureMonth(month=month, **r) for r in (
-        UnblurRecord.objects.filter(at__gte=start, at__lt=end).values("actor_id")
-        .annotate(views=Count("pk")).order_by())]
+    return [ExposureMonth(month=month, actor_id=r["actor_id"], week=r["wk"], views=r["views"],
+                          seconds=r["seconds"] or 0)
+            for r in _exposure_grouped(start, end)]
 
 
 def month_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> MonthRows:
@@ -563,14 +575,46 @@ def month_rows_banks(lo: dt.datetime, hi: dt.datetime) -> list[BankMonth]:
     return bank_rows(lo, hi, month_start(lo))
 
 
-def exposure_counts(p: Plan) -> dict[Any, int]:
-    out: dict[Any, int] = {}
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Unblurred views and the seconds they count for (reviewer exposure)."""
+
+    views: int = 0
+    seconds: int = 0
+
+    def __add__(self, other: Exposure) -> Exposure:
+        return Exposure(self.views + other.views, self.seconds + other.seconds)
+
+    @property
+    def minutes(self) -> float:
+        return self.seconds / 60
+
+
+def exposure_weeks(p: Plan) -> dict[tuple[Any, dt.date], Exposure]:
+    """Views and seconds per (reviewer id, ISO week's Monday) over the plan: a week split
+    between two months (two summary rows, or a cached month and a live range) is added up."""
+    key = ("exposure_weeks",)
+    if key in p.memo:
+        return p.memo[key]  # type: ignore[no-any-return]
+    out: dict[tuple[Any, dt.date], Exposure] = p.memo.setdefault(key, {})
+
+    def add(actor_id: Any, week: dt.date, views: Any, seconds: Any) -> None:
+        slot = (actor_id, week)
+        out[slot] = out.get(slot, Exposure()) + Exposure(int(views or 0), int(seconds or 0))
+
     if p.cached:
-        for r in (ExposureMonth.objects.filter(month__in=p.cached).values("actor_id")
-                  .annotate(v=Sum("views")).order_by()):
-            out[r["actor_id"]] = out.get(r["actor_id"], 0) + (r["v"] or 0)
+        for r in (ExposureMonth.objects.filter(month__in=p.cached).values("actor_id", "week")
+                  .annotate(v=Sum("views"), s=Sum("seconds")).order_by()):
+            add(r["actor_id"], r["week"], r["v"], r["s"])
     for lo, hi in p.live:
-        for r in (UnblurRecord.objects.filter(at__gte=lo, at__lt=hi).values("actor_id")
-                  .annotate(v=Count("pk")).order_by()):
-            out[r["actor_id"]] = out.get(r["actor_id"], 0) + r["v"]
+        for r in _exposure_grouped(lo, hi):
+            add(r["actor_id"], r["wk"], r["views"], r["seconds"])
+    return out
+
+
+def exposure_counts(p: Plan) -> dict[Any, Exposure]:
+    """Views and seconds per reviewer id over the plan."""
+    out: dict[Any, Exposure] = {}
+    for (actor_id, _week), e in exposure_weeks(p).items():
+        out[actor_id] = out.get(actor_id, Exposure()) + e
     return out

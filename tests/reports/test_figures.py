@@ -120,7 +120,8 @@ def test_team_views(world: World, make_user: Any) -> None:
 
     week = figures.Period(timezone.now() - dt.timedelta(days=14), timezone.now()
                           + dt.timedelta(minutes=1), "2w")
-    assert _rows(figures.reviewer_exposure(week)) == {"Mina": [3, 1.5]}
+    # no viewing time reported: each view counts the default minute (erasure.exposure)
+    assert _rows(figures.reviewer_exposure(week)) == {"Mina": [3.0, 3, 1.5, 3.0]}
 
 
 def test_victims_by_sex_and_region(world: World) -> None:

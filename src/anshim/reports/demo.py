@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -40,6 +41,7 @@ from anshim.erasure.models import (
     TakedownItem,
     TakedownRequest,
     TakedownState,
+    UnblurRecord,
 )
 from anshim.reports import summary
 
@@ -78,6 +80,12 @@ RELATIONSHIPS = [(OffenderRelationship.UNKNOWN, 38), (OffenderRelationship.ONLIN
                  (OffenderRelationship.STRANGER, 12), (OffenderRelationship.SOCIAL, 13),
                  (OffenderRelationship.INTIMATE, 8), (OffenderRelationship.FAMILY, 2)]
 CO_LEAK_SHARE = 0.26
+#: reviewer exposure: the share of reviewed sightings a specialist unblurred, the median
+#: seconds a picture stayed on screen (log-normal: most a glance, a long tail of minutes) and
+#: the share of viewings whose page sent no report (closed first: the default counts)
+UNBLUR_SHARE = 0.35
+VIEW_MEDIAN_SECONDS = 25.0
+UNREPORTED_SHARE = 0.05
 
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[str, int]]) -> str:
@@ -100,6 +108,9 @@ def generate(volume: int, seed: int = 14) -> int:
     rng = random.Random(seed)
     now = timezone.now()
     platforms = _platforms()
+    reviewers = _reviewers()
+    # its own stream: the viewings leave every other generated figure as it was
+    view_rng = random.Random(seed + 1)
     # bulk writes: the summary's per-row invalidation is off and every closed month is
     # rebuilt once at the end (in the same transaction: no reader sees a stale month)
     with transaction.atomic(), summary.suspended():
@@ -109,9 +120,50 @@ def generate(volume: int, seed: int = 14) -> int:
         # only the generated victims, and only those no other case points to
         Person.objects.filter(pk__in=people, cases__isnull=True).delete()
         for start in range(0, volume, BATCH):
-            _batch(rng, now, platforms, start, min(volume, start + BATCH))
+            _batch(rng, now, platforms, start, min(volume, start + BATCH), reviewers,
+                   view_rng)
         summary.rebuild_all()
     return volume
+
+
+def _reviewers() -> list[Any]:
+    """Who unblurs the generated sightings: the erasure specialists (the demo's own one at
+    least)."""
+    from anshim.cases import demo as cases_demo
+    from anshim.security.models import User
+
+    reviewers = list(User.objects.filter(role="erasure", is_active=True).order_by("pk"))
+    if not reviewers:
+        name = dict((s[0], s[2]) for s in cases_demo.STAFF)["erasure"]
+        reviewers = [cases_demo.ensure_user("erasure", "erasure", name)]
+    return reviewers
+
+
+def _viewings(rng: random.Random, now: dt.datetime, sightings: list[Sighting],
+              reviewers: list[Any]) -> None:
+    """Unblurred views of reviewed sightings with long-tailed viewing times (the reviewer
+    exposure table); `at` is kept as generated (auto_now_add is off for this insert)."""
+    from anshim.erasure.exposure import MAX_VIEWING_SECONDS
+
+    records = []
+    for s in sightings:
+        if s.status == SightingStatus.NEW or rng.random() >= UNBLUR_SHARE:
+            continue
+        at = s.first_seen + dt.timedelta(hours=rng.random() * 48)
+        if at >= now:
+            continue
+        seconds = min(MAX_VIEWING_SECONDS,
+                      round(rng.lognormvariate(0, 1.1) * VIEW_MEDIAN_SECONDS))
+        records.append(UnblurRecord(
+            sighting=s, actor=rng.choice(reviewers), at=at,
+            seconds_viewed=None if rng.random() < UNREPORTED_SHARE else seconds))
+    field = UnblurRecord._meta.get_field("at")
+    saved = field.auto_now_add  # type: ignore[union-attr]
+    field.auto_now_add = False  # type: ignore[union-attr]
+    try:
+        UnblurRecord.objects.bulk_create(records)
+    finally:
+        field.auto_now_add = saved  # type: ignore[union-attr]
 
 
 def _insert_with_dates(cases: list[Case]) -> list[Case]:
@@ -128,7 +180,8 @@ def _insert_with_dates(cases: list[Case]) -> list[Case]:
 
 
 def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform, float]],
-           start: int, stop: int) -> None:
+           start: int, stop: int, reviewers: Sequence[Any] = (),
+           view_rng: random.Random | None = None) -> None:
     n = stop - start
     persons = Person.objects.bulk_create(
         [Person(age_group=_pick(rng, AGES), sex=_pick(rng, SEXES), region=_pick(rng, REGIONS))
@@ -199,3 +252,5 @@ def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform,
     requests = TakedownRequest.objects.bulk_create(requests)
     TakedownItem.objects.bulk_create([TakedownItem(request=r, sighting=s)
                                       for r, s in zip(requests, sightings, strict=True)])
+    if reviewers:
+        _viewings(view_rng or rng, now, sightings, list(reviewers))

@@ -373,3 +373,23 @@ def test_a_running_process_switches_to_a_newer_snapshot(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_an_unchanged_store_is_not_written_again(tmp_path: Path) -> None:
+    store = MemoryBankStore()
+    bank = store.add_bank("victims")
+    store.add_entry(bank, [("pdq", code(), 100, "original")])
+    first = build_snapshot(store, tmp_path)
+    again = build_snapshot(store, tmp_path)
+    assert first.written and not again.written and again.path == first.path
+    assert (again.seq, again.rows, again.banks) == (first.seq, first.rows, first.banks)
+    assert build_snapshot(store, tmp_path, force=True).path != first.path
+    store.add_entry(bank, [("pdq", code(), 100, "original")])
+    newer = build_snapshot(store, tmp_path)
+    assert newer.written and newer.seq == store.latest_seq()
+    other = MemoryBankStore()  # another store at the same position: written
+    other.add_bank("x")
+    for _ in range(store.latest_seq() - 1):
+        other.add_bank("y")
+    assert other.latest_seq() == store.latest_seq()
+    assert build_snapshot(other, tmp_path).written

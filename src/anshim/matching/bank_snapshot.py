@@ -71,6 +71,8 @@ class SnapshotInfo:
     banks: list[BankInfo]
     rows: int
     seconds: float
+    #: False: the newest snapshot already covered the store's change log; none was written.
+    written: bool = True
 
 
 def arrays_from_store(store: BankStore) -> tuple[int, list[BankArrays]]:
@@ -102,10 +104,34 @@ def _change_json(change: Change | None) -> list[object] | None:
     return None if change is None else [change.seq, change.bank_id, change.entry_id, change.op]
 
 
-def build_snapshot(store: BankStore, root: Path) -> SnapshotInfo:
-    """Read the store once and write it as the newest snapshot under `root`."""
+def build_snapshot(store: BankStore, root: Path, *, force: bool = False) -> SnapshotInfo:
+    """Read the store once and write it as the newest snapshot under `root` — unless the
+    newest one is of this store at its latest change already (the periodic task runs whether
+    or not anything changed; a rewrite would cost minutes at 10M rows and make every process
+    switch to an identical state), or `force`."""
+    if not force and (same := _covers_store(store, root)) is not None:
+        return same
     seq, banks = arrays_from_store(store)
     return write_snapshot(root, seq, banks, last_change(store, seq))
+
+
+def _covers_store(store: BankStore, root: Path) -> SnapshotInfo | None:
+    """The newest snapshot when it holds the store's latest change (its manifest read only)."""
+    try:
+        path = current_snapshot(root)
+        if path is None:
+            return None
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        seq = int(manifest["seq"])
+        if (manifest.get("format") != FORMAT or manifest.get("version") != VERSION
+                or seq != store.latest_seq()
+                or _change_json(last_change(store, seq)) != manifest.get("change")):
+            return None
+        banks = [BankInfo(int(b["bank_id"]), str(b["name"]), int(b["threshold"]),
+                          bool(b["allow_list"])) for b in manifest["banks"]]
+        return SnapshotInfo(path, seq, banks, int(manifest["rows"]), 0.0, written=False)
+    except (CorruptIndexError, OSError, ValueError, KeyError, TypeError):
+        return None  # damaged or gone: write a new one
 
 
 def _fsync(path: Path) -> None:

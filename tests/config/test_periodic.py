@@ -22,8 +22,10 @@ def test_one_tick_enqueues_the_periodic_work_and_the_worker_runs_it(settings: An
     call_command("periodic", "--once", stdout=out)
     assert "(reminders)" in out.getvalue() and "(erasure)" in out.getvalue()
     names = set(DBTaskResult.objects.values_list("task_path", flat=True))
+    # (and the first tick of the night: the report summaries' rebuild, reports.tasks)
     assert names == {"anshim.experts.tasks.schedule_due_reminders",
-                     "anshim.erasure.tasks.erasure_tick"}
+                     "anshim.erasure.tasks.erasure_tick",
+                     "anshim.reports.tasks.rebuild_summaries"}
     call_command("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*",
                  "--interval", "0", "--no-reload", verbosity=0)
     # The erasure tick enqueued its own jobs (verification, re-sending); all of them ran.

@@ -1,8 +1,10 @@
 """Keep the closed months' summary honest: a saved or deleted source row drops the summary
 of the month(s) it counts in, inside the writer's transaction (the next reader rebuilds it).
 
-Bulk writes and queryset updates send no signal: the periodic task
-(`reports.tasks.rebuild_summaries`) rebuilds every closed month for those."""
+Queryset updates send no post_save: the cases app's domain actions that update case rows say
+so (`cases.signals.case_rows_updated`), and the columns the reports count drop the months
+here. Other bulk writes: the nightly task (`reports.tasks.rebuild_summaries`, enqueued by
+`anshim periodic`) rebuilds every closed month."""
 
 from __future__ import annotations
 
@@ -83,8 +85,22 @@ def _created_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     invalidate([instance.created_at])
 
 
+#: the case columns a report counts (the summary: the intake month, the victim; the kept
+#: annual tables: the offender's relationship too)
+COUNTED_CASE_FIELDS = frozenset({"created_at", "person", "person_id", "offender_relationship"})
+
+
+def _case_rows_updated(sender: Any, case_ids: list[int], fields: frozenset[str],
+                       **kwargs: Any) -> None:
+    from anshim.reports.summary import invalidate
+
+    if fields & COUNTED_CASE_FIELDS:
+        invalidate(_case_months(case_ids))
+
+
 def connect() -> None:
     from anshim.cases.models import Case, CaseHarm, Contact, Person, Referral
+    from anshim.cases.signals import case_rows_updated
     from anshim.erasure.models import Sighting, TakedownRequest, UnblurRecord
     from anshim.experts.models import Assignment
 
@@ -96,3 +112,4 @@ def connect() -> None:
         uid = f"reports-summary-{model.__name__}"
         post_save.connect(handler, sender=model, dispatch_uid=uid)
         post_delete.connect(handler, sender=model, dispatch_uid=uid + "-delete")
+    case_rows_updated.connect(_case_rows_updated, dispatch_uid="reports-summary-case-rows")

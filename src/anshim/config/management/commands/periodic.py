@@ -3,6 +3,9 @@
 Every `--every` seconds (default 15 minutes) it enqueues the periodic work for the task worker
 (`anshim db_worker`): expert appointment reminders that are due, and the erasure tick (due
 monitoring scans, re-checks of open sightings, re-sending of unanswered takedown requests).
+Once a night (the first tick after 03:00 in the center's time zone, `reports.tasks`) it also
+enqueues the rebuild of the closed months' report summaries, which catches bulk writes that
+sent no signal.
 `make run` starts it beside the worker; a deployment may run it as a service, or call
 `anshim reminders` and `anshim erasure_jobs --enqueue` from cron instead.
 
@@ -31,15 +34,20 @@ def tick() -> dict[str, str]:
     """Enqueue one round of periodic work; returns the ids of the enqueued tasks."""
     from anshim.erasure.tasks import erasure_tick
     from anshim.experts.tasks import schedule_due_reminders
+    from anshim.reports.tasks import rebuild_due, rebuild_summaries
 
-    return {
+    ids = {
         "reminders": str(schedule_due_reminders.enqueue().id),
         "erasure": str(erasure_tick.enqueue().id),
     }
+    if rebuild_due():
+        ids["summaries"] = str(rebuild_summaries.enqueue().id)
+    return ids
 
 
 class Command(BaseCommand):
-    help = "Enqueue reminders and the erasure jobs every few minutes (a built-in scheduler)."
+    help = ("Enqueue reminders and the erasure jobs every few minutes, the report summaries' "
+            "rebuild nightly (a built-in scheduler).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--every", type=float, default=900.0,
@@ -63,6 +71,9 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"periodic: enqueued {ids['reminders']} (reminders), "
                                   f"{ids['erasure']} (erasure)")
+                if "summaries" in ids:
+                    self.stdout.write(f"periodic: enqueued {ids['summaries']} (the nightly "
+                                      "rebuild of the report summaries)")
             self.anchor()
             self.stdout.flush()
             if once:

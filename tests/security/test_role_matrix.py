@@ -246,6 +246,7 @@ VIEWS = [
     Row("experts:outcome", "POST", lambda w: reverse("experts:outcome", args=[w.appointment.pk]),
         opens_assignment_and(Action.MANAGE_APPOINTMENTS)),
     view("erasure:index", "GET", globally(Action.MANAGE_ERASURE)),
+    view("erasure:sightings", "GET", globally(Action.MANAGE_ERASURE)),
     # Dashboards and reports (case-derived figures): supervisors only (issue 14).
     view("reports:dashboard", "GET", globally(Action.VIEW_DASHBOARDS)),
     view("reports:annual", "GET", globally(Action.VIEW_DASHBOARDS)),

@@ -549,6 +549,10 @@ EXPOSURE_NOTE = _("Minutes the unblurred picture was on screen (the tab visible,
                   "may be partial.")
 
 
+#: an ISO week by its year, number and Monday
+WEEK_LABEL = _("%(year)s-W%(week)02d (%(monday)s)")
+
+
 def _exposure_note() -> str:
     from anshim.erasure.exposure import UNREPORTED_SECONDS
 
@@ -589,7 +593,9 @@ def reviewer_exposure_weeks(period: Period, plan: summary.Plan | None = None) ->
     for week in sorted(weeks):
         iso = week.isocalendar()
         total = sum(weeks[week], summary.Exposure())
-        rows.append([f"{iso.year}-W{iso.week:02d} ({week:%m-%d})", round(total.minutes, 1),
+        label = str(WEEK_LABEL) % {"year": iso.year, "week": iso.week,
+                                   "monday": f"{week:%m-%d}"}
+        rows.append([label, round(total.minutes, 1),
                      total.views, len(weeks[week]),
                      round(max(e.seconds for e in weeks[week]) / 60, 1)])
     return Table("exposure_weeks", _("Reviewer exposure per week"),

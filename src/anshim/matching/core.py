@@ -298,6 +298,8 @@ class MatchingCore:
         self.snapshot_interval = snapshot_interval
         self._snapshot_seq = -1
         self._last_snapshot_check = float("-inf")
+        #: The newest snapshot found unusable (damaged, of another store): not opened again.
+        self._rejected: Path | None = None
         self.poll_interval = poll_interval
         self.min_quality = min_quality
         self.rules = rules
@@ -356,19 +358,24 @@ class MatchingCore:
         if self.snapshot_root is None:
             return False
         self._last_snapshot_check = now
+        path: Path | None = None
         try:
             path = current_snapshot(self.snapshot_root)
-            if path is None or path == self.snapshot:  # the cheap check: the pointer only
+            if path is None or path in (self.snapshot, self._rejected):  # the pointer only
                 return False
             snap = open_snapshot(self.snapshot_root)
         except CorruptIndexError as exc:
             # Keep matching exactly from what this core has (or the store); the builder's
             # next snapshot replaces the damaged one.
             log.warning("matching snapshot not used: %s", exc)
+            self._rejected = path
             return False
-        if snap is None or snap.seq < self._snapshot_seq:
+        if snap is None:
             return False
-        return self._install(snap)
+        if snap.seq < self._snapshot_seq or not self._install(snap):
+            self._rejected = snap.path
+            return False
+        return True
 
     def _install(self, snap: MappedSnapshot) -> bool:
         latest = self.store.latest_seq()

@@ -574,8 +574,9 @@ def reviewer_exposure(period: Period, plan: summary.Plan | None = None) -> Table
     for (actor_id, _week), e in by_week.items():
         most[actor_id] = max(most.get(actor_id, 0), e.seconds)
     names = _reviewer_names(totals)
-    rows = [[names.get(k, "—"), round(e.minutes, 1), e.views, round(e.minutes / weeks, 1),
-             round(most.get(k, 0) / 60, 1)] for k, e in totals.items()]
+    rows: list[list[Any]] = [
+        [names.get(k, "—"), round(e.minutes, 1), e.views, round(e.minutes / weeks, 1),
+         round(most.get(k, 0) / 60, 1)] for k, e in totals.items()]
     rows.sort(key=lambda r: (-r[1], -r[2], r[0]))
     return Table("exposure", _("Reviewer exposure: minutes of unblurred viewing per specialist"),
                  [_("Specialist"), _("Minutes"), _("Views"), _("Minutes per week"),

@@ -598,7 +598,7 @@ def exposure_weeks(p: Plan) -> dict[tuple[Any, dt.date], Exposure]:
         return p.memo[key]  # type: ignore[no-any-return]
     out: dict[tuple[Any, dt.date], Exposure] = p.memo.setdefault(key, {})
 
-    def add(actor_id: Any, week: dt.date, views: Any, seconds: Any) -> None:
+    def add(actor_id: Any, week: Any, views: Any, seconds: Any) -> None:
         slot = (actor_id, week)
         out[slot] = out.get(slot, Exposure()) + Exposure(int(views or 0), int(seconds or 0))
 

@@ -84,7 +84,11 @@ class DurationBin(models.Model):
     n = models.IntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["measure", "harm_type", "month"])]
+        # the age group in the key: the unfiltered dashboard reads the all-ages rows only
+        # (a quarter of the month's rows; without it PostgreSQL fetched all four quarters
+        # and filtered)
+        indexes = [models.Index(fields=["measure", "harm_type", "age_group", "month"],
+                                name="reports_dur_slice_idx")]
         verbose_name = _("duration histogram bin")
         verbose_name_plural = _("duration histogram bins")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -174,9 +175,30 @@ def _by_harm(qs: QuerySet[Any], *keys: str) -> Iterator[QuerySet[Any]]:
                .values(*keys, "age", "harm"))
 
 
-def platform_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[PlatformMonth]:
-    """Notices sent and sightings first seen in [start, end) per platform, age and harm."""
+def _in_slice(qs: QuerySet[Any], s: Slice, *keys: str) -> Iterator[QuerySet[Any]]:
+    """The one grouping of `qs` that the slice `s` reads, labelled as `_by_harm` labels the
+    stored rows: the live month of a dashboard counts only what it shows (two queries, not
+    eight: at 100,000 cases each grouping joins the open month's notices to the victims and
+    the harms)."""
+    if s.platform_id is not None:
+        qs = qs.filter(platform_id=s.platform_id)
+    if s.age_group:
+        qs = qs.filter(case__person__age_group=s.age_group)
+    if s.harm_type:
+        # one row per case and matching harm type, as the stored per-harm grouping
+        qs = qs.filter(case__harms__harm_type=s.harm_type)
+    yield qs.annotate(age=Value(s.age_group or ALL_AGES),
+                      harm=Value(s.harm_type or ALL_HARMS)).values(*keys, "age", "harm")
+
+
+def platform_rows(start: dt.datetime, end: dt.datetime, month: dt.date,
+                  s: Slice | None = None) -> list[PlatformMonth]:
+    """Notices sent and sightings first seen in [start, end) per platform, age and harm
+    (`s`: only the rows of that slice)."""
     grid: dict[tuple[Any, str, str], PlatformMonth] = {}
+
+    def groupings(qs: QuerySet[Any], *keys: str) -> Iterator[QuerySet[Any]]:
+        return _by_harm(qs, *keys) if s is None else _in_slice(qs, s, *keys)
 
     def cell(r: dict[str, Any]) -> PlatformMonth:
         key = (r["platform_id"], r["age"] or "", r["harm"] or "")
@@ -187,7 +209,7 @@ def platform_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[
 
     requests = (TakedownRequest.objects.filter(sent_at__gte=start, sent_at__lt=end)
                 .annotate(_d=hours_between("closed_at", "sent_at")))
-    for grouped in _by_harm(requests, "platform_id"):
+    for grouped in groupings(requests, "platform_id"):
         for r in grouped.annotate(**_request_counts()).order_by():
             row = cell(r)
             for name in ("sent", "removed", "within_24", "within_48", "within_168",
@@ -199,7 +221,7 @@ def platform_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[
                                        request__sent_at__isnull=False)
     sightings = (Sighting.objects.filter(first_seen__gte=start, first_seen__lt=end)
                  .annotate(_req=Exists(sent)))
-    for grouped in _by_harm(sightings, "platform_id"):
+    for grouped in groupings(sightings, "platform_id"):
         for r in grouped.annotate(**_sighting_counts()).order_by():
             row = cell(r)
             for name in ("found", "confirmed", "requested", "taken_down", "reuploaded"):
@@ -340,12 +362,24 @@ def invalidate(moments: Iterable[dt.datetime | None]) -> None:
 
 def ensure(months: Sequence[dt.date]) -> list[dt.date]:
     """Build the closed months among `months` that are not built yet; returns them."""
+    return _ensure(months)[0]
+
+
+def _ensure(months: Sequence[dt.date]) -> tuple[list[dt.date], tuple[Any, ...]]:
+    """`ensure`, and the built months' versions (marker id and build time): a reader's key
+    to what it keeps of those months (a rebuilt or dropped month gets a new marker or a new
+    build time)."""
     closed = [m for m in months if is_closed(m)]
-    built = set(SummarizedMonth.objects.filter(month__in=closed).values_list("month", flat=True))
-    missing = [m for m in closed if m not in built]
+    built = list(SummarizedMonth.objects.filter(month__in=closed)
+                 .values_list("month", "pk", "built_at"))
+    have = {m for m, _pk, _at in built}
+    missing = [m for m in closed if m not in have]
     for m in missing:
         build_month(m)
-    return missing
+    if missing:
+        built = list(SummarizedMonth.objects.filter(month__in=closed)
+                     .values_list("month", "pk", "built_at"))
+    return missing, tuple(sorted(built))
 
 
 def rebuild_all() -> int:
@@ -390,6 +424,8 @@ class Plan:
     #: results already read for this plan (the funnel, the removal times and the scorecard
     #: share one read of the counts and of the quantiles)
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    #: the cached months' versions (`_ensure`); None: not known, nothing kept is read
+    versions: tuple[Any, ...] | None = None
 
 
 def plan(start: dt.datetime, end: dt.datetime) -> Plan:
@@ -403,14 +439,14 @@ def plan(start: dt.datetime, end: dt.datetime) -> Plan:
     live: list[tuple[dt.datetime, dt.datetime]] = []
     whole = [m for m in months if bounds(m)[0] >= start and bounds(m)[1] <= end
              and is_closed(m)]
-    ensure(whole)
+    _missing, versions = _ensure(whole)
     for m in months:
         lo, hi = bounds(m)
         if m in whole:
             cached.append(m)
         else:
             live.append((max(lo, start), min(hi, end)))
-    return Plan(cached, [r for r in live if r[0] < r[1]])
+    return Plan(cached, [r for r in live if r[0] < r[1]], versions=versions)
 
 
 def _sliced(qs: QuerySet[Any], s: Slice, platform: bool = True) -> QuerySet[Any]:
@@ -437,17 +473,24 @@ def platform_counts(p: Plan, s: Slice) -> dict[Any, dict[str, int]]:
                   .values("platform_id").annotate(**{f"t_{n}": Sum(n) for n in COUNT_FIELDS})
                   .order_by()):
             add(r["platform_id"], {n: r[f"t_{n}"] for n in COUNT_FIELDS})
-    for lo, hi in p.live:
-        for row in month_rows_platforms(lo, hi, s):
-            add(row.platform_id, {n: getattr(row, n) for n in COUNT_FIELDS})
+    for _month, row in _live_platforms(p, s):
+        add(row.platform_id, {n: getattr(row, n) for n in COUNT_FIELDS})
     return out
 
 
 def month_rows_platforms(lo: dt.datetime, hi: dt.datetime, s: Slice) -> list[PlatformMonth]:
-    return [r for r in platform_rows(lo, hi, month_start(lo))
-            if r.harm_type == (s.harm_type or ALL_HARMS)
-            and r.age_group == (s.age_group or ALL_AGES)
-            and (s.platform_id is None or r.platform_id == s.platform_id)]
+    """The slice's rows of [lo, hi), computed live (only that slice's grouping)."""
+    return platform_rows(lo, hi, month_start(lo), s)
+
+
+def _live_platforms(p: Plan, s: Slice) -> list[tuple[dt.date, PlatformMonth]]:
+    """The live ranges' rows of the slice, once per plan (the totals and the monthly trend
+    read the same rows)."""
+    key = ("live_platforms", s)
+    if key not in p.memo:
+        p.memo[key] = [(month_start(lo), row) for lo, hi in p.live
+                       for row in month_rows_platforms(lo, hi, s)]
+    return p.memo[key]  # type: ignore[no-any-return]
 
 
 def monthly_platform_counts(p: Plan, s: Slice) -> dict[tuple[dt.date, Any], dict[str, int]]:
@@ -458,64 +501,98 @@ def monthly_platform_counts(p: Plan, s: Slice) -> dict[tuple[dt.date, Any], dict
                   .values("month", "platform_id")
                   .annotate(**{f"t_{n}": Sum(n) for n in COUNT_FIELDS}).order_by()):
             out[(r["month"], r["platform_id"])] = {n: r[f"t_{n}"] or 0 for n in COUNT_FIELDS}
-    for lo, hi in p.live:
-        for row in month_rows_platforms(lo, hi, s):
-            slot = out.setdefault((month_start(lo), row.platform_id),
-                                  dict.fromkeys(COUNT_FIELDS, 0))
-            for n in COUNT_FIELDS:
-                slot[n] += getattr(row, n)
+    for month, row in _live_platforms(p, s):
+        slot = out.setdefault((month, row.platform_id), dict.fromkeys(COUNT_FIELDS, 0))
+        for n in COUNT_FIELDS:
+            slot[n] += getattr(row, n)
     return out
 
 
 def quantiles(p: Plan, s: Slice, measure: str,
               qs: Sequence[float]) -> dict[str, list[float | None]]:
-    """Nearest-rank quantiles per group of the duration histograms over the plan, in SQL:
-    the bins of the cached months and of the live ranges are added up (UNION ALL, GROUP BY),
-    numbered by a running sum (`SUM(n) OVER (PARTITION BY grp ORDER BY bin)`), and only the
-    bins holding the quantiles' ranks come back."""
+    """Nearest-rank quantiles per group of the duration histograms over the plan: the bins of
+    the cached months (summed in SQL, kept per slice until one of those months is rebuilt)
+    and of the live ranges (one query) are added up per bin, and each quantile is the lower
+    edge of the first bin whose running sum reaches its rank. Every measure is read at once
+    (the dashboard shows both)."""
     key = ("quantiles", s, measure, tuple(qs))
     if key not in p.memo:
-        p.memo[key] = _quantiles(p, s, measure, qs)
+        hist = _histograms(p, s)
+        for m in DurationMeasure.values:
+            p.memo[("quantiles", s, m, tuple(qs))] = nearest_rank(hist.get(m, {}), qs)
     return p.memo[key]  # type: ignore[no-any-return]
 
 
-def _quantiles(p: Plan, s: Slice, measure: str,
-               qs: Sequence[float]) -> dict[str, list[float | None]]:
-    parts: list[tuple[str, Sequence[Any]]] = []
-    if p.cached:
-        cached = (_sliced(DurationBin.objects.filter(month__in=p.cached, measure=measure), s)
-                  .values("grp", "bin").annotate(total=Sum("n")).order_by())
-        parts.append(cached.query.sql_with_params())
-    for lo, hi in p.live:
-        parts += _live_bins(lo, hi, s, measure)
-    if not parts:
-        return {}
-    # the parts are Django-compiled querysets with their own placeholders; nothing here is
-    # user input
-    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS p{i}"  # noqa: S608
-                               for i, (sql, _p) in enumerate(parts))
-    params: list[Any] = [x for _sql, ps in parts for x in ps]
-    conds = " OR ".join("(cum >= %s * tot AND cum - n < %s * tot)" for _q in qs)
-    for q in qs:
-        params += [q, q]
-    sql = (
-        # the parts name their count differently (n, total): the CTE's column list names them
-        "WITH u(grp, bin, n) AS (" + union + "), "  # noqa: S608
-        "h AS (SELECT grp, bin, SUM(n) AS n FROM u GROUP BY grp, bin), "
-        "c AS (SELECT grp, bin, n, SUM(n) OVER (PARTITION BY grp ORDER BY bin ROWS BETWEEN "
-        "UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, SUM(n) OVER (PARTITION BY grp) AS tot "
-        "FROM h) SELECT grp, bin, cum, n, tot FROM c WHERE " + conds)
+Histogram = dict[str, dict[str, dict[int, int]]]
+"""measure -> group -> bin -> count"""
+
+
+def nearest_rank(groups: dict[str, dict[int, int]],
+                 qs: Sequence[float]) -> dict[str, list[float | None]]:
+    """Per group, the lower edge (hours) of the bin holding each quantile's nearest rank:
+    the first bin whose running sum reaches q x the total."""
     out: dict[str, list[float | None]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for grp, b, cum_, n_, tot_ in cursor.fetchall():
-            # SUM() comes back as a Decimal on PostgreSQL
-            cum, n, tot = int(cum_), int(n_), int(tot_)
-            slot = out.setdefault(str(grp), [None] * len(qs))
+    for grp, bins in groups.items():
+        tot = sum(bins.values())
+        if not tot:
+            continue
+        slot: list[float | None] = [None] * len(qs)
+        cum = 0
+        for b in sorted(bins):
+            cum += bins[b]
             for i, q in enumerate(qs):
-                if cum >= q * tot and cum - n < q * tot:
+                if slot[i] is None and cum >= q * tot:
                     slot[i] = b / 10.0
+        out[grp] = slot
     return out
+
+
+def _histograms(p: Plan, s: Slice) -> Histogram:
+    """The plan's histograms of every measure for the slice: the cached months' part from
+    the process's cache when those months are unchanged (the version key), else summed in
+    SQL and kept; the live ranges' part from one query."""
+    measures = DurationMeasure.values
+    hist: Histogram = {m: {} for m in measures}
+
+    def add(rows: Iterable[tuple[str, Any, int, int]]) -> None:
+        for measure, grp, b, n in rows:
+            bins = hist[measure].setdefault(str(grp), {})
+            bins[int(b)] = bins.get(int(b), 0) + int(n)
+
+    if p.cached:
+        add(_cached_bins(p, s, measures))
+    parts = [part for lo, hi in p.live for m in measures for part in _live_bins(lo, hi, s, m)]
+    if parts:
+        # the parts are Django-compiled querysets with their own placeholders; nothing here
+        # is user input
+        sql = " UNION ALL ".join(f"SELECT * FROM ({q}) AS p{i}"  # noqa: S608
+                                 for i, (q, _p) in enumerate(parts))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [x for _q, ps in parts for x in ps])
+            add(cursor.fetchall())
+    return hist
+
+
+def _cached_bins(p: Plan, s: Slice,
+                 measures: Sequence[str]) -> list[tuple[str, Any, int, int]]:
+    """The cached months' bins of the slice summed over the months, kept in the process's
+    cache under the months' versions: a month rebuilt or dropped since (a late removal, the
+    nightly rebuild) changes the key, so what is kept is always what the rows say."""
+    from django.core.cache import cache
+
+    identity = (tuple(p.cached), p.versions, s, tuple(measures))
+    key = f"reports:histograms:{hashlib.sha256(repr(identity).encode()).hexdigest()}"
+    if p.versions is not None:
+        kept = cache.get(key)
+        # the full identity is kept beside the rows: a key can never stand for other months
+        if kept is not None and kept[0] == identity:
+            return kept[1]  # type: ignore[no-any-return]
+    rows: list[tuple[str, Any, int, int]] = list(
+        _sliced(DurationBin.objects.filter(month__in=p.cached, measure__in=measures), s)
+        .values_list("measure", "grp", "bin").annotate(total=Sum("n")).order_by())
+    if p.versions is not None:
+        cache.set(key, (identity, rows), 24 * 3600)
+    return rows
 
 
 def _live_bins(lo: dt.datetime, hi: dt.datetime, s: Slice,
@@ -539,7 +616,8 @@ def _live_bins(lo: dt.datetime, hi: dt.datetime, s: Slice,
     if harm != ALL_HARMS:
         qs = qs.filter(case__harms__harm_type=harm)
     grouped = (qs.annotate(_t=tenths).annotate(b=bin_expr)
-               .values(grp=grp, bin=F("b")).annotate(n=Count("pk", distinct=True)).order_by())
+               .values(measure=Value(measure, output_field=CharField()), grp=grp, bin=F("b"))
+               .annotate(n=Count("pk", distinct=True)).order_by())
     return [grouped.query.sql_with_params()]
 
 

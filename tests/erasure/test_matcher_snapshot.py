@@ -47,3 +47,25 @@ def test_without_a_setting_nothing_is_built(bank: Bank, settings: object) -> Non
     matcher = BankMatcher()
     matcher.refresh()
     assert matcher.snapshot is None
+
+
+def test_a_running_matcher_switches_to_the_next_snapshot(bank: Bank, settings: object,
+                                                         tmp_path: Path) -> None:
+    settings.ANSHIM_MATCH_SNAPSHOT_DIR = tmp_path  # type: ignore[attr-defined]
+    first = add(bank, 1)
+    tasks.build_match_snapshot.call()
+    matcher = BankMatcher()
+    matcher.snapshot_interval = 0.0  # look for a newer snapshot before every batch
+    queries = [fingerprint_bytes(picture_bytes(s, edit=4)) for s in (1, 2)]
+    assert [[r.entry_id for r in rs] for rs in matcher.match_fingerprints(queries)] == [
+        [first], []]
+    mapped = matcher.snapshot
+    tasks.build_match_snapshot.call()  # nothing changed: nothing written
+    assert current_snapshot(tmp_path) == mapped
+    second = add(bank, 2)
+    withdraw_entry(first, actor=None)
+    tasks.build_match_snapshot.call()
+    assert current_snapshot(tmp_path) != mapped
+    assert [[r.entry_id for r in rs] for rs in matcher.match_fingerprints(queries)] == [
+        [], [second]]
+    assert matcher.snapshot == current_snapshot(tmp_path)

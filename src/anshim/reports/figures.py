@@ -349,10 +349,35 @@ def _cases_in(s: summary.Slice) -> QuerySet[Case]:
     return qs
 
 
-def open_cases(period: Period | None = None, s: summary.Slice = summary.ALL) -> Table:
-    qs = _cases_in(s).exclude(status=CaseStatus.CLOSED)
-    grid = {(r["status"], r["risk_level"]): r["n"]
-            for r in qs.values("status", "risk_level").annotate(n=Count("pk")).order_by()}
+#: every status but closed: the status index finds the open cases (NOT closed scanned all)
+OPEN_STATUSES = [c for c, _l in CaseStatus.choices if c != CaseStatus.CLOSED]
+
+
+def open_case_counts() -> list[dict[str, Any]]:
+    """The open cases in one pass, by status, risk and lead counselor, with the overdue
+    triage deadlines and the cases without a consent: the open cases, the attention list and
+    the caseload read these rows (one scan of the open cases instead of four)."""
+    consents = Consent.objects.filter(withdrawn_at__isnull=True).values("case_id")
+    return list(Case.objects.filter(status__in=OPEN_STATUSES)
+                .values("status", "risk_level", "lead_counselor", "lead_counselor__username",
+                        "lead_counselor__display_name")
+                .annotate(n=Count("pk"), overdue=Count("pk", filter=Q(response_due__lt=
+                                                                      timezone.now())),
+                          no_consent=Count("pk", filter=~Q(pk__in=consents)))
+                .order_by())
+
+
+def open_cases(period: Period | None = None, s: summary.Slice = summary.ALL,
+               counts: list[dict[str, Any]] | None = None) -> Table:
+    grid: dict[tuple[str, str], int] = {}
+    if counts is not None and s == summary.ALL:
+        for r in counts:
+            key = (r["status"], r["risk_level"])
+            grid[key] = grid.get(key, 0) + r["n"]
+    else:
+        qs = _cases_in(s).filter(status__in=OPEN_STATUSES)
+        grid = {(r["status"], r["risk_level"]): r["n"]
+                for r in qs.values("status", "risk_level").annotate(n=Count("pk")).order_by()}
     statuses = [c for c in CaseStatus.choices if c[0] != CaseStatus.CLOSED]
     rows = [[str(label)] + [grid.get((s, r), 0) for r, _l in RiskLevel.choices]
             for s, label in statuses]
@@ -360,14 +385,11 @@ def open_cases(period: Period | None = None, s: summary.Slice = summary.ALL) -> 
                  [_("Status"), *[lbl for _v, lbl in RiskLevel.choices]], rows)
 
 
-def workload() -> Table:
-    now = timezone.now()
-    # new cases only (the status index), not a scan of every case ever opened
-    agg = Case.objects.filter(status=CaseStatus.NEW).aggregate(
-        overdue=Count("pk", filter=Q(response_due__lt=now)), untriaged=Count("pk"))
-    consent_pending = (Case.objects.exclude(status=CaseStatus.CLOSED)
-                       .exclude(pk__in=Consent.objects.filter(withdrawn_at__isnull=True)
-                                .values("case_id")).count())
+def workload(counts: list[dict[str, Any]] | None = None) -> Table:
+    counts = open_case_counts() if counts is None else counts
+    new = [r for r in counts if r["status"] == CaseStatus.NEW]
+    agg = {"overdue": sum(r["overdue"] for r in new), "untriaged": sum(r["n"] for r in new)}
+    consent_pending = sum(r["no_consent"] for r in counts)
     referrals_open = Referral.objects.exclude(
         status__in=[ReferralStatus.COMPLETED, ReferralStatus.DECLINED]).count()
     rows = [[str(_("Triage deadlines overdue")), agg["overdue"]],
@@ -377,11 +399,14 @@ def workload() -> Table:
     return Table("attention", _("Needs attention"), [_("Item"), _("Cases")], rows)
 
 
-def caseload() -> Table:
-    leads = list(Case.objects.exclude(status=CaseStatus.CLOSED)
-                 .values("lead_counselor", "lead_counselor__username",
-                         "lead_counselor__display_name")
-                 .annotate(n=Count("pk")).order_by("-n", "lead_counselor__username")[:50])
+def caseload(counts: list[dict[str, Any]] | None = None) -> Table:
+    per_lead: dict[Any, dict[str, Any]] = {}
+    for r in open_case_counts() if counts is None else counts:
+        lead = per_lead.setdefault(r["lead_counselor"], {**r, "n": 0})
+        lead["n"] += r["n"]
+    # most open cases first, then by username (no lead counselor last, as PostgreSQL sorts)
+    leads = sorted(per_lead.values(), key=lambda r: (
+        -r["n"], r["lead_counselor__username"] is None, r["lead_counselor__username"] or ""))[:50]
     rows = [[r["lead_counselor__display_name"] or r["lead_counselor__username"] or "—", r["n"]]
             for r in leads]
     experts = [[r["expert__user__username"] or "—", r["n"]]
@@ -694,9 +719,18 @@ def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
     `team`: only that team's view."""
     plan = _plan(period)
     names = _platform_names()
+    kept: list[list[dict[str, Any]]] = []
+
+    def counts() -> list[dict[str, Any]]:
+        if not kept:
+            kept.append(open_case_counts())
+        return kept[0]
+
     builders: list[tuple[str, Any]] = [
-        ("counseling", lambda: open_cases(s=s)), ("counseling", workload),
-        ("counseling", caseload), ("erasure", lambda: erasure_funnel(period, s, plan)),
+        ("counseling", lambda: open_cases(s=s, counts=counts())),
+        ("counseling", lambda: workload(counts())),
+        ("counseling", lambda: caseload(counts())),
+        ("erasure", lambda: erasure_funnel(period, s, plan)),
         ("erasure", lambda: removal_times(period, s, plan, names)),
         ("erasure", lambda: platform_scorecard(period, s, plan, names)),
         ("erasure", lambda: scorecard_trend(period, s, plan, names)),

@@ -8,6 +8,7 @@ import datetime as dt
 from io import StringIO
 from typing import Any
 
+import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -24,7 +25,9 @@ def _enqueued() -> int:
     return DBTaskResult.objects.filter(task_path=REBUILD).count()
 
 
-def test_periodic_enqueues_the_rebuild_once_a_night(db: Any) -> None:
+# The command closes old connections at each tick: that needs real commits.
+@pytest.mark.django_db(transaction=True)
+def test_periodic_enqueues_the_rebuild_once_a_night() -> None:
     from django_tasks_db.models import DBTaskResult
 
     out = StringIO()

@@ -210,3 +210,17 @@ def test_the_sink_applies_video_content_box() -> None:
     frames = sink.frames(b"", "mov", DEFAULT_LIMITS, seconds_per_hash=1.0)
     assert [f.frame_number for f in frames] == list(range(5))
     assert sink.redecodes == 0
+
+
+def test_crawl_records_carry_the_trim_frames() -> None:
+    """The crawl's worker (`fingerprint_media`) sends a video's trim frames with its record, so
+    the scan searches them as `anshim match` does (`anshim.erasure.scan.match_records`)."""
+    from anshim.crawl.media import fingerprint_media
+
+    data = _letterboxed()
+    record = fingerprint_media(data, 0.5)
+    queries = analyze_bytes(data, seconds_per_hash=0.5).queries
+    assert record["robust"] == [{"pdq": q.pdq, "quality": q.quality, "strategy": "trim"}
+                                for q in queries]
+    assert "robust" not in fingerprint_media(_mp4([_grainy(128, 96, seed=i // 6)
+                                                   for i in range(16)]), 0.5)

@@ -93,6 +93,7 @@ _CHILD = textwrap.dedent("""
         open_snapshot(Path(root))  # what the core's first refresh does first (then cached)
         t2 = time.perf_counter()
         core.refresh()
+        labels = ("open", "catch-up")
     else:  # the reference: the same codes built in this process's memory
         import numpy as np
         from anshim.matching.pdq_index import PDQIndex
@@ -100,6 +101,7 @@ _CHILD = textwrap.dedent("""
         t2 = time.perf_counter()
         index = PDQIndex.from_codes(np.arange(1, len(codes) + 1), codes, durable=False)
         core = None
+        labels = ("read-codes", "build")
     t3 = time.perf_counter()
     if core is not None:
         hit = core.match_files([q(probe)])[0]
@@ -108,9 +110,9 @@ _CHILD = textwrap.dedent("""
         hit = index.search([probe])[0]
         ready = "ready %d False" % len(hit)
     t4 = time.perf_counter()
-    ready += (" imports=%.2fs open=%.2fs catch-up=%.2fs first-query=%.2fs cpu=%.2fs "
-              "major-faults=%d") % (t1 - t0, t2 - t1, t3 - t2, t4 - t3, time.process_time(),
-                                    majflt())
+    ready += (" imports=%.2fs %s=%.2fs %s=%.2fs first-query=%.2fs cpu=%.2fs "
+              "major-faults=%d") % (t1 - t0, labels[0], t2 - t1, labels[1], t3 - t2, t4 - t3,
+                                    time.process_time(), majflt())
     print(ready, flush=True)
     import random
     rnd = random.Random(5)

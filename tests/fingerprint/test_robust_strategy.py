@@ -203,12 +203,16 @@ def test_match_with_strategies_maps_variants_and_rules() -> None:
     variants = {
         1: (7, "original", 90),
         2: (7, "crop-40-40-40-40", 90),
-        3: (8, "crop-40-40-40-40", 40),
+        3: (8, "crop-40-40-40-40", 60),
+        4: (9, "crop-40-40-40-40", 90),
     }
-    index = _FakeIndex([[(2, 12), (3, 5)], [(1, 20), (2, 3)]])
+    index = _FakeIndex([[(2, 12), (3, 5), (4, 32)], [(1, 20), (2, 3)]])
     got = match_with_strategies(index, queries, 31, variants)
-    # Entry 8 only matched through a low-quality crop: dropped. A rotated query never uses crops.
-    assert got == [StrategyMatch(7, 12, "crop", "crop-40-40-40-40", "original")]
+    # A rotated query never uses crops: its hit at 3 bits on entry 7's crop is not allowed, so
+    # entry 7 is found by the plain query's crop (12), nearer than the rotated query's hit on
+    # the original (20). Nothing beyond the threshold (entry 9).
+    assert got == [StrategyMatch(8, 5, "crop", "crop-40-40-40-40", "original"),
+                   StrategyMatch(7, 12, "crop", "crop-40-40-40-40", "original")]
 
 
 def test_strategy_table() -> None:

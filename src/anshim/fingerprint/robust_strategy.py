@@ -15,7 +15,7 @@ while staying in the PDQ family that platforms share.
   variant) pair is allowed and within the pair's threshold. The match records the strategy.
 
 No confirmation stage needs the victim's pixels: the server never stores them. The matching
-rules (allowed pairs, per-strategy thresholds, quality gates, ranking) have one home,
+rules (allowed pairs, per-strategy thresholds, ranking) have one home,
 `anshim.matching.strategy`; the app and the benchmarks match through `anshim.matching.core`.
 """
 
@@ -33,7 +33,6 @@ from PIL import Image
 from anshim.matching.strategy import (
     DEFAULT_RULES,
     MIN_QUALITY,
-    RISKY_MIN_QUALITY,
     STRATEGY_THRESHOLDS,
     QueryHash,
     image_strategy,
@@ -49,7 +48,6 @@ from .types import DEFAULT_LIMITS, DIHEDRAL_NAMES, Limits
 
 __all__ = [
     "MIN_QUALITY",
-    "RISKY_MIN_QUALITY",
     "STRATEGY_THRESHOLDS",
     "QueryHash",
     "RegisteredHash",
@@ -166,12 +164,12 @@ def registration_fingerprints(
         # A picture with its own borders: crops of the trimmed picture answer copies whose
         # borders were cropped away, crops of the whole one copies that kept part of them.
         bases.append(("trim-", np.ascontiguousarray(trimmed.of(lum.array))))
-    if crops and quality >= RISKY_MIN_QUALITY:
+    if crops and quality >= MIN_QUALITY:
         seen = {r.pdq for r in out}
         for prefix, base in bases:
             for name, box in crop_grid((base.shape[0], base.shape[1])):
                 h, q = _region_hash(base, box)
-                if q >= RISKY_MIN_QUALITY and h not in seen:
+                if q >= MIN_QUALITY and h not in seen:
                     seen.add(h)
                     out.append(RegisteredHash(h, q, prefix + name))
     return out

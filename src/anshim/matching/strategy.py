@@ -1,5 +1,5 @@
 """The robust matching rules, in one place (issue 15): which (query strategy, registered variant)
-pairs may match, their thresholds and quality gates, the strategy recorded on a match and the
+pairs may match, their thresholds, the strategy recorded on a match and the
 ranking between strategies. Used by the matching core (`anshim.matching.core`: the app, the
 partner lookup, the crawl, `make bench-robustness`) and by `anshim.fingerprint.robust_strategy`.
 
@@ -39,15 +39,12 @@ STRATEGY_RANK: dict[str, int] = {
 }
 #: When one entry matches several ways, the most certain kind is reported.
 KIND_RANK: dict[str, int] = {"sha256": 0, "md5": 1, "pdq": 2, "vpdq": 3}
-#: Quality required of both sides for the riskier strategies (crop grid, screenshot); also
-#: the least quality of a crop-grid variant worth registering.
-RISKY_MIN_QUALITY = 50
 #: Largest distance per robust strategy (also capped by the bank's own threshold). The plain
 #: pairs (pdq, dihedral) only ever use the bank's threshold.
 STRATEGY_THRESHOLDS: dict[str, int] = {"trim": 31, "screenshot": 31, "crop": 31}
-#: Strategies whose pairs compare a query with a part of the registered picture (or a part of
-#: the query with the whole): the ones the quality gate applies to.
-RISKY_STRATEGIES = frozenset({"crop", "screenshot"})
+#: No separate quality gate on the crop and screenshot pairs (issue 15): one equal to
+#: MIN_QUALITY measured nothing, since query hashes under it are never searched and crop/trim
+#: variants under it never registered; it was removed rather than kept as an untested rule.
 
 
 def rank(strategy: str) -> int:
@@ -72,13 +69,11 @@ class StrategyRules:
 
     #: Per-strategy distance caps (`STRATEGY_THRESHOLDS`).
     thresholds: dict[str, int] = field(default_factory=lambda: dict(STRATEGY_THRESHOLDS))
-    #: PDQ quality both sides need for the risky strategies (`RISKY_MIN_QUALITY`).
-    risky_min_quality: int = RISKY_MIN_QUALITY
 
 
 DEFAULT_RULES = StrategyRules()
-#: No per-strategy cap, no quality gate beyond MIN_QUALITY (benchmark comparison only).
-UNGUARDED_RULES = StrategyRules(thresholds={}, risky_min_quality=0)
+#: No per-strategy cap (benchmark comparison only).
+UNGUARDED_RULES = StrategyRules(thresholds={})
 
 
 def strategy_of(query_strategy: str, variant: str) -> str | None:
@@ -110,8 +105,8 @@ def image_strategy(query_strategy: str, query_quality: int | None, variant: str,
                    rules: StrategyRules = DEFAULT_RULES) -> str | None:
     """The strategy behind an image hit at `distance`, or None when the rules reject it.
 
-    `query_quality` is None for a bare hash (the partner lookup): then only the registered
-    side's quality is known and judged.
+    `query_quality` (None for a bare hash: the partner lookup) and `quality` are not judged
+    here: MIN_QUALITY is applied where hashes are searched and registered.
     """
     strategy = strategy_of(query_strategy, variant)
     if strategy is None or distance > bank_threshold:
@@ -119,10 +114,6 @@ def image_strategy(query_strategy: str, query_quality: int | None, variant: str,
     cap = rules.thresholds.get(strategy)
     if cap is not None and distance > cap:
         return None
-    if strategy in RISKY_STRATEGIES and rules.risky_min_quality > 0:
-        qualities = [x for x in (query_quality, quality) if x is not None]
-        if not qualities or min(qualities) < rules.risky_min_quality:
-            return None
     return strategy
 
 

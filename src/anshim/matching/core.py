@@ -396,7 +396,7 @@ class MatchingCore:
         self._banks = {b.bank_id: BankState.build(b, loaded.fingerprints.get(b.bank_id, []),
                                                   loaded.seq) for b in loaded.banks}
         self._seq = loaded.seq
-        self.snapshot = None
+        self.snapshot, self._snapshot_seq = None, -1  # (a restored store's log starts again)
 
     def _reload_bank(self, banks: dict[int, BankState], bank_id: int) -> None:
         loaded = self.store.load([bank_id])

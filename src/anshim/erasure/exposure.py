@@ -29,9 +29,11 @@ from anshim.erasure.models import UnblurRecord
 
 #: how a viewing without any report is counted (seconds)
 UNREPORTED_SECONDS = 60
-#: the most one viewing can count, whatever its page reports: a tab left open on a picture
-#: for longer than an hour is not an hour more of looking at it
-MAX_VIEWING_SECONDS = 3600
+#: the most one viewing can count, whatever its page reports (a tab left open on a picture is
+#: not that much more looking at it); the page blurs the picture again by itself at this
+#: point, so no picture stays open on an unattended screen past the staff session's idle
+#: time (30 minutes by default) — the page's reports would otherwise keep the session alive
+MAX_VIEWING_SECONDS = 1800
 #: how often the page reports while the picture is shown (so a crash loses at most this)
 REPORT_EVERY_SECONDS = 15
 

@@ -165,6 +165,7 @@ def unblur(request: HttpRequest, pk: int) -> HttpResponse:
         "sighting": sighting, "record": record,
         "picture": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
         "report_every": exposure.REPORT_EVERY_SECONDS,
+        "max_seconds": exposure.MAX_VIEWING_SECONDS,
     })
     response["Cache-Control"] = "no-store, private"
     return response

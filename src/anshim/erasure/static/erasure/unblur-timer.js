@@ -14,6 +14,9 @@
   const url = box.dataset.reportUrl;
   const csrf = box.dataset.csrf;
   const every = Math.max(5, Number(box.dataset.reportEvery) || 15) * 1000;
+  // past the most one viewing counts, the picture is blurred again by itself: no picture
+  // stays open on an unattended screen (and the reports stop keeping the session alive)
+  const most = (Number(box.dataset.maxSeconds) || 1800) * 1000;
   const blurText = button.textContent;
   const showText = button.dataset.showText;
 
@@ -50,19 +53,24 @@
     }).catch(() => { reported = -1; }); // tried again at the next report
   }
 
-  button.addEventListener("click", () => {
-    blurred = !blurred;
+  function setBlurred(on) {
+    blurred = on;
     if (blurred) pause(); else resume();
     picture.classList.toggle("reblurred", blurred);
     if (note) note.hidden = !blurred;
     button.textContent = blurred ? showText : blurText;
     report();
-  });
+  }
+
+  button.addEventListener("click", () => setBlurred(!blurred));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") resume(); else { pause(); report(); }
   });
   window.addEventListener("pagehide", () => { pause(); report(); });
-  setInterval(() => { if (showing()) report(); }, every);
+  setInterval(() => {
+    if (!showing()) return;
+    if (elapsed() >= most) setBlurred(true); else report();
+  }, every);
 
   // The clock starts when the picture is on screen (decoded), not when the script loads.
   if (picture.complete) resume(); else picture.addEventListener("load", resume, { once: true });

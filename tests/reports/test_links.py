@@ -192,3 +192,36 @@ def test_the_case_list_with_the_dashboards_filters_costs_no_query_per_row(
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = c.get(query)
     assert response.context["page"].paginator.count >= 30
+
+
+def test_the_erasure_lists_cost_no_query_per_row(busy: World, make_user: Any,
+                                                 login_client: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from anshim.erasure.models import Sighting, TakedownRequest
+
+    c = login_client(make_user("supervisor"))
+    social = busy.platforms["social"]
+    urls = (f"/staff/erasure/sightings/?platform={social.pk}&harm=distribution",
+            f"/staff/erasure/?platform={social.pk}&harm=distribution&sent_from={YEAR}-01-01")
+
+    def queries() -> list[int]:
+        counts = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as q:
+                assert c.get(url).status_code == 200
+            counts.append(len(q))
+        return counts
+
+    queries()  # warm the session and the translations
+    few = queries()
+    case = busy.cases[0]
+    for i in range(30):
+        Sighting.objects.create(page_url=f"https://w.invalid/{i}", media_url="https://w.i/m",
+                                platform=social, entry_id=0, bank_name="b", case=case,
+                                match_kind="pdq", distance=1, first_seen=at(7, 1),
+                                last_seen=at(7, 1))
+        TakedownRequest.objects.create(case=case, platform=social, subject="s", body="b",
+                                       state="sent", sent_at=at(7, 2), send_count=1)
+    assert queries() == few

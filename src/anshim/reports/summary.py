@@ -38,7 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Floor
 from django.utils import timezone
 
-from anshim.cases.models import Case
+from anshim.cases.models import Case, CaseHarm, Person
 from anshim.erasure.exposure import counted_seconds
 from anshim.erasure.models import (
     Sighting,
@@ -411,6 +411,7 @@ def rebuild_all() -> int:
         .values_list("sent_at", flat=True).first(),
         UnblurRecord.objects.order_by("at").values_list("at", flat=True).first(),
     ) if d is not None]
+    _analyze(SOURCES)
     with transaction.atomic():
         SummarizedMonth.objects.all().delete()
         for model in (PlatformMonth, DurationBin, BankMonth, ExposureMonth, PeriodTables):
@@ -421,7 +422,26 @@ def rebuild_all() -> int:
                                         month_start(timezone.now())) if is_closed(m)]
     for m in months:
         build_month(m)
+    _analyze(SUMMARIES)
     return len(months)
+
+
+#: the tables the summary is computed from, and its own
+SOURCES = (Case, CaseHarm, Person, Sighting, TakedownRequest, TakedownItem, UnblurRecord)
+SUMMARIES = (SummarizedMonth, PlatformMonth, DurationBin, BankMonth, ExposureMonth)
+
+
+def _analyze(models: Iterable[Any]) -> None:
+    """PostgreSQL: fresh planner statistics for `models`' tables. `rebuild_all` runs after
+    bulk writes (the generator, an import, the night's rebuild of every month): until
+    autovacuum comes by (never, where it is off) the planner works from the sizes before the
+    writes, and it then hashed every notice ever sent to find the open month's first notices
+    (0.4 s of the dashboard at 100,000 cases instead of 10 ms)."""
+    if connection.vendor != "postgresql":
+        return  # SQLite plans without statistics; ANALYZE there would change its plans
+    with connection.cursor() as cursor:
+        for model in models:
+            cursor.execute(f'ANALYZE "{model._meta.db_table}"')
 
 
 def first_month() -> dt.date | None:

@@ -3,7 +3,7 @@
 // the running total (it only grows; the server keeps the largest, so a repeated or late report
 // never counts twice) every few seconds while shown, when the picture is blurred again, when
 // the tab is hidden and when the page is left. fetch(keepalive) rather than sendBeacon: it
-// carries the CSRF header and the page's own origin (the staff pages send no referrer).
+// can send the CSRF header, and is still sent while the page is being left.
 (() => {
   "use strict";
   const box = document.getElementById("unblurred");

@@ -72,3 +72,37 @@ def test_unblur_look_two_seconds_reblur_records_them(
         assert last is not None and first + 1 <= last <= first + 3
     finally:
         context.close()
+
+
+def test_the_picture_blurs_itself_at_the_most_one_viewing_counts(
+        live_server: Any, chromium_browser: Any, monkeypatch: Any) -> None:
+    from anshim.erasure import exposure
+    from anshim.erasure import preview as preview_mod
+    from anshim.erasure.matcher import MatchResult
+    from anshim.erasure.models import UnblurRecord
+    from anshim.erasure.sightings import Observation, record_sighting
+
+    data = picture_bytes(5)
+    monkeypatch.setattr(preview_mod, "fetch",
+                        lambda url, limit, **kw: Fetched(200, data, "image/png"))
+    # the page checks every 5 s (its floor); a viewing counts at most 6 s here
+    monkeypatch.setattr(exposure, "REPORT_EVERY_SECONDS", 5)
+    monkeypatch.setattr(exposure, "MAX_VIEWING_SECONDS", 6)
+    record_sighting(Observation("http://sns.test/post/2", "http://sns.test/m/2.png"),
+                    MatchResult(bank="victims", bank_id=1, entry_id=2, case_code=None,
+                                distance=3, kind="pdq"))
+    user = _user("joon", "erasure")
+    context = chromium_browser.new_context(locale="ko-KR")
+    try:
+        page = _sign_in(context, live_server.url, user)
+        page.goto(f"{live_server.url}/staff/erasure/")
+        with context.expect_page() as opened:
+            page.click("form[action$='/unblur/'] button[type=submit]")
+        shown = opened.value
+        shown.wait_for_selector("#unblurred-picture")
+        shown.wait_for_selector("#unblurred-picture.reblurred", timeout=15_000)
+        assert shown.locator("#reblur").inner_text() == "원본 다시 보기"
+        record = UnblurRecord.objects.get(actor=user)
+        assert _seconds_when(record.pk, 6) == 6
+    finally:
+        context.close()

@@ -358,13 +358,14 @@ def open_case_counts() -> list[dict[str, Any]]:
     triage deadlines and the cases without a consent: the open cases, the attention list and
     the caseload read these rows (one scan of the open cases instead of four)."""
     consents = Consent.objects.filter(withdrawn_at__isnull=True).values("case_id")
-    return list(Case.objects.filter(status__in=OPEN_STATUSES)
-                .values("status", "risk_level", "lead_counselor", "lead_counselor__username",
-                        "lead_counselor__display_name")
-                .annotate(n=Count("pk"), overdue=Count("pk", filter=Q(response_due__lt=
-                                                                      timezone.now())),
-                          no_consent=Count("pk", filter=~Q(pk__in=consents)))
-                .order_by())
+    rows = (Case.objects.filter(status__in=OPEN_STATUSES)
+            .values("status", "risk_level", "lead_counselor", "lead_counselor__username",
+                    "lead_counselor__display_name")
+            .annotate(n=Count("pk"), overdue=Count("pk", filter=Q(response_due__lt=
+                                                                  timezone.now())),
+                      no_consent=Count("pk", filter=~Q(pk__in=consents)))
+            .order_by())
+    return [dict(r) for r in rows]
 
 
 def open_cases(period: Period | None = None, s: summary.Slice = summary.ALL,

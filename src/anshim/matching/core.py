@@ -14,7 +14,7 @@ Allow-list banks suppress matches: a query hash within an allow-list entry's thr
 before the other banks are searched, and a file whose MD5 or SHA-256 is on an allow-list yields
 no matches at all.
 
-The strategy rules (which pairs may match, thresholds, quality gates, ranking) are
+The strategy rules (which pairs may match, ranking) are
 `anshim.matching.strategy`'s; this module only applies them.
 """
 
@@ -52,11 +52,9 @@ from anshim.matching.store import (
     LiveFingerprint,
 )
 from anshim.matching.strategy import (
-    DEFAULT_RULES,
     KIND_RANK,
     MIN_QUALITY,
     QueryHash,
-    StrategyRules,
     image_strategy,
     rank,
     video_strategy,
@@ -287,7 +285,7 @@ class MatchingCore:
     """
 
     def __init__(self, store: BankStore, *, poll_interval: float = 0.0,
-                 min_quality: int = MIN_QUALITY, rules: StrategyRules = DEFAULT_RULES,
+                 min_quality: int = MIN_QUALITY,
                  clock: Callable[[], float] = time.monotonic,
                  snapshot_root: Path | None = None,
                  snapshot_interval: float = SNAPSHOT_CHECK_SECONDS) -> None:
@@ -302,7 +300,6 @@ class MatchingCore:
         self._rejected: Path | None = None
         self.poll_interval = poll_interval
         self.min_quality = min_quality
-        self.rules = rules
         self._clock = clock
         self._lock = threading.RLock()
         self._banks: dict[int, BankState] | None = None
@@ -510,8 +507,7 @@ class MatchingCore:
                     continue
                 if max_distance is not None and dist > max_distance:
                     continue
-                strategy = image_strategy("original", None, row.variant, row.quality, dist,
-                                          row.threshold, self.rules)
+                strategy = image_strategy("original", row.variant, dist, row.threshold)
                 if strategy is not None:
                     _image_hit(per_entry, row, dist, strategy)
             results[qi] = best_per_entry(e.result() for e in per_entry.values())
@@ -618,9 +614,8 @@ class MatchingCore:
                             found_by, made_by, hit.query_hash, row.value, hit.distance,
                             row.variant)
                     continue
-                q_strategy, q_quality = query.image_meta.get(hit.query_hash, ("original", None))
-                strategy = image_strategy(q_strategy, q_quality, row.variant, row.quality,
-                                          hit.distance, row.threshold, self.rules)
+                q_strategy, _ = query.image_meta.get(hit.query_hash, ("original", None))
+                strategy = image_strategy(q_strategy, row.variant, hit.distance, row.threshold)
                 if strategy is not None:
                     _image_hit(images, row, hit.distance, strategy)
             results[qi].extend(e.result() for e in images.values())

@@ -5,6 +5,9 @@ desktop-base, sway-backgrounds, lomiri-wallpapers and mypaint-data-extras packag
 the vPDQ conformance videos. Every picture belongs to a *content group* (a theme, a wallpaper, a
 video's scene); groups are split between the registered set and the negative set, so that no
 negative shows content that was registered. Large pictures give several non-overlapping tiles.
+
+The default run uses generated pictures instead (`generated_sets`: the dead-leaves model,
+photo-like for PDQ; calibrated against the real set with plain PDQ, docs/robustness.md).
 """
 
 from __future__ import annotations

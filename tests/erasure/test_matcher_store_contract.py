@@ -241,7 +241,8 @@ def test_core_matches_and_reports_the_strategy(w: Writer) -> None:
         entry, 10, "pdq", "original")
     assert (cropped.strategy, cropped.variant, cropped.distance) == ("crop", "crop-5-5-5-5", 8)
     assert turned.strategy == "dihedral" and none == []
-    # A turned query is never compared with crop variants; risky pairs need quality.
+    # A turned query is never compared with crop variants; a query hash under MIN_QUALITY is
+    # not searched.
     assert core.match_files([image(near(crop, 2), "dihedral-flipx")]) == [[]]
     assert core.match_files([image(near(crop, 2), quality=40)]) == [[]]
     assert core.match_pdq_hashes([near(h, 31), near(h, 32)]) == [[core.match_pdq_hashes(

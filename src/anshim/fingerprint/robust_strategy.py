@@ -12,10 +12,10 @@ while staying in the PDQ family that platforms share.
   (``screenshot``).
 * **Matching** (:func:`match_with_strategies`): one PDQ range search for all query hashes; each
   hit is mapped back to its bank entry and kept only when that (query strategy, registered
-  variant) pair is allowed and within the threshold. The match records the strategy.
+  variant) pair is allowed and within the pair's threshold. The match records the strategy.
 
 No confirmation stage needs the victim's pixels: the server never stores them. The matching
-rules (allowed pairs, ranking) have one home,
+rules (allowed pairs, per-strategy thresholds, ranking) have one home,
 `anshim.matching.strategy`; the app and the benchmarks match through `anshim.matching.core`.
 """
 
@@ -31,7 +31,9 @@ from PIL import Image
 
 # The rules live in the matching engine (one home); re-exported for existing callers.
 from anshim.matching.strategy import (
+    DEFAULT_RULES,
     MIN_QUALITY,
+    STRATEGY_THRESHOLDS,
     QueryHash,
     image_strategy,
     rank,
@@ -46,6 +48,7 @@ from .types import DEFAULT_LIMITS, DIHEDRAL_NAMES, Limits
 
 __all__ = [
     "MIN_QUALITY",
+    "STRATEGY_THRESHOLDS",
     "QueryHash",
     "RegisteredHash",
     "RobustBank",
@@ -286,8 +289,9 @@ def match_with_strategies(
             known = variants.get(int(ident))
             if known is None:
                 continue
-            entry_id, variant, _quality = known
-            strategy = image_strategy(q.strategy, variant, int(dist), threshold)
+            entry_id, variant, quality = known
+            strategy = image_strategy(q.strategy, q.quality, variant, quality, int(dist),
+                                      threshold, DEFAULT_RULES)
             if strategy is None:
                 continue
             m = StrategyMatch(entry_id, int(dist), strategy, variant, q.strategy)

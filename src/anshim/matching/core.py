@@ -14,7 +14,7 @@ Allow-list banks suppress matches: a query hash within an allow-list entry's thr
 before the other banks are searched, and a file whose MD5 or SHA-256 is on an allow-list yields
 no matches at all.
 
-The strategy rules (which pairs may match, ranking) are
+The strategy rules (which pairs may match, thresholds, quality gates, ranking) are
 `anshim.matching.strategy`'s; this module only applies them.
 """
 
@@ -52,9 +52,11 @@ from anshim.matching.store import (
     LiveFingerprint,
 )
 from anshim.matching.strategy import (
+    DEFAULT_RULES,
     KIND_RANK,
     MIN_QUALITY,
     QueryHash,
+    StrategyRules,
     image_strategy,
     rank,
     video_strategy,
@@ -285,7 +287,7 @@ class MatchingCore:
     """
 
     def __init__(self, store: BankStore, *, poll_interval: float = 0.0,
-                 min_quality: int = MIN_QUALITY,
+                 min_quality: int = MIN_QUALITY, rules: StrategyRules = DEFAULT_RULES,
                  clock: Callable[[], float] = time.monotonic,
                  snapshot_root: Path | None = None,
                  snapshot_interval: float = SNAPSHOT_CHECK_SECONDS) -> None:
@@ -300,6 +302,7 @@ class MatchingCore:
         self._rejected: Path | None = None
         self.poll_interval = poll_interval
         self.min_quality = min_quality
+        self.rules = rules
         self._clock = clock
         self._lock = threading.RLock()
         self._banks: dict[int, BankState] | None = None
@@ -507,7 +510,8 @@ class MatchingCore:
                     continue
                 if max_distance is not None and dist > max_distance:
                     continue
-                strategy = image_strategy("original", row.variant, dist, row.threshold)
+                strategy = image_strategy("original", None, row.variant, row.quality, dist,
+                                          row.threshold, self.rules)
                 if strategy is not None:
                     _image_hit(per_entry, row, dist, strategy)
             results[qi] = best_per_entry(e.result() for e in per_entry.values())
@@ -614,8 +618,9 @@ class MatchingCore:
                             found_by, made_by, hit.query_hash, row.value, hit.distance,
                             row.variant)
                     continue
-                q_strategy, _ = query.image_meta.get(hit.query_hash, ("original", None))
-                strategy = image_strategy(q_strategy, row.variant, hit.distance, row.threshold)
+                q_strategy, q_quality = query.image_meta.get(hit.query_hash, ("original", None))
+                strategy = image_strategy(q_strategy, q_quality, row.variant, row.quality,
+                                          hit.distance, row.threshold, self.rules)
                 if strategy is not None:
                     _image_hit(images, row, hit.distance, strategy)
             results[qi].extend(e.result() for e in images.values())

@@ -1,5 +1,5 @@
 """The robust matching rules, in one place (issue 15): which (query strategy, registered variant)
-pairs may match, the strategy recorded on a match and the
+pairs may match, their thresholds, the strategy recorded on a match and the
 ranking between strategies. Used by the matching core (`anshim.matching.core`: the app, the
 partner lookup, the crawl, `make bench-robustness`) and by `anshim.fingerprint.robust_strategy`.
 
@@ -13,7 +13,7 @@ No Django, no image decoding here: plain values in, plain values out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: PDQ quality under which a hash is neither registered (extra variants) nor searched (Meta's
 #: guidance: hashes of flat or tiny pictures are unreliable).
@@ -39,12 +39,12 @@ STRATEGY_RANK: dict[str, int] = {
 }
 #: When one entry matches several ways, the most certain kind is reported.
 KIND_RANK: dict[str, int] = {"sha256": 0, "md5": 1, "pdq": 2, "vpdq": 3}
-# Issue 15 removed two safeguards that measured nothing (docs/robustness.md, "The safeguards,
-# measured"): per-strategy distance caps of 31 for trim, screenshot and crop pairs (at bank
-# thresholds 40-56 they prevented no false match in 10,000 negative queries and lost up to
-# 57 points of recall on 8-12 % crops), and a quality gate of 50 on crop and screenshot pairs
-# (equal to MIN_QUALITY: query hashes under it are never searched, crop/trim variants under it
-# never registered). Every allowed pair now uses the bank's threshold.
+#: Largest distance per robust strategy (also capped by the bank's own threshold). The plain
+#: pairs (pdq, dihedral) only ever use the bank's threshold.
+STRATEGY_THRESHOLDS: dict[str, int] = {"trim": 31, "screenshot": 31, "crop": 31}
+#: No separate quality gate on the crop and screenshot pairs (issue 15): one equal to
+#: MIN_QUALITY measured nothing, since query hashes under it are never searched and crop/trim
+#: variants under it never registered; it was removed rather than kept as an untested rule.
 
 
 def rank(strategy: str) -> int:
@@ -60,6 +60,20 @@ class QueryHash:
     #: ``original``, ``reduced``, ``dihedral-<name>``, ``trim`` or ``screenshot`` (video
     #: frames: ``original`` or ``trim``).
     strategy: str
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRules:
+    """The safeguards on the robust pairs. `DEFAULT_RULES` is what the app runs;
+    `bench-robustness` also runs `UNGUARDED_RULES` to show what the safeguards change."""
+
+    #: Per-strategy distance caps (`STRATEGY_THRESHOLDS`).
+    thresholds: dict[str, int] = field(default_factory=lambda: dict(STRATEGY_THRESHOLDS))
+
+
+DEFAULT_RULES = StrategyRules()
+#: No per-strategy cap (benchmark comparison only).
+UNGUARDED_RULES = StrategyRules(thresholds={})
 
 
 def strategy_of(query_strategy: str, variant: str) -> str | None:
@@ -86,13 +100,19 @@ def strategy_of(query_strategy: str, variant: str) -> str | None:
     return None
 
 
-def image_strategy(query_strategy: str, variant: str, distance: int,
-                   bank_threshold: int) -> str | None:
-    """The strategy behind an image hit at `distance`, or None when the pair is not allowed
-    or lies beyond the bank's threshold. Qualities are not judged here: MIN_QUALITY is
-    applied where hashes are searched and registered."""
+def image_strategy(query_strategy: str, query_quality: int | None, variant: str,
+                   quality: int | None, distance: int, bank_threshold: int,
+                   rules: StrategyRules = DEFAULT_RULES) -> str | None:
+    """The strategy behind an image hit at `distance`, or None when the rules reject it.
+
+    `query_quality` (None for a bare hash: the partner lookup) and `quality` are not judged
+    here: MIN_QUALITY is applied where hashes are searched and registered.
+    """
     strategy = strategy_of(query_strategy, variant)
     if strategy is None or distance > bank_threshold:
+        return None
+    cap = rules.thresholds.get(strategy)
+    if cap is not None and distance > cap:
         return None
     return strategy
 

@@ -31,29 +31,41 @@ def _seconds_when(record_id: int, at_least: int, wait: float = 8.0) -> int | Non
     return seconds
 
 
-def test_unblur_look_two_seconds_reblur_records_them(
-        live_server: Any, chromium_browser: Any, monkeypatch: Any) -> None:
+def _sighting_with_picture(monkeypatch: Any, n: int) -> None:
+    """A sighting whose picture (generated, benign) the preview fetch returns."""
     from anshim.erasure import preview as preview_mod
     from anshim.erasure.matcher import MatchResult
-    from anshim.erasure.models import UnblurRecord
     from anshim.erasure.sightings import Observation, record_sighting
 
-    data = picture_bytes(4)
+    data = picture_bytes(n)
     monkeypatch.setattr(preview_mod, "fetch",
                         lambda url, limit, **kw: Fetched(200, data, "image/png"))
-    record_sighting(Observation("http://sns.test/post/1", "http://sns.test/m/1.png"),
-                    MatchResult(bank="victims", bank_id=1, entry_id=1, case_code=None,
+    record_sighting(Observation(f"http://sns.test/post/{n}", f"http://sns.test/m/{n}.png"),
+                    MatchResult(bank="victims", bank_id=1, entry_id=n, case_code=None,
                                 distance=3, kind="pdq"))
+
+
+def _open_unblurred(context: Any, base_url: str, user: Any) -> Any:
+    """Sign in, unblur the sighting on the erasure page: the tab showing the picture."""
+    page = _sign_in(context, base_url, user)
+    page.goto(f"{base_url}/staff/erasure/")
+    with context.expect_page() as opened:
+        page.click("form[action$='/unblur/'] button[type=submit]")
+    shown = opened.value
+    shown.wait_for_load_state()
+    shown.wait_for_selector("#unblurred-picture")
+    return shown
+
+
+def test_unblur_look_two_seconds_reblur_records_them(
+        live_server: Any, chromium_browser: Any, monkeypatch: Any) -> None:
+    from anshim.erasure.models import UnblurRecord
+
+    _sighting_with_picture(monkeypatch, 1)
     user = _user("mina", "erasure")
     context = chromium_browser.new_context(locale="ko-KR")
     try:
-        page = _sign_in(context, live_server.url, user)
-        page.goto(f"{live_server.url}/staff/erasure/")
-        with context.expect_page() as opened:
-            page.click("form[action$='/unblur/'] button[type=submit]")
-        shown = opened.value
-        shown.wait_for_load_state()
-        shown.wait_for_selector("#unblurred-picture")
+        shown = _open_unblurred(context, live_server.url, user)
         assert shown.locator("h1").inner_text() == "원본 사진"
         record = UnblurRecord.objects.get(actor=user)
         shown.wait_for_timeout(2200)
@@ -77,29 +89,16 @@ def test_unblur_look_two_seconds_reblur_records_them(
 def test_the_picture_blurs_itself_at_the_most_one_viewing_counts(
         live_server: Any, chromium_browser: Any, monkeypatch: Any) -> None:
     from anshim.erasure import exposure
-    from anshim.erasure import preview as preview_mod
-    from anshim.erasure.matcher import MatchResult
     from anshim.erasure.models import UnblurRecord
-    from anshim.erasure.sightings import Observation, record_sighting
 
-    data = picture_bytes(5)
-    monkeypatch.setattr(preview_mod, "fetch",
-                        lambda url, limit, **kw: Fetched(200, data, "image/png"))
     # the page checks every 5 s (its floor); a viewing counts at most 6 s here
     monkeypatch.setattr(exposure, "REPORT_EVERY_SECONDS", 5)
     monkeypatch.setattr(exposure, "MAX_VIEWING_SECONDS", 6)
-    record_sighting(Observation("http://sns.test/post/2", "http://sns.test/m/2.png"),
-                    MatchResult(bank="victims", bank_id=1, entry_id=2, case_code=None,
-                                distance=3, kind="pdq"))
+    _sighting_with_picture(monkeypatch, 2)
     user = _user("joon", "erasure")
     context = chromium_browser.new_context(locale="ko-KR")
     try:
-        page = _sign_in(context, live_server.url, user)
-        page.goto(f"{live_server.url}/staff/erasure/")
-        with context.expect_page() as opened:
-            page.click("form[action$='/unblur/'] button[type=submit]")
-        shown = opened.value
-        shown.wait_for_selector("#unblurred-picture")
+        shown = _open_unblurred(context, live_server.url, user)
         shown.wait_for_selector("#unblurred-picture.reblurred", timeout=15_000)
         assert shown.locator("#reblur").inner_text() == "원본 다시 보기"
         record = UnblurRecord.objects.get(actor=user)

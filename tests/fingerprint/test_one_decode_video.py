@@ -8,7 +8,6 @@ Benign media only: the conformance videos and small generated ones.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,8 @@ from anshim.fingerprint.robust_video import (  # noqa: E402
 from anshim.fingerprint.types import DEFAULT_LIMITS  # noqa: E402
 
 from .media import require_conformance, synthetic_rgb  # noqa: E402
+from .test_one_decode import _Counter  # noqa: E402
+from .test_robust_video import _mp4  # noqa: E402
 
 
 def _conformance_videos() -> list[Path]:
@@ -65,21 +66,6 @@ def test_same_results_as_the_two_passes_on_every_conformance_video() -> None:
     assert 0 < bordered < len(videos)
 
 
-def _mp4(frames: list[np.ndarray], rate: int = 8) -> bytes:
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as c:
-        s = c.add_stream("libx264", rate=Fraction(rate))
-        s.height, s.width = frames[0].shape[:2]
-        s.pix_fmt = "yuv420p"
-        s.options = {"crf": "20", "preset": "ultrafast"}
-        for arr in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return buf.getvalue()
-
-
 def _letterboxed(n: int = 24) -> bytes:
     try:
         av.codec.Codec("libx264", "w")
@@ -94,15 +80,6 @@ def _grainy(width: int, height: int, seed: int) -> np.ndarray:
     gradients alone can look like a thin border to `trim_borders`)."""
     noise = np.random.default_rng(seed).normal(0, 25, (height, width, 3))
     return np.clip(synthetic_rgb(width, height, seed=seed) + noise, 0, 255).astype(np.uint8)
-
-
-class _Counter:
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        return self.fn(*args, **kwargs)
 
 
 def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> dict[str, _Counter]:

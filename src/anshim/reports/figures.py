@@ -533,14 +533,7 @@ def backlog(s: summary.Slice = summary.ALL) -> Table:
         if hi is not None:
             cond &= Q(first_seen__gt=now - dt.timedelta(hours=hi))
         aggs[f"b{i}"] = Count("pk", filter=cond)
-    qs = Sighting.objects.filter(status=SightingStatus.CONFIRMED)
-    if s.platform_id is not None:
-        qs = qs.filter(platform_id=s.platform_id)
-    if s.age_group:
-        qs = qs.filter(case__person__age_group=s.age_group)
-    if s.harm_type:
-        qs = qs.filter(case__harms__harm_type=s.harm_type)
-    agg = qs.aggregate(**aggs)
+    agg = s.case_rows(Sighting.objects.filter(status=SightingStatus.CONFIRMED)).aggregate(**aggs)
     rows = [[str(label), agg[f"b{i}"]] for i, (label, _lo, _hi) in enumerate(bands)]
     return Table("backlog", _("Undeleted backlog by age"), [_("Age"), _("Items")], rows)
 

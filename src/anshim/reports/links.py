@@ -125,33 +125,28 @@ def _requests(platform: int, dates: dict[str, dt.date], s: Slice, **more: Any) -
                 harm=s.harm_type, age=s.age_group)
 
 
-def removal_times(table: Table, c: Context) -> Links:
-    """Per platform (platform names are unique): notices sent in the period, removed."""
-    ids = c.platform_ids
+def _per_platform(table: Table, c: Context, columns: dict[int, dict[str, Any]]) -> Links:
+    """Rows per platform (platform names are unique): column -> the request list of the
+    notices sent in the period on that row's platform, narrowed by the column's filters."""
     dates = _period("sent", c.period.start, c.period.end)
     out: Links = {}
     for i, row in enumerate(table.rows):
-        pid = ids.get(str(row[0]))
+        pid = c.platform_ids.get(str(row[0]))
         if pid is None:
             continue
-        out[(i, 1)] = _requests(pid, dates, c.slice)
-        out[(i, 2)] = _requests(pid, dates, c.slice, state="removed")
+        for j, more in columns.items():
+            out[(i, j)] = _requests(pid, dates, c.slice, **more)
     return out
+
+
+def removal_times(table: Table, c: Context) -> Links:
+    """Per platform: notices sent in the period, removed."""
+    return _per_platform(table, c, {1: {}, 2: {"state": "removed"}})
 
 
 def scorecard(table: Table, c: Context) -> Links:
     """Per platform: notices, notices sent again, refusals."""
-    ids = c.platform_ids
-    dates = _period("sent", c.period.start, c.period.end)
-    out: Links = {}
-    for i, row in enumerate(table.rows):
-        pid = ids.get(str(row[0]))
-        if pid is None:
-            continue
-        out[(i, 1)] = _requests(pid, dates, c.slice)
-        out[(i, 6)] = _requests(pid, dates, c.slice, resent=True)
-        out[(i, 7)] = _requests(pid, dates, c.slice, state="refused")
-    return out
+    return _per_platform(table, c, {1: {}, 6: {"resent": True}, 7: {"state": "refused"}})
 
 
 def scorecard_trend(table: Table, c: Context) -> Links:

@@ -76,6 +76,17 @@ class Slice:
     age_group: str | None = None
     harm_type: str | None = None
 
+    def case_rows(self, qs: QuerySet[Any]) -> QuerySet[Any]:
+        """`qs` (rows with a ``platform`` and a ``case``: sightings, notices) narrowed to the
+        slice; one row per case and matching harm type, as the stored per-harm grouping."""
+        if self.platform_id is not None:
+            qs = qs.filter(platform_id=self.platform_id)
+        if self.age_group:
+            qs = qs.filter(case__person__age_group=self.age_group)
+        if self.harm_type:
+            qs = qs.filter(case__harms__harm_type=self.harm_type)
+        return qs
+
 
 #: no filter
 ALL = Slice()
@@ -180,14 +191,7 @@ def _in_slice(qs: QuerySet[Any], s: Slice, *keys: str) -> Iterator[QuerySet[Any]
     stored rows: the live month of a dashboard counts only what it shows (two queries, not
     eight: at 100,000 cases each grouping joins the open month's notices to the victims and
     the harms)."""
-    if s.platform_id is not None:
-        qs = qs.filter(platform_id=s.platform_id)
-    if s.age_group:
-        qs = qs.filter(case__person__age_group=s.age_group)
-    if s.harm_type:
-        # one row per case and matching harm type, as the stored per-harm grouping
-        qs = qs.filter(case__harms__harm_type=s.harm_type)
-    yield qs.annotate(age=Value(s.age_group or ALL_AGES),
+    yield s.case_rows(qs).annotate(age=Value(s.age_group or ALL_AGES),
                       harm=Value(s.harm_type or ALL_HARMS)).values(*keys, "age", "harm")
 
 
@@ -637,7 +641,6 @@ def _cached_bins(p: Plan, s: Slice,
 def _live_bins(lo: dt.datetime, hi: dt.datetime, s: Slice,
                measure: str) -> list[tuple[str, Sequence[Any]]]:
     """The live histogram of [lo, hi) as SQL (the same expressions `month_rows` stores)."""
-    harm = s.harm_type or ALL_HARMS
     if measure == DurationMeasure.REMOVAL:
         bin_expr, tenths = duration_bin(hours_between("closed_at", "sent_at"))
         qs: QuerySet[Any] = TakedownRequest.objects.filter(
@@ -648,13 +651,7 @@ def _live_bins(lo: dt.datetime, hi: dt.datetime, s: Slice,
         bin_expr, tenths = duration_bin(hours_between("sent_at", "case__created_at"))
         qs = first_notices(lo, hi)
         grp = F("platform__channel")
-    if s.platform_id is not None:
-        qs = qs.filter(platform_id=s.platform_id)
-    if s.age_group:
-        qs = qs.filter(case__person__age_group=s.age_group)
-    if harm != ALL_HARMS:
-        qs = qs.filter(case__harms__harm_type=harm)
-    grouped = (qs.annotate(_t=tenths).annotate(b=bin_expr)
+    grouped = (s.case_rows(qs).annotate(_t=tenths).annotate(b=bin_expr)
                .values(measure=Value(measure, output_field=CharField()), grp=grp, bin=F("b"))
                .annotate(n=Count("pk", distinct=True)).order_by())
     return [grouped.query.sql_with_params()]

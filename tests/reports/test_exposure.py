@@ -68,7 +68,7 @@ def _period(start: dt.datetime, end: dt.datetime) -> figures.Period:
 
 
 def test_minutes_per_specialist_per_week_exact(viewings: Fixture) -> None:
-    p = summary.plan(seoul(9, 1, 0), seoul(11, 1, 0))
+    p = summary.plan(seoul(9, 1, 0), seoul(11, 1, 0), build=True)
     assert p.cached == [dt.date(2025, 9, 1), dt.date(2025, 10, 1)] and not p.live
     weeks = summary.exposure_weeks(p)
     mina, joon = viewings.mina.pk, viewings.joon.pk
@@ -84,9 +84,9 @@ def test_minutes_per_specialist_per_week_exact(viewings: Fixture) -> None:
 
 
 def test_live_and_summary_agree(viewings: Fixture) -> None:
-    whole = summary.exposure_weeks(summary.plan(seoul(9, 1, 0), seoul(11, 1, 0)))
+    whole = summary.exposure_weeks(summary.plan(seoul(9, 1, 0), seoul(11, 1, 0), build=True))
     # from mid-September: September is read live, October from the summary
-    partial = summary.plan(seoul(9, 15, 0), seoul(11, 1, 0))
+    partial = summary.plan(seoul(9, 15, 0), seoul(11, 1, 0), build=True)
     assert partial.live and partial.cached == [dt.date(2025, 10, 1)]
     assert summary.exposure_weeks(partial) == whole
 
@@ -109,7 +109,7 @@ def test_the_dashboard_tables(viewings: Fixture) -> None:
 
 def test_a_late_report_rebuilds_the_closed_month(viewings: Fixture) -> None:
     period = (seoul(9, 1, 0), seoul(11, 1, 0))
-    summary.plan(*period)  # both months summarized
+    summary.plan(*period, build=True)  # both months summarized
     # Mina's page reports the Sunday viewing after all (months later): 200 s, not the default
     record_viewing(viewings.records["sun"].pk, viewings.mina, 200)
     weeks = summary.exposure_weeks(summary.plan(*period))

@@ -26,9 +26,13 @@ def _fresh_cache() -> None:
 def busy(world: World, make_user: Any) -> World:
     """The hand-computed world plus what the other tables count: a lead counselor, a consent,
     a closed case, an overdue new case; a backlog (confirmed, not removed) of several ages; a
-    re-upload; a refused notice that was sent twice; this year's sightings and notices."""
-    from anshim.cases.models import Case, CaseHarm, Consent, Person
+    re-upload; a refused notice that was sent twice; this year's sightings and notices;
+    referrals (two pending on one case, one pending on a closed case, one completed) and
+    experts (one assigned twice to one case and once to another, one whose assignment
+    ended)."""
+    from anshim.cases.models import Case, CaseHarm, Consent, Person, Referral
     from anshim.erasure.models import Sighting, TakedownItem, TakedownRequest
+    from anshim.experts.models import Assignment, Expert
 
     now = timezone.now()
     social, webhard = world.platforms["social"], world.platforms["webhard"]
@@ -69,6 +73,19 @@ def busy(world: World, make_user: Any) -> World:
         case=overdue, platform=social, subject="s", body="b", state="sent",
         sent_at=now - dt.timedelta(days=5), send_count=1)
     TakedownItem.objects.create(request=fresh, sighting=recent)
+    for case, status in ((c0, "proposed"), (c0, "accepted"), (closed, "sent"),
+                         (c1, "completed")):
+        Referral.objects.create(case=case, target="school", organization="o", status=status)
+    busy_expert = Expert.objects.create(user=make_user("expert", username="ex-busy"),
+                                        kind="legal")
+    idle_expert = Expert.objects.create(user=make_user("expert", username="ex-idle"),
+                                        kind="therapy")
+    for case, expert, specialty, status in (
+            (c0, busy_expert, "criminal_complaint", "active"),
+            (c0, busy_expert, "civil_damages", "active"),
+            (c2, busy_expert, "criminal_complaint", "active"),
+            (c1, idle_expert, "trauma", "ended")):
+        Assignment.objects.create(case=case, expert=expert, specialty=specialty, status=status)
     return world
 
 
@@ -130,6 +147,15 @@ def test_the_links_are_the_lists_filters(busy: World, make_user: Any,
     linked = {(k, u) for k, _v, u in _linked(c, f"year={YEAR}")}
     assert ("attention", "/staff/cases/?status=new&overdue=on") in linked
     assert ("attention", "/staff/cases/?open=on&no_consent=on") in linked
+    pending = [v for k, v, u in _linked(c, f"year={YEAR}")
+               if u == "/staff/cases/?referral_pending=on"]
+    assert pending == [2]  # c0 once (two pending referrals) and the closed case
+    from anshim.experts.models import Expert
+
+    busy_expert = Expert.objects.get(user__username="ex-busy")
+    experts = [(v, u) for k, v, u in _linked(c, f"year={YEAR}")
+               if k == "caseload" and "expert=" in u]
+    assert experts == [(2, f"/staff/cases/?expert={busy_expert.pk}")]  # c0 once, c2
     assert ("funnel", f"/staff/erasure/sightings/?stage=removed&seen_from={YEAR}-01-01"
                       f"&seen_to={YEAR}-12-31") in linked
     social = busy.platforms["social"].pk
@@ -159,6 +185,7 @@ def test_bad_list_filters_are_a_message_not_a_500(busy: World, make_user: Any,
                                                   login_client: Any) -> None:
     c = login_client(make_user("supervisor"))
     for url in ("/staff/cases/?harm=nonsense&age=old&platform=999999&lead=abc",
+                "/staff/cases/?expert=999999", "/staff/cases/?expert=x",
                 "/staff/erasure/?platform=x&sent_from=2025-13-01&state=gone",
                 "/staff/erasure/sightings/?stage=nope&older_than=-1&seen_from=2025-02-30",
                 "/staff/erasure/sightings/?seen_from=2025-05-01&seen_to=2025-04-01"):
@@ -173,11 +200,16 @@ def test_the_case_list_with_the_dashboards_filters_costs_no_query_per_row(
         django_assert_max_num_queries: Any) -> None:
     from anshim.cases.models import Case, CaseHarm, Person
     from anshim.erasure.models import Sighting
+    from anshim.experts.models import Expert
 
     c = login_client(make_user("supervisor"))
     social = busy.platforms["social"]
     query = (f"/staff/cases/?harm=distribution&age=under14&platform={social.pk}&open=on"
              f"&no_consent=on&lead=&opened_from={YEAR - 1}-01-01")
+    expert = Expert.objects.get(user__username="ex-busy")
+    for extra in ("&referral_pending=on", f"&expert={expert.pk}"):
+        with django_assert_max_num_queries(25):
+            assert c.get(query + extra).status_code == 200
     c.get(query)
     with django_assert_max_num_queries(25) as few:
         c.get(query)

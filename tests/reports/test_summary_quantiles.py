@@ -63,7 +63,7 @@ def test_merged_histogram_quantiles_are_the_nearest_rank_of_the_raw_durations(
     # the fixture's own Social removals: 10 h, 30 h (February), 100 h (May)
     raw = [*HOURS, 10.0, 30.0, 100.0]
     expected = _bin(_nearest_rank(raw, q))
-    cached = summary.plan(period.start, period.end)
+    cached = summary.plan(period.start, period.end, build=True)
     assert len(cached.cached) == 12
     live = summary.Plan(cached=[], live=[(period.start, period.end)])
     for p in (cached, live):
@@ -78,7 +78,7 @@ def test_kept_histograms_are_read_again_after_a_change(world: World) -> None:
     social = str(world.platforms["social"].pk)
 
     def median() -> float | None:
-        p = summary.plan(period.start, period.end)
+        p = summary.plan(period.start, period.end, build=True)
         return summary.quantiles(p, summary.ALL, DurationMeasure.REMOVAL, (0.5,))[social][0]
 
     assert median() == 30.0  # 10, 30, 100 h

@@ -185,6 +185,11 @@ class CaseFilterForm(forms.Form):
     overdue = forms.BooleanField(label=_("Only overdue"), required=False)
     open = forms.BooleanField(label=_("Only open cases"), required=False)
     no_consent = forms.BooleanField(label=_("Only without a consent"), required=False)
+    referral_pending = forms.BooleanField(label=_("Only with a referral without outcome"),
+                                          required=False)
+    expert: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label=_("Expert (an open assignment)"), required=False, queryset=None,
+        empty_label=_("All"))
     sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=[
         ("risk", _("Risk")), ("deadline", _("Deadline")), ("newest", _("Newest")),
     ])
@@ -203,6 +208,10 @@ class CaseFilterForm(forms.Form):
         self.fields["lead"].queryset = (  # type: ignore[attr-defined]
             User.objects.filter(role__in=("counselor", "supervisor"))
             .order_by("display_name", "username"))
+        from anshim.experts.models import Expert
+
+        self.fields["expert"].queryset = (  # type: ignore[attr-defined]
+            Expert.objects.select_related("user").order_by("user__username"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -372,6 +372,11 @@ class ReferralStatus(models.TextChoices):
     DECLINED = "declined", _("Declined")
 
 
+#: a referral still waiting for its outcome (the dashboard's "needs attention" and the case
+#: list's filter count the same cases)
+REFERRAL_PENDING = (ReferralStatus.PROPOSED, ReferralStatus.SENT, ReferralStatus.ACCEPTED)
+
+
 class Referral(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="referrals")
     target = models.CharField(_("to"), max_length=10, choices=ReferralTarget.choices)
@@ -388,6 +393,8 @@ class Referral(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # the pending referrals are read by status (the dashboard; the case list's filter)
+        indexes = [models.Index(fields=["status", "case"], name="cases_referral_status")]
         verbose_name = _("referral")
         verbose_name_plural = _("referrals")
 

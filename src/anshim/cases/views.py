@@ -35,6 +35,7 @@ from anshim.cases.forms import (
     ReplyForm,
 )
 from anshim.cases.models import (
+    REFERRAL_PENDING,
     Case,
     CaseHarm,
     CaseStatus,
@@ -48,6 +49,7 @@ from anshim.cases.triage import TriageFactors, reason_messages
 from anshim.erasure.models import Sighting
 from anshim.erasure.summary import case_summary
 from anshim.experts.followup import follow_up_needed
+from anshim.experts.models import Assignment, AssignmentStatus
 from anshim.experts.panels import case_panel_context
 from anshim.portal import services as portal
 from anshim.security.decorators import staff_required
@@ -112,6 +114,14 @@ def filter_cases(user: Any, params: dict[str, Any]) -> QuerySet[Case]:
         qs = qs.filter(lead_counselor=params["lead"])
     if params.get("open"):
         qs = qs.exclude(status=CaseStatus.CLOSED)
+    if params.get("referral_pending"):
+        qs = qs.filter(Exists(Referral.objects.filter(case_id=OuterRef("pk"),
+                                                      status__in=REFERRAL_PENDING)))
+    if params.get("expert"):
+        # an expert's open assignments, as the dashboard's caseload counts them
+        qs = qs.filter(Exists(Assignment.objects.filter(
+            case_id=OuterRef("pk"), expert_id=getattr(params["expert"], "pk", params["expert"]),
+            status=AssignmentStatus.ACTIVE)))
     if params.get("no_consent"):
         qs = qs.exclude(Exists(Consent.objects.filter(case_id=OuterRef("pk"),
                                                       withdrawn_at__isnull=True)))

@@ -26,6 +26,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from anshim.cases.models import (
+    REFERRAL_PENDING,
     AgeGroup,
     Case,
     CaseHarm,
@@ -36,7 +37,6 @@ from anshim.cases.models import (
     HarmType,
     OffenderRelationship,
     Referral,
-    ReferralStatus,
     ReferralTarget,
     Region,
     RiskLevel,
@@ -391,12 +391,14 @@ def workload(counts: list[dict[str, Any]] | None = None) -> Table:
     new = [r for r in counts if r["status"] == CaseStatus.NEW]
     agg = {"overdue": sum(r["overdue"] for r in new), "untriaged": sum(r["n"] for r in new)}
     consent_pending = sum(r["no_consent"] for r in counts)
-    referrals_open = Referral.objects.exclude(
-        status__in=[ReferralStatus.COMPLETED, ReferralStatus.DECLINED]).count()
+    # cases, as the column says (a case with two pending referrals counts once), read from
+    # the (status, case) index
+    referrals_pending = (Referral.objects.filter(status__in=REFERRAL_PENDING)
+                         .values("case_id").distinct().count())
     rows = [[str(_("Triage deadlines overdue")), agg["overdue"]],
             [str(_("Not yet triaged")), agg["untriaged"]],
             [str(_("Open cases without a consent")), consent_pending],
-            [str(_("Referrals without outcome")), referrals_open]]
+            [str(_("Cases with a referral without outcome")), referrals_pending]]
     return Table("attention", _("Needs attention"), [_("Item"), _("Cases")], rows)
 
 
@@ -410,16 +412,19 @@ def caseload(counts: list[dict[str, Any]] | None = None) -> Table:
         -r["n"], r["lead_counselor__username"] is None, r["lead_counselor__username"] or ""))[:50]
     rows = [[r["lead_counselor__display_name"] or r["lead_counselor__username"] or "—", r["n"]]
             for r in leads]
-    experts = [[r["expert__user__username"] or "—", r["n"]]
-               for r in Assignment.objects.filter(status=AssignmentStatus.ACTIVE)
-               .values("expert__user__username").annotate(n=Count("pk"))
-               .order_by("-n", "expert__user__username")[:50]]
+    # cases, not assignments: an expert assigned twice to one case (two specialties) has
+    # one case more, as the case list filtered by that expert shows
+    experts = list(Assignment.objects.filter(status=AssignmentStatus.ACTIVE)
+                   .values("expert_id", "expert__user__username")
+                   .annotate(n=Count("case_id", distinct=True))
+                   .order_by("-n", "expert__user__username")[:50])
     return Table("caseload", _("Caseload per counselor and per expert"),
                  [_("Staff member"), _("Open cases")],
                  [[f"{COUNSELOR}: {r[0]}", r[1]] for r in rows]
-                 + [[f"{EXPERT}: {r[0]}", r[1]] for r in experts],
+                 + [[f"{EXPERT}: {r['expert__user__username'] or '—'}", r["n"]]
+                    for r in experts],
                  row_keys=[("lead", r["lead_counselor"]) for r in leads]
-                 + [("expert", None)] * len(experts))
+                 + [("expert", r["expert_id"]) for r in experts])
 
 
 def _platform_names() -> dict[Any, str]:

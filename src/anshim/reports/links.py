@@ -6,7 +6,7 @@ Every URL opens a list whose total is the number in the cell: the case list
 (`/staff/erasure/`, anshim.erasure.lists.filter_requests) or the sightings list
 (`/staff/erasure/sightings/`, anshim.erasure.lists.filter_sightings), with the dashboard's
 slice (platform, harm type, age group) and period as their filters. Cells no list can show
-exactly (percentages, medians, referrals, expert assignments, banks) have no link.
+exactly (percentages, medians, banks) have no link.
 
 Who may follow a link is the access policy's decision (`restrict`): the dashboard's numbers
 count every case, so a link is kept only for a role that may see the dashboards and the
@@ -86,23 +86,25 @@ def open_cases(table: Table, c: Context) -> Links:
 
 
 def attention(table: Table, c: Context) -> Links:
-    """Overdue triage, untriaged, open cases without a consent (referrals are counted, not
-    cases: no list shows that number)."""
+    """Overdue triage, untriaged, open cases without a consent, cases with a referral
+    waiting for its outcome."""
     return {(0, 1): _url("cases:list", status=CaseStatus.NEW, overdue=True),
             (1, 1): _url("cases:list", status=CaseStatus.NEW),
-            (2, 1): _url("cases:list", open=True, no_consent=True)}
+            (2, 1): _url("cases:list", open=True, no_consent=True),
+            (3, 1): _url("cases:list", referral_pending=True)}
 
 
 def caseload(table: Table, c: Context) -> Links:
-    """Open cases per lead counselor (`row_keys`: ("lead", user id or None)); the experts'
-    rows count assignments, which no case list shows."""
+    """Open cases per lead counselor (`row_keys`: ("lead", user id or None)) and cases with
+    an open assignment per expert (("expert", expert id))."""
     out: Links = {}
-    for i, key in enumerate(table.row_keys):
-        kind, pk = key
-        if kind != "lead":
-            continue
-        out[(i, 1)] = (_url("cases:list", lead=pk, open=True) if pk is not None
-                       else _url("cases:list", team="unassigned", open=True))
+    for i, (kind, pk) in enumerate(table.row_keys):
+        if kind == "expert":
+            out[(i, 1)] = _url("cases:list", expert=pk)
+        elif pk is not None:
+            out[(i, 1)] = _url("cases:list", lead=pk, open=True)
+        else:
+            out[(i, 1)] = _url("cases:list", team="unassigned", open=True)
     return out
 
 

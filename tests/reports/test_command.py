@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from .conftest import YEAR, World
 
@@ -79,5 +80,36 @@ def test_demo_volume_generates_a_realistic_mix(db: Any) -> None:
     assert Sighting.objects.filter(is_reupload=True).exists()
     ages = Case.objects.order_by("created_at").values_list("created_at", flat=True)
     assert (ages.last() - ages.first()).days > 600  # spread over 24 months
-    demo.generate(100)  # a re-run replaces the generated cases
+    # experts: a pool of 100 who cannot sign in, a quarter of the cases supported, each
+    # assignment with an expert of its need's kind, active only on open cases, sessions
+    # done in the past and scheduled (with their slots) in the next weeks
+    from django.db.models import F
+
+    from anshim.experts.models import (
+        SPECIALTY_KIND,
+        Appointment,
+        AppointmentSlot,
+        Assignment,
+        Expert,
+    )
+
+    experts = Expert.objects.filter(user__username__startswith=demo.EXPERT_PREFIX)
+    assert experts.count() == demo.EXPERTS
+    assert not any(e.user.has_usable_password() for e in experts.select_related("user"))
+    supported = Assignment.objects.values("case").distinct().count()
+    assert 0.15 * 500 < supported < 0.35 * 500
+    for a in Assignment.objects.select_related("expert", "case"):
+        assert a.expert.kind == SPECIALTY_KIND[a.specialty]
+        assert (a.status == "active") == (a.case.status != "closed")
+    now = timezone.now()
+    assert Appointment.objects.filter(status="done", starts_at__lt=now).exists()
+    scheduled = Appointment.objects.filter(status="scheduled")
+    assert scheduled.exists() and not scheduled.filter(starts_at__lt=now).exists()
+    assert AppointmentSlot.objects.filter(appointment__status="scheduled").count() >= (
+        4 * scheduled.count())
+    assert not Appointment.objects.exclude(expert=F("assignment__expert")).exists()
+    demo.generate(100)  # a re-run replaces the generated cases and keeps the experts
     assert Case.objects.filter(code__startswith=demo.PREFIX).count() == 100
+    assert experts.count() == demo.EXPERTS
+    assert Assignment.objects.filter(case__code__startswith=demo.PREFIX).count() == (
+        Assignment.objects.count())

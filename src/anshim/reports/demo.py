@@ -1,6 +1,7 @@
 """`anshim demo --volume N`: N fictitious cases over 24 months with a realistic mix (harm types,
 ages, contacts, referrals, sightings on a dozen fictitious platforms with long-tailed removal
-times, re-uploads, takedown notices), written with bulk_create in a few statements per table.
+times, re-uploads, takedown notices, a pool of fictitious experts with assignments and
+appointments), written with bulk_create in a few statements per table.
 
 Everything is fictitious and benign: no media, no names (victims are anonymous)."""
 
@@ -42,6 +43,17 @@ from anshim.erasure.models import (
     TakedownRequest,
     TakedownState,
     UnblurRecord,
+)
+from anshim.experts.models import (
+    SPECIALTY_KIND,
+    Appointment,
+    AppointmentMode,
+    AppointmentSlot,
+    AppointmentStatus,
+    Assignment,
+    AssignmentStatus,
+    Expert,
+    ExpertKind,
 )
 from anshim.reports import summary
 
@@ -86,6 +98,107 @@ CO_LEAK_SHARE = 0.26
 UNBLUR_SHARE = 0.35
 VIEW_MEDIAN_SECONDS = 25.0
 UNREPORTED_SHARE = 0.05
+#: the generated experts (the center's 100 external experts: lawyers and therapists), whose
+#: accounts cannot sign in (no password); a re-run reuses them
+EXPERT_PREFIX = "demo-expert-"
+EXPERTS = 100
+#: the share of cases with expert support, and the sessions of one assignment (weekly)
+EXPERT_SHARE = 0.25
+SESSIONS = (1, 6)
+
+
+def _experts() -> list[Expert]:
+    """The generated expert pool, created once: half legal, half therapy, each with the
+    specialties of its kind."""
+    from django.contrib.auth.hashers import make_password
+
+    from anshim.security.models import User
+
+    existing = list(Expert.objects.filter(user__username__startswith=EXPERT_PREFIX)
+                    .order_by("user__username"))
+    if len(existing) >= EXPERTS:
+        return existing
+    have = {e.user.username for e in existing}
+    users = []
+    for i in range(EXPERTS):
+        name = f"{EXPERT_PREFIX}{i:03d}"
+        if name not in have:
+            kind = "변호사" if i % 2 == 0 else "치료사"
+            users.append(User(username=name, role="expert", password=make_password(None),
+                              display_name=f"데모 {kind} {i:03d}"))
+    experts = []
+    for user in User.objects.bulk_create(users):
+        i = int(user.username[len(EXPERT_PREFIX):])
+        kind = ExpertKind.LEGAL if i % 2 == 0 else ExpertKind.THERAPY
+        experts.append(Expert(
+            user=user, kind=kind, organization="데모 전문가단",
+            specialties=[s for s, k in SPECIALTY_KIND.items() if k == kind],
+            languages=["ko", "en"] if i % 5 == 0 else ["ko"],
+            regions=[REGIONS[i % len(REGIONS)][0]]))
+    Expert.objects.bulk_create(experts)
+    return list(Expert.objects.filter(user__username__startswith=EXPERT_PREFIX)
+                .order_by("user__username"))
+
+
+def _expert_support(rng: random.Random, now: dt.datetime, cases: Sequence[Case],
+                    experts: Sequence[Expert], booked: set[tuple[int, dt.datetime]]) -> None:
+    """Assignments for a share of the cases (one or two needs, an expert of the need's kind),
+    active while the case is open, and weekly sessions from a few days after intake: past
+    ones done, cancelled or missed, upcoming ones scheduled with their calendar slots
+    (`booked`: the experts' occupied slots so far, so no generated session double-books)."""
+    from anshim.experts.models import SLOT_MINUTES
+
+    by_kind: dict[str, list[Expert]] = {}
+    for e in experts:
+        by_kind.setdefault(e.kind, []).append(e)
+    assignments: list[Assignment] = []
+    for case in cases:
+        if rng.random() >= EXPERT_SHARE:
+            continue
+        for specialty in rng.sample(list(SPECIALTY_KIND), rng.choice([1, 1, 1, 2])):
+            active = case.status != CaseStatus.CLOSED
+            assignments.append(Assignment(
+                case=case, expert=rng.choice(by_kind[SPECIALTY_KIND[specialty]]),
+                specialty=specialty,
+                status=AssignmentStatus.ACTIVE if active else AssignmentStatus.ENDED,
+                ended_at=None if active else min(case.closed_at or now, now)))
+    assignments = Assignment.objects.bulk_create(assignments)
+    appointments: list[Appointment] = []
+    for a in assignments:
+        first = a.case.created_at + dt.timedelta(days=rng.randint(2, 10))
+        end = a.ended_at or now + dt.timedelta(days=21)
+        for k in range(rng.randint(*SESSIONS)):
+            day = timezone.localtime(first + dt.timedelta(weeks=k))
+            starts = day.replace(hour=rng.randint(9, 17), minute=rng.choice([0, 30]),
+                                 second=0, microsecond=0)
+            if starts >= end:
+                break
+            ends = starts + dt.timedelta(minutes=rng.choice([50, 60]))
+            slots = [starts + dt.timedelta(minutes=m)
+                     for m in range(0, int((ends - starts).total_seconds() // 60),
+                                    SLOT_MINUTES)]
+            if starts > now:
+                if any((a.expert_id, s) in booked for s in slots):
+                    continue  # that hour is taken: the session is left out
+                booked.update((a.expert_id, s) for s in slots)
+                status: str = AppointmentStatus.SCHEDULED
+            else:
+                status = _pick(rng, [(AppointmentStatus.DONE, 82),
+                                     (AppointmentStatus.CANCELLED, 10),
+                                     (AppointmentStatus.NO_SHOW, 8)])
+            mode = _pick(rng, [(AppointmentMode.IN_PERSON, 50), (AppointmentMode.VIDEO, 30),
+                               (AppointmentMode.PHONE, 20)])
+            appointments.append(Appointment(
+                assignment=a, expert_id=a.expert_id, starts_at=starts, ends_at=ends,
+                mode=mode, status=status,
+                location="데모 상담실" if mode == AppointmentMode.IN_PERSON else ""))
+    appointments = Appointment.objects.bulk_create(appointments)
+    AppointmentSlot.objects.bulk_create([
+        AppointmentSlot(expert_id=ap.expert_id, appointment=ap,
+                        slot_start=ap.starts_at + dt.timedelta(minutes=m))
+        for ap in appointments if ap.status == AppointmentStatus.SCHEDULED
+        for m in range(0, int((ap.ends_at - ap.starts_at).total_seconds() // 60),
+                       SLOT_MINUTES)])
 
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[str, int]]) -> str:
@@ -109,8 +222,12 @@ def generate(volume: int, seed: int = 14) -> int:
     now = timezone.now()
     platforms = _platforms()
     reviewers = _reviewers()
-    # its own stream: the viewings leave every other generated figure as it was
+    # its own streams: the viewings and the experts' work leave every other generated figure
+    # as it was
     view_rng = random.Random(seed + 1)
+    expert_rng = random.Random(seed + 2)
+    experts = _experts()
+    booked: set[tuple[int, dt.datetime]] = set()
     # bulk writes: the summary's per-row invalidation is off and every closed month is
     # rebuilt once at the end (in the same transaction: no reader sees a stale month)
     with transaction.atomic(), summary.suspended():
@@ -120,8 +237,9 @@ def generate(volume: int, seed: int = 14) -> int:
         # only the generated victims, and only those no other case points to
         Person.objects.filter(pk__in=people, cases__isnull=True).delete()
         for start in range(0, volume, BATCH):
-            _batch(rng, now, platforms, start, min(volume, start + BATCH), reviewers,
-                   view_rng)
+            cases = _batch(rng, now, platforms, start, min(volume, start + BATCH), reviewers,
+                           view_rng)
+            _expert_support(expert_rng, now, cases, experts, booked)
         summary.rebuild_all()
     return volume
 
@@ -181,7 +299,7 @@ def _insert_with_dates(cases: list[Case]) -> list[Case]:
 
 def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform, float]],
            start: int, stop: int, reviewers: Sequence[Any] = (),
-           view_rng: random.Random | None = None) -> None:
+           view_rng: random.Random | None = None) -> list[Case]:
     n = stop - start
     persons = Person.objects.bulk_create(
         [Person(age_group=_pick(rng, AGES), sex=_pick(rng, SEXES), region=_pick(rng, REGIONS))
@@ -254,3 +372,4 @@ def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform,
                                       for r, s in zip(requests, sightings, strict=True)])
     if reviewers:
         _viewings(view_rng or rng, now, sightings, list(reviewers))
+    return cases

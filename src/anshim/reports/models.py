@@ -5,7 +5,8 @@ Each table is filled by SQL aggregation (`anshim.reports.summary.build_month`) f
 month of the center's time zone. A month is cached only once it is over; the open month is
 always computed live from the source rows. A change to a source row of a closed month
 (a notice removed late, a sighting confirmed after the month) drops that month's rows
-(`summary.invalidate`, from post_save/post_delete signals) and the next reader rebuilds it; the
+(`summary.invalidate`, from post_save/post_delete signals); readers read it live until the
+worker has rebuilt it (`reports.tasks.build_months`, queued by the first reader); the
 periodic task rebuilds every month the signals cannot see (queryset updates, bulk writes).
 
 Nothing here identifies a person: counts per platform, age group and harm type only.

@@ -1,5 +1,6 @@
 """Keep the closed months' summary honest: a saved or deleted source row drops the summary
-of the month(s) it counts in, inside the writer's transaction (the next reader rebuilds it).
+of the month(s) it counts in, inside the writer's transaction (readers read it live and queue
+its rebuild for the worker).
 
 Queryset updates send no post_save: the cases app's domain actions that update case rows say
 so (`cases.signals.case_rows_updated`), and the columns the reports count drop the months

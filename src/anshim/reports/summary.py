@@ -370,9 +370,9 @@ def suspended() -> Iterator[None]:
 
 
 def invalidate(moments: Iterable[dt.datetime | None]) -> None:
-    """Drop the summary of every closed month one of `moments` falls in (the next reader or
-    the periodic task rebuilds it). Runs inside the writer's transaction: the summary and its
-    source change together."""
+    """Drop the summary of every closed month one of `moments` falls in (the worker, queued
+    by the next reader, or the periodic task rebuilds it). Runs inside the writer's
+    transaction: the summary and its source change together."""
     if getattr(_suspended, "on", False):
         return
     months = {month_start(m) for m in moments if m is not None}

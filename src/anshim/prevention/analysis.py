@@ -14,15 +14,20 @@ sampling design every response weighs 1, schools are the clusters and there are 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
+from django.utils import translation
 
 from anshim import stats
+from anshim.prevention import stamp
 from anshim.prevention.models import (
     KnowledgeTest,
     Response,
@@ -117,9 +122,11 @@ def _weight(survey: Survey, frame: Frame) -> None:
     margins = survey.population_margins
     if not margins:
         return
-    design = stats.make_design(w, strata=frame.strata, psu=frame.school)
     grade, sex = np.array(frame.grade), np.array(frame.sex)
     try:
+        # inside the try: a design the engine refuses (a stratum with one school) is a note
+        # here and the results' error later (design_for), never an exception out of the page
+        design = stats.make_design(w, strata=frame.strata, psu=frame.school)
         if any("*" in (str(m["grade"]), str(m["sex"])) for m in margins):
             by_grade: dict[Hashable, float] = {str(m["grade"]): float(m["count"])
                                                for m in margins if m["sex"] == "*"}
@@ -387,3 +394,50 @@ def test_results(test: KnowledgeTest) -> list[Comparison]:
             continue
         out.append(Comparison(Wave.PRE, after, report))
     return out
+
+
+# --- Kept results --------------------------------------------------------------------------
+
+#: how long a result stays in the process's cache at most; a change renews the stamp anyway
+CACHE_SECONDS = 24 * 3600
+
+
+def _memo[T](identity: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
+    """`compute()`, kept in the process's cache under the analysis stamp's token.
+
+    The token is read before anything `compute` reads, so what is kept under a token is at
+    least as new as it; any later change to an input renews the token (`stamp`). No stamp row:
+    computed, not kept."""
+    token = stamp.token()
+    if token is None:
+        return compute()
+    # The active language too: breakdown labels (sex, school level) are translated choices.
+    full = (str(token), translation.get_language(), *identity)
+    key = f"prevention:analysis:{hashlib.sha256(repr(full).encode()).hexdigest()}"
+    kept = cache.get(key)
+    # the full identity is kept beside the value: a key can never stand for another result
+    if kept is not None and kept[0] == full:
+        return kept[1]  # type: ignore[no-any-return]
+    value = compute()
+    cache.set(key, (full, value), CACHE_SECONDS)
+    return value
+
+
+def cached_survey_results(survey: Survey, *, dim: str | None = None, language: str = "ko",
+                          version: SurveyVersion | None = None) -> Results:
+    """`survey_results`, kept until an input changes (the dashboard's figures)."""
+    if version is not None and version.published_at is None:
+        # A draft's definition may still change under this very object: not kept.
+        return survey_results(survey, dim=dim, language=language, version=version)
+    # The population margins come from the caller's `survey` object, read before the token:
+    # they are part of the identity, so an object older than the token cannot be kept as new.
+    identity = ("survey", survey.pk, json.dumps(survey.population_margins, sort_keys=True),
+                dim, language, version.pk if version is not None else None)
+    return _memo(identity, lambda: survey_results(survey, dim=dim, language=language,
+                                                  version=version))
+
+
+def cached_test_results(test: KnowledgeTest) -> list[Comparison]:
+    """`test_results`, kept until an input changes (the dashboard's figures). It reads only
+    the test's scores, by the test's key."""
+    return _memo(("test", test.pk), lambda: test_results(test))

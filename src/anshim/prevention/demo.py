@@ -24,6 +24,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from anshim.prevention import stamp
 from anshim.prevention.models import (
     Attendance,
     BookingRequest,
@@ -329,6 +330,7 @@ def _pre_post(rng: random.Random, module: Module, sessions: list[ProgrammeSessio
                                       code=code, score=follow,
                                       taken_on=day + dt.timedelta(days=30)))
     TestScore.objects.bulk_create(rows)
+    stamp.renew()  # bulk_create sends no post_save: the analyses' cache must see the scores
 
 
 def _survey(rng: random.Random, officer: Any, schools: list[School]) -> None:
@@ -379,6 +381,7 @@ def _survey(rng: random.Random, officer: Any, schools: list[School]) -> None:
                       selection_probability=SCHOOL_PROBABILITY,
                       students_sampled=len(by_school.get(school.pk, [])), participated=True)
         for school in schools)
+    stamp.renew()  # the responses and the sample came by bulk_create, which sends no signal
     survey.population_margins = [
         {"grade": g, "sex": s, "count": round(n * weight)} for (g, s), n in sorted(margins.items())]
     survey.save(update_fields=["population_margins"])

@@ -424,6 +424,27 @@ class Response(models.Model):
         verbose_name_plural = _("survey responses")
 
 
+class AnalysisStamp(models.Model):
+    """The version marker of everything the survey and test analyses read
+    (`anshim.prevention.stamp`): one row whose token is renewed in the same transaction as
+    every change to those inputs, so a result kept under a token is what the rows said then.
+
+    The token is a fresh random UUID each time, never a counter: a transaction rolled back
+    (a test's, a failed upload's) restores the old token, and a counter would then hand the
+    next change the very number the rolled-back one had cached results under."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    token = models.UUIDField(default=uuid.uuid4)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="prevention_analysis_stamp_one_row"),
+        ]
+        verbose_name = _("analysis stamp")
+        verbose_name_plural = _("analysis stamps")
+
+
 class HelpRequest(models.Model):
     """'I want someone to contact me': deliberately no link to a response or class session."""
 

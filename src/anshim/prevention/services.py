@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from anshim import stats
 from anshim.cases.models import ContactPreference, HarmType
-from anshim.prevention import xlsform
+from anshim.prevention import stamp, xlsform
 from anshim.prevention.models import (
     SLOT_MINUTES,
     Attendance,
@@ -583,6 +583,7 @@ def add_scores(actor: Any, test: KnowledgeTest, *, wave: str, taken_on: dt.date,
                       taken_on=taken_on) for line in lines]
     with _durable():
         TestScore.objects.bulk_create(rows)
+        stamp.renew()  # bulk_create sends no post_save
         _audit(actor, Event.SCORES_ADDED, test, request, wave=wave, scores=len(rows))
     return len(rows)
 
@@ -695,6 +696,7 @@ def save_design(actor: Any, survey: Survey, *, sample: list[SampleRow],
                           selection_probability=r.selection_probability,
                           students_sampled=r.students_sampled, participated=r.participated)
             for r in sample)
+        stamp.renew()  # bulk_create sends no post_save
         locked.population_margins = clean_margins
         locked.schools_invited = max(schools_invited, len(sample))
         locked.save(update_fields=["population_margins", "schools_invited"])

@@ -654,13 +654,14 @@ def prevention_sessions(period: Period) -> Table:
 
 def prevention_gains(period: Period) -> Table:
     """Pre to post (and follow-up) score gains of the latest knowledge tests, with the
-    paired analysis' 95% CI (prevention.analysis.test_results)."""
-    from anshim.prevention.analysis import test_results
+    paired analysis' 95% CI (prevention.analysis.test_results, kept until its inputs
+    change)."""
+    from anshim.prevention.analysis import cached_test_results
     from anshim.prevention.models import KnowledgeTest
 
     rows: list[list[Any]] = []
     for test in KnowledgeTest.objects.order_by("-created_at", "-pk")[:PREVENTION_LATEST]:
-        for comparison in test_results(test):
+        for comparison in cached_test_results(test):
             r = comparison.report
             if r is None:
                 continue
@@ -675,13 +676,14 @@ def prevention_gains(period: Period) -> Table:
 
 def prevention_prevalence(period: Period) -> Table:
     """Survey prevalence (weighted %, 95% CI) of the latest surveys' first answer of each
-    analysed question; suppressed cells stay suppressed (prevention.analysis)."""
-    from anshim.prevention.analysis import survey_results
+    analysed question; suppressed cells stay suppressed (prevention.analysis, kept until its
+    inputs change)."""
+    from anshim.prevention.analysis import cached_survey_results
     from anshim.prevention.models import Survey
 
     rows: list[list[Any]] = []
     for survey in Survey.objects.order_by("-created_at", "-pk")[:PREVENTION_LATEST]:
-        results = survey_results(survey)
+        results = cached_survey_results(survey)
         for t in results.tables:
             if not t.rows:
                 continue

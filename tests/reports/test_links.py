@@ -112,7 +112,8 @@ def _linked(c: Any, query: str) -> list[tuple[str, Any, str]]:
 
 
 #: every table with a list behind (some of) its numbers
-LINKED = {"open_cases", "attention", "caseload", "funnel", "removal_times", "scorecard",
+LINKED = {"open_cases", "attention", "caseload", "cases_by_harm", "cases_by_age", "funnel",
+          "removal_times", "scorecard",
           "scorecard_trend", "backlog"}
 
 

@@ -138,7 +138,10 @@ def test_dashboard_filters(make_user: Any, login_client: Any, world: World,
     assert "harm=sextortion" in body and "team=erasure" in body  # the link keeps them
     counseling = c.get(f"/staff/reports/?year={YEAR}&team=counseling&age=14to17")
     tables = {t.key: t for t, _spec in counseling.context["charted"]}
-    assert set(tables) == {"open_cases", "attention", "caseload"}
+    assert set(tables) == {"open_cases", "attention", "caseload", "contacts_by_channel",
+                           "contacts_by_hour", "cases_by_harm", "cases_by_age"}
+    # the 14-17 case opened in the year (the other one opened in 2024)
+    assert tables["cases_by_age"].rows[0][1] == 1 and len(tables["cases_by_age"].rows) == 1
     # both 14-17 cases are open (open cases are the current state, whatever the period)
     assert sum(r[-1] for r in tables["open_cases"].rows) == 2
 

@@ -14,9 +14,12 @@ from anshim.reports.figures import Table
 FONT = "Noto Sans CJK KR"
 
 
-def bar_spec(table: Table, value_column: int = 1, validate: bool = False) -> dict[str, Any]:
-    """A horizontal bar chart of one numeric column against the row labels; suppressed cells
-    are left out, never drawn as zero."""
+def bar_spec(table: Table, value_column: int | None = None,
+             validate: bool = False) -> dict[str, Any]:
+    """A horizontal bar chart of one numeric column (the table's `chart_column` unless told)
+    against the row labels; suppressed cells are left out, never drawn as zero."""
+    if value_column is None:
+        value_column = table.chart_column
     label = str(table.columns[0])
     value = str(table.columns[value_column])
     data = [{"label": str(row[0]), "value": row[value_column]}

@@ -20,7 +20,6 @@ from django.db.models import (
     QuerySet,
     Sum,
 )
-from django.db.models.functions import ExtractHour
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -143,6 +142,8 @@ class Table:
     links: dict[tuple[int, int], str] = field(default_factory=dict)
     #: what each row stands for, where its label cannot say (reports.links reads them)
     row_keys: list[Any] = field(default_factory=list)
+    #: the column its chart draws (the screen's and the PDF's: charts.bar_spec)
+    chart_column: int = 1
 
     @property
     def cells(self) -> list[list[tuple[Any, str | None]]]:
@@ -161,14 +162,15 @@ class Table:
         """A kept table back (`as_json` of an unsuppressed table: its rows are whole)."""
         return cls(data["key"], data["title"], list(data["columns"]),
                    [list(r) for r in data["rows"]],
-                   {(int(i), int(j)) for i, j in data["suppressed"]}, data["note"])
+                   {(int(i), int(j)) for i, j in data["suppressed"]}, data["note"],
+                   chart_column=int(data.get("chart_column", 1)))
 
     def as_json(self) -> dict[str, Any]:
         rows = self.display_rows
         return {"key": self.key, "title": str(self.title),
                 "columns": [str(c) for c in self.columns], "rows": rows,
                 "suppressed": sorted([list(c) for c in self.suppressed]),
-                "note": str(self.note)}
+                "note": str(self.note), "chart_column": self.chart_column}
 
 
 def _labelled(counts: dict[str, int], choices: Iterable[tuple[str, Any]]) -> list[list[Any]]:
@@ -383,7 +385,8 @@ def open_cases(period: Period | None = None, s: summary.Slice = summary.ALL,
     rows = [[str(label)] + [grid.get((s, r), 0) for r, _l in RiskLevel.choices]
             for s, label in statuses]
     return Table("open_cases", _("Open cases by status and risk"),
-                 [_("Status"), *[lbl for _v, lbl in RiskLevel.choices]], rows)
+                 [_("Status"), *[lbl for _v, lbl in RiskLevel.choices]], rows,
+                 chart_column=len(RiskLevel.choices))
 
 
 def workload(counts: list[dict[str, Any]] | None = None) -> Table:
@@ -552,17 +555,53 @@ def hash_banks() -> Table:
                  [_("Bank"), _("Entries"), _("Matches"), _("Confirmed"), _("Rejected")], rows)
 
 
-def contacts_by_hour(period: Period) -> Table:
-    """Counseling: contacts by hour of the day (the center's time zone) and channel."""
-    qs = (Contact.objects.filter(started_at__gte=period.start, started_at__lt=period.end)
-          .annotate(hour=ExtractHour("started_at")))
-    grid = {(r["hour"], r["channel"]): r["n"]
-            for r in qs.values("hour", "channel").annotate(n=Count("pk")).order_by()}
+def contacts_by_hour(period: Period, s: summary.Slice = summary.ALL,
+                     plan: summary.Plan | None = None) -> Table:
+    """Counseling: contacts by hour of the day (the center's time zone) and channel, of the
+    slice's cases; the chart draws the total."""
+    grid = summary.counseling_counts(plan or _plan(period), s).contacts
     channels = Channel.choices
-    rows = [[f"{h:02d}:00", *[grid.get((h, c), 0) for c, _l in channels],
-             sum(grid.get((h, c), 0) for c, _l in channels)] for h in range(24)]
+    rows = [[f"{h:02d}:00", *[grid.get((c, h), 0) for c, _l in channels],
+             sum(grid.get((c, h), 0) for c, _l in channels)] for h in range(24)]
     return Table("contacts_by_hour", _("Counseling contacts by hour and channel"),
-                 [_("Hour"), *[lbl for _c, lbl in channels], _("Total")], rows)
+                 [_("Hour"), *[lbl for _c, lbl in channels], _("Total")], rows,
+                 chart_column=len(channels) + 1)
+
+
+def contacts_by_channel(period: Period, s: summary.Slice = summary.ALL,
+                        plan: summary.Plan | None = None) -> Table:
+    """Counseling: contacts per channel in the period, of the slice's cases."""
+    grid = summary.counseling_counts(plan or _plan(period), s).contacts
+    totals: dict[str, int] = {}
+    for (channel, _hour), n in grid.items():
+        totals[channel] = totals.get(channel, 0) + n
+    return Table("contacts_by_channel", _("Counseling contacts by channel"),
+                 [_("Channel"), _("Contacts")], _labelled(totals, Channel.choices))
+
+
+def _kept(choices: Iterable[tuple[str, Any]], only: str | None) -> list[tuple[str, Any]]:
+    """The choices a table shows: all, or the one the slice chose."""
+    return [(v, label) for v, label in choices if not only or v == only]
+
+
+def cases_by_harm(period: Period, s: summary.Slice = summary.ALL,
+                  plan: summary.Plan | None = None) -> Table:
+    """Counseling: cases opened in the period per harm type (several per case)."""
+    counts = summary.counseling_counts(plan or _plan(period), s).by_harm
+    choices = _kept(HarmType.choices, s.harm_type)
+    return Table("cases_by_harm", _("Cases opened by harm type (several per case)"),
+                 [_("Harm type"), _("Cases")], _labelled(counts, choices),
+                 row_keys=[v for v, _l in choices])
+
+
+def cases_by_age(period: Period, s: summary.Slice = summary.ALL,
+                 plan: summary.Plan | None = None) -> Table:
+    """Counseling: cases opened in the period per victim age group."""
+    counts = summary.counseling_counts(plan or _plan(period), s).by_age
+    choices = _kept(AgeGroup.choices, s.age_group)
+    return Table("cases_by_age", _("Cases opened by victim age group"),
+                 [_("Age group"), _("Cases")], _labelled(counts, choices),
+                 row_keys=[v for v, _l in choices])
 
 
 #: the dashboard's note on the exposure tables (the default of a viewing without a report)
@@ -708,6 +747,8 @@ def prevention_tables(period: Period) -> list[Table]:
 
 #: which team view shows which dashboard table (no team chosen: all)
 TEAM_OF = {"open_cases": "counseling", "attention": "counseling", "caseload": "counseling",
+           "contacts_by_channel": "counseling", "contacts_by_hour": "counseling",
+           "cases_by_harm": "counseling", "cases_by_age": "counseling",
            "funnel": "erasure", "removal_times": "erasure", "scorecard": "erasure",
            "scorecard_trend": "erasure", "intake_to_notice": "erasure", "backlog": "erasure",
            "hash_banks": "erasure", "exposure": "erasure", "exposure_weeks": "erasure"}
@@ -731,6 +772,10 @@ def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
         ("counseling", lambda: open_cases(s=s, counts=counts())),
         ("counseling", lambda: workload(counts())),
         ("counseling", lambda: caseload(counts())),
+        ("counseling", lambda: contacts_by_channel(period, s, plan)),
+        ("counseling", lambda: contacts_by_hour(period, s, plan)),
+        ("counseling", lambda: cases_by_harm(period, s, plan)),
+        ("counseling", lambda: cases_by_age(period, s, plan)),
         ("erasure", lambda: erasure_funnel(period, s, plan)),
         ("erasure", lambda: removal_times(period, s, plan, names)),
         ("erasure", lambda: platform_scorecard(period, s, plan, names)),
@@ -749,9 +794,7 @@ def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
 
 
 def team_tables(period: Period) -> list[Table]:
-    """Team views for the reports: the hour of each contact is computed per row in the
-    center's time zone (a Python function on SQLite), too slow for the live dashboard at
-    100,000 cases."""
+    """Team views for the reports (the dashboard's counseling view has them too)."""
     return [contacts_by_hour(period)]
 
 

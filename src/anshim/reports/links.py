@@ -6,7 +6,7 @@ Every URL opens a list whose total is the number in the cell: the case list
 (`/staff/erasure/`, anshim.erasure.lists.filter_requests) or the sightings list
 (`/staff/erasure/sightings/`, anshim.erasure.lists.filter_sightings), with the dashboard's
 slice (platform, harm type, age group) and period as their filters. Cells no list can show
-exactly (percentages, medians, banks) have no link.
+exactly (percentages, medians, banks, counseling contacts) have no link.
 
 Who may follow a link is the access policy's decision (`restrict`): the dashboard's numbers
 count every case, so a link is kept only for a role that may see the dashboards and the
@@ -108,6 +108,22 @@ def caseload(table: Table, c: Context) -> Links:
     return out
 
 
+def _opened(c: Context, **filters: Any) -> str:
+    """The case list of the cases opened in the period, in the slice, narrowed further."""
+    return _url("cases:list", **{**_slice(c.slice), **filters},
+                **_period("opened", c.period.start, c.period.end))
+
+
+def cases_by_harm(table: Table, c: Context) -> Links:
+    """Cases opened in the period with each harm type (`row_keys`: the harm types)."""
+    return {(i, 1): _opened(c, harm=harm) for i, harm in enumerate(table.row_keys)}
+
+
+def cases_by_age(table: Table, c: Context) -> Links:
+    """Cases opened in the period per victim age group (`row_keys`: the age groups)."""
+    return {(i, 1): _opened(c, age=age) for i, age in enumerate(table.row_keys)}
+
+
 # ---------------------------------------------------------------------------------------------
 # The erasure tables: sightings and requests
 
@@ -186,6 +202,7 @@ def backlog(table: Table, c: Context) -> Links:
 
 BUILDERS: dict[str, Callable[[Table, Context], Links]] = {
     "open_cases": open_cases, "attention": attention, "caseload": caseload,
+    "cases_by_harm": cases_by_harm, "cases_by_age": cases_by_age,
     "funnel": funnel, "removal_times": removal_times, "scorecard": scorecard,
     "scorecard_trend": scorecard_trend, "backlog": backlog,
 }

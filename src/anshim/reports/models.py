@@ -108,6 +108,31 @@ class BankMonth(models.Model):
         verbose_name_plural = _("hash list month summaries")
 
 
+class CounselingMeasure(models.TextChoices):
+    CONTACTS = "contacts", "counseling contacts by channel and hour"
+    CASES = "cases", "cases opened"
+
+
+class CounselingMonth(models.Model):
+    """The counseling team's counts per month, victim age group and harm type (`ALL_AGES`,
+    `ALL_HARMS`: every contact or case once): contacts by channel and hour of the day (the
+    center's time zone), and cases opened (`channel` blank, `hour` 0)."""
+
+    month = models.DateField()
+    measure = models.CharField(max_length=8, choices=CounselingMeasure.choices)
+    channel = models.CharField(max_length=10, blank=True)
+    hour = models.PositiveSmallIntegerField(default=0)
+    age_group = models.CharField(max_length=8, blank=True)
+    harm_type = models.CharField(max_length=16, blank=True)
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["measure", "harm_type", "age_group", "month"],
+                                name="reports_couns_slice_idx")]
+        verbose_name = _("counseling month summary")
+        verbose_name_plural = _("counseling month summaries")
+
+
 class ExposureMonth(models.Model):
     """Unblurred views and seconds of unblurred viewing per reviewer per ISO week of the
     month: a week that spans two months has a row in each, and the two add up to the week."""

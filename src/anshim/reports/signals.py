@@ -16,8 +16,9 @@ from django.db.models.signals import post_delete, post_save
 
 
 def _case_months(case_ids: list[int]) -> list[dt.datetime | None]:
-    """The months a case's figures fall in: its intake, its notices, its sightings."""
-    from anshim.cases.models import Case
+    """The months a case's figures fall in: its intake, its notices, its sightings, its
+    counseling contacts (counted by the case's victim and harm types)."""
+    from anshim.cases.models import Case, Contact
     from anshim.erasure.models import Sighting, TakedownRequest
 
     moments: list[dt.datetime | None] = list(
@@ -26,6 +27,8 @@ def _case_months(case_ids: list[int]) -> list[dt.datetime | None]:
         "sent_at", flat=True).distinct()
     moments += Sighting.objects.filter(case_id__in=case_ids).values_list(
         "first_seen", flat=True).distinct()
+    moments += Contact.objects.filter(case_id__in=case_ids).values_list(
+        "started_at", flat=True).distinct()
     return moments
 
 

@@ -27,6 +27,7 @@ from django.db.models import (
     DateField,
     Exists,
     F,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -35,10 +36,10 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, Floor
+from django.db.models.functions import Cast, Coalesce, ExtractHour, Floor
 from django.utils import timezone
 
-from anshim.cases.models import Case, CaseHarm, Person
+from anshim.cases.models import Case, CaseHarm, Contact, Person
 from anshim.erasure.exposure import counted_seconds
 from anshim.erasure.models import (
     Sighting,
@@ -52,6 +53,8 @@ from anshim.reports.models import (
     ALL_AGES,
     ALL_HARMS,
     BankMonth,
+    CounselingMeasure,
+    CounselingMonth,
     DurationBin,
     DurationMeasure,
     ExposureMonth,
@@ -100,6 +103,7 @@ class MonthRows:
     durations: list[DurationBin] = field(default_factory=list)
     banks: list[BankMonth] = field(default_factory=list)
     exposure: list[ExposureMonth] = field(default_factory=list)
+    counseling: list[CounselingMonth] = field(default_factory=list)
 
 
 def month_start(moment: dt.datetime | dt.date) -> dt.date:
@@ -175,14 +179,14 @@ def _sighting_counts() -> dict[str, Any]:
             "reuploaded": Count("pk", filter=Q(is_reupload=True), distinct=True)}
 
 
-def _by_harm(qs: QuerySet[Any], *keys: str) -> Iterator[QuerySet[Any]]:
-    """The groupings of `qs` (rows with a `case`): every case once (`ALL_HARMS`) and each
-    case once per harm type it has, by the victim's age group and for all ages (`ALL_AGES`:
-    the unfiltered dashboard reads a quarter of the rows)."""
-    for age in (Coalesce("case__person__age_group", Value("")), Value(ALL_AGES)):
+def _by_harm(qs: QuerySet[Any], *keys: str, case: str = "case__") -> Iterator[QuerySet[Any]]:
+    """The groupings of `qs` (rows with a `case`; `case=""`: cases themselves): every case
+    once (`ALL_HARMS`) and each case once per harm type it has, by the victim's age group
+    and for all ages (`ALL_AGES`: the unfiltered dashboard reads a quarter of the rows)."""
+    for age in (Coalesce(f"{case}person__age_group", Value("")), Value(ALL_AGES)):
         aged = qs.annotate(age=age)
         yield aged.annotate(harm=Value(ALL_HARMS)).values(*keys, "age", "harm")
-        yield (aged.annotate(harm=F("case__harms__harm_type")).filter(harm__isnull=False)
+        yield (aged.annotate(harm=F(f"{case}harms__harm_type")).filter(harm__isnull=False)
                .values(*keys, "age", "harm"))
 
 
@@ -290,13 +294,66 @@ def exposure_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> list[
             for r in _exposure_grouped(start, end)]
 
 
+class LocalHour(Func):
+    """SQLite: the hour of the day of a datetime column at a fixed offset from UTC, by
+    strftime with the offset as a modifier (Django's ExtractHour converts each row in a
+    Python function there: seconds for a month of contacts at 100,000 cases)."""
+
+    output_field = IntegerField()
+    arity = 1
+
+    def __init__(self, expression: Any, offset_minutes: int) -> None:
+        super().__init__(expression)
+        self.offset_minutes = int(offset_minutes)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # an int of ours in the template, no user input; '%%%%H' is '%%H' in the SQL, which
+        # the SQLite backend turns into '%H' (it substitutes its parameters with %)
+        return self.as_sql(
+            compiler, connection, template="CAST(strftime('%%%%H', %(expressions)s, "
+            f"'{self.offset_minutes:+d} minutes') AS INTEGER)", **extra)
+
+
+def local_hour(column: str, start: dt.datetime, end: dt.datetime) -> Any:
+    """The hour of the day of `column` in the center's time zone for rows in [start, end):
+    PostgreSQL converts natively (AT TIME ZONE); SQLite adds the zone's offset when it is
+    the same over the range (Asia/Seoul has no daylight saving time) and otherwise falls
+    back to Django's per-row conversion."""
+    tz = timezone.get_current_timezone()
+    first = start.astimezone(tz).utcoffset()
+    last = (end - dt.timedelta(microseconds=1)).astimezone(tz).utcoffset()
+    if connection.vendor == "sqlite" and first is not None and first == last:
+        return LocalHour(column, int(first.total_seconds() // 60))
+    return ExtractHour(column, tzinfo=tz)
+
+
+def counseling_rows(start: dt.datetime, end: dt.datetime,
+                    month: dt.date) -> list[CounselingMonth]:
+    """Contacts of [start, end) by channel and local hour, and cases opened in it, per age
+    group and harm type (every contact or case once under `ALL_HARMS`)."""
+    contacts = (Contact.objects.filter(started_at__gte=start, started_at__lt=end)
+                .annotate(hr=local_hour("started_at", start, end)))
+    rows = [CounselingMonth(month=month, measure=CounselingMeasure.CONTACTS,
+                            channel=r["channel"], hour=r["hr"], age_group=r["age"],
+                            harm_type=r["harm"], n=r["n"])
+            for grouped in _by_harm(contacts, "channel", "hr")
+            for r in grouped.annotate(n=Count("pk", distinct=True)).order_by()]
+    cases = Case.objects.filter(created_at__gte=start, created_at__lt=end)
+    rows += [CounselingMonth(month=month, measure=CounselingMeasure.CASES,
+                             age_group=r["age"], harm_type=r["harm"], n=r["n"])
+             for grouped in _by_harm(cases, case="")
+             for r in grouped.annotate(n=Count("pk", distinct=True)).order_by()]
+    return rows
+
+
 def month_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> MonthRows:
     """Every summary row of [start, end), labelled `month`, by aggregate queries."""
     return MonthRows(platforms=platform_rows(start, end, month),
                      durations=removal_bins(start, end, month)
                      + first_notice_bins(start, end, month),
                      banks=bank_rows(start, end, month),
-                     exposure=exposure_rows(start, end, month))
+                     exposure=exposure_rows(start, end, month),
+                     counseling=counseling_rows(start, end, month))
 
 
 def first_notices(start: dt.datetime, end: dt.datetime) -> QuerySet[TakedownRequest]:
@@ -347,11 +404,12 @@ def build_month(month: dt.date) -> None:
         DurationBin.objects.bulk_create(rows.durations, batch_size=1000)
         BankMonth.objects.bulk_create(rows.banks)
         ExposureMonth.objects.bulk_create(rows.exposure)
+        CounselingMonth.objects.bulk_create(rows.counseling, batch_size=1000)
         marker.save(update_fields=["built_at"])
 
 
 def _delete(month: dt.date) -> None:
-    for model in (PlatformMonth, DurationBin, BankMonth, ExposureMonth):
+    for model in SUMMARY_ROWS:
         model.objects.filter(month=month).delete()  # type: ignore[attr-defined]
 
 
@@ -419,7 +477,7 @@ def rebuild_all() -> int:
     _analyze(SOURCES)
     with transaction.atomic():
         SummarizedMonth.objects.all().delete()
-        for model in (PlatformMonth, DurationBin, BankMonth, ExposureMonth, PeriodTables):
+        for model in (*SUMMARY_ROWS, PeriodTables):
             model.objects.all().delete()  # type: ignore[attr-defined]
     if not firsts:
         return 0
@@ -432,8 +490,11 @@ def rebuild_all() -> int:
 
 
 #: the tables the summary is computed from, and its own
-SOURCES = (Case, CaseHarm, Person, Sighting, TakedownRequest, TakedownItem, UnblurRecord)
-SUMMARIES = (SummarizedMonth, PlatformMonth, DurationBin, BankMonth, ExposureMonth)
+SOURCES = (Case, CaseHarm, Person, Contact, Sighting, TakedownRequest, TakedownItem,
+           UnblurRecord)
+#: a month's rows (deleted and written together), and every summary table
+SUMMARY_ROWS = (PlatformMonth, DurationBin, BankMonth, ExposureMonth, CounselingMonth)
+SUMMARIES = (SummarizedMonth, *SUMMARY_ROWS)
 
 
 def _analyze(models: Iterable[Any]) -> None:
@@ -756,4 +817,94 @@ def exposure_counts(p: Plan) -> dict[Any, Exposure]:
     out: dict[Any, Exposure] = {}
     for (actor_id, _week), e in exposure_weeks(p).items():
         out[actor_id] = out.get(actor_id, Exposure()) + e
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The counseling team's view
+
+
+@dataclass(slots=True)
+class CounselingCounts:
+    """Over a plan and a slice: contacts per (channel, local hour), and the cases opened per
+    harm type and per age group. The slice narrows the cases; a harm-type (age-group) slice
+    keeps only that harm type's (age group's) row of its own table."""
+
+    contacts: dict[tuple[str, int], int] = field(default_factory=dict)
+    by_harm: dict[str, int] = field(default_factory=dict)
+    by_age: dict[str, int] = field(default_factory=dict)
+
+    def add(self, table: dict[Any, int], key: Any, n: Any) -> None:
+        table[key] = table.get(key, 0) + int(n or 0)
+
+
+def _counseling_slice(qs: QuerySet[Any], s: Slice, case_ref: str,
+                      prefix: str) -> QuerySet[Any]:
+    """`qs` narrowed to the cases of the slice (`case_ref`: the column holding the case id,
+    `prefix`: the path to the case); EXISTS, so each row stays once."""
+    if s.age_group:
+        qs = qs.filter(**{f"{prefix}person__age_group": s.age_group})
+    if s.harm_type:
+        qs = qs.filter(Exists(CaseHarm.objects.filter(case_id=OuterRef(case_ref),
+                                                      harm_type=s.harm_type)))
+    if s.platform_id is not None:
+        qs = qs.filter(Exists(Sighting.objects.filter(case_id=OuterRef(case_ref),
+                                                      platform_id=s.platform_id)))
+    return qs
+
+
+def _live_counseling(lo: dt.datetime, hi: dt.datetime, s: Slice,
+                     out: CounselingCounts) -> None:
+    contacts = _counseling_slice(
+        Contact.objects.filter(started_at__gte=lo, started_at__lt=hi), s, "case_id", "case__")
+    for r in (contacts.annotate(hr=local_hour("started_at", lo, hi)).values("channel", "hr")
+              .annotate(n=Count("pk")).order_by()):
+        out.add(out.contacts, (r["channel"], r["hr"]), r["n"])
+    harms = CaseHarm.objects.filter(case__created_at__gte=lo, case__created_at__lt=hi)
+    if s.harm_type:
+        harms = harms.filter(harm_type=s.harm_type)
+    harms = _counseling_slice(harms, Slice(s.platform_id, s.age_group), "case_id", "case__")
+    for r in harms.values("harm_type").annotate(n=Count("case_id", distinct=True)).order_by():
+        out.add(out.by_harm, r["harm_type"], r["n"])
+    cases = _counseling_slice(Case.objects.filter(created_at__gte=lo, created_at__lt=hi), s,
+                              "pk", "")
+    for r in (cases.annotate(age=Coalesce("person__age_group", Value(""))).values("age")
+              .annotate(n=Count("pk")).order_by()):
+        out.add(out.by_age, r["age"], r["n"])
+
+
+def counseling_counts(p: Plan, s: Slice) -> CounselingCounts:
+    """The counseling view's counts: closed months from `CounselingMonth` (keyed by age
+    group and harm type), the rest live. The rows have no platform: with a platform in the
+    slice every month is read from the source rows (a narrower, rarer view)."""
+    key = ("counseling", s)
+    if key in p.memo:
+        return p.memo[key]  # type: ignore[no-any-return]
+    out = CounselingCounts()
+    ranges = list(p.live)
+    if s.platform_id is not None:
+        ranges += [bounds(m) for m in p.cached]
+    elif p.cached:
+        rows = CounselingMonth.objects.filter(month__in=p.cached)
+        age, harm = s.age_group or ALL_AGES, s.harm_type or ALL_HARMS
+        for channel, hour, n in (rows.filter(measure=CounselingMeasure.CONTACTS,
+                                             age_group=age, harm_type=harm)
+                                 .values_list("channel", "hour").annotate(t=Sum("n"))
+                                 .order_by()):
+            out.add(out.contacts, (channel, hour), n)
+        harms = rows.filter(measure=CounselingMeasure.CASES, age_group=age).exclude(
+            harm_type=ALL_HARMS)
+        if s.harm_type:
+            harms = harms.filter(harm_type=s.harm_type)
+        for h, n in harms.values_list("harm_type").annotate(t=Sum("n")).order_by():
+            out.add(out.by_harm, h, n)
+        ages = rows.filter(measure=CounselingMeasure.CASES, harm_type=harm).exclude(
+            age_group=ALL_AGES)
+        if s.age_group:
+            ages = ages.filter(age_group=s.age_group)
+        for a, n in ages.values_list("age_group").annotate(t=Sum("n")).order_by():
+            out.add(out.by_age, a, n)
+    for lo, hi in ranges:
+        _live_counseling(lo, hi, s, out)
+    p.memo[key] = out
     return out

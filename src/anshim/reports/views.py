@@ -34,8 +34,7 @@ def _period(request: HttpRequest) -> figures.Period:
 
 
 def _charted(tables: list[figures.Table]) -> list[tuple[figures.Table, dict[str, object]]]:
-    return [(t, charts.bar_spec(t, value_column=len(t.columns) - 1 if t.key == "open_cases"
-                                else 1)) for t in tables]
+    return [(t, charts.bar_spec(t)) for t in tables]
 
 
 @staff_required(Action.VIEW_DASHBOARDS)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
+from django.db.models import F
 
-from anshim.reports import figures
+from anshim.reports import figures, summary
 
 from .conftest import YEAR, World
 
@@ -56,10 +58,33 @@ def test_removal_times_median_p90_and_shares(world: World) -> None:
     assert rows["Webhard"] == [1, 1, 5.0, 5.0, 100.0, 100.0, 100.0]
 
 
-def test_intake_to_first_notice_by_channel(world: World) -> None:
+def test_intake_to_first_notice_by_route(world: World) -> None:
     rows = _rows(figures.intake_to_notice(figures.year_period(YEAR)))
-    # every first notice went out 3 h after intake
-    assert rows == {"E-mail": [3.0, 3.0], "Partner API (webhook)": [3.0, 3.0]}
+    # every first notice went out 3 h after intake: cases 0 and 1 by e-mail, case 2 by API
+    assert rows == {"Direct notice (e-mail, web form)": [2, 3.0, 3.0, 100.0, 100.0, 100.0],
+                    "Partner API": [1, 3.0, 3.0, 100.0, 100.0, 100.0]}
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_removal_by_route(world: World, cached: bool) -> None:
+    from anshim.erasure.models import TakedownRequest
+
+    # case 0's 30 h removal went through the regulator
+    escalated = TakedownRequest.objects.get(case=world.cases[0], closed_at__isnull=False,
+                                            sent_at__isnull=False,
+                                            closed_at__gt=F("sent_at") + dt.timedelta(hours=20))
+    escalated.escalation = "regulator"
+    escalated.save()
+    period = figures.year_period(YEAR)
+    plan = summary.plan(period.start, period.end, build=cached)
+    assert bool(plan.cached) == cached
+    rows = _rows(figures.removal_by_route(period, plan=plan))
+    # direct: 10 h and 100 h (nearest rank: median 10, p90 100); one of two within 24 and 48 h
+    assert rows == {"Direct notice (e-mail, web form)": [2, 2, 10.0, 100.0, 50.0, 50.0, 100.0],
+                    "Partner API": [1, 1, 5.0, 5.0, 100.0, 100.0, 100.0],
+                    "Regulator escalation": [1, 1, 30.0, 30.0, 0.0, 100.0, 100.0]}
+    # the first notice of case 0 was the 10 h one, by e-mail: intake to notice unchanged
+    assert _rows(figures.intake_to_notice(period, plan=plan))["Partner API"][0] == 1
 
 
 def test_platform_scorecard(world: World) -> None:

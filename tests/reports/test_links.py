@@ -113,7 +113,7 @@ def _linked(c: Any, query: str) -> list[tuple[str, Any, str]]:
 
 #: every table with a list behind (some of) its numbers
 LINKED = {"open_cases", "attention", "caseload", "cases_by_harm", "cases_by_age", "funnel",
-          "removal_times", "scorecard",
+          "removal_times", "removal_by_route", "scorecard",
           "scorecard_trend", "backlog"}
 
 
@@ -187,6 +187,7 @@ def test_bad_list_filters_are_a_message_not_a_500(busy: World, make_user: Any,
     c = login_client(make_user("supervisor"))
     for url in ("/staff/cases/?harm=nonsense&age=old&platform=999999&lead=abc",
                 "/staff/cases/?expert=999999", "/staff/cases/?expert=x",
+                "/staff/erasure/?route=nope",
                 "/staff/erasure/?platform=x&sent_from=2025-13-01&state=gone",
                 "/staff/erasure/sightings/?stage=nope&older_than=-1&seen_from=2025-02-30",
                 "/staff/erasure/sightings/?seen_from=2025-05-01&seen_to=2025-04-01"):

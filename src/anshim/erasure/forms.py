@@ -9,7 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from anshim.cases.models import AgeGroup, HarmType
-from anshim.erasure.models import NoticeLanguage, Platform, TakedownState
+from anshim.erasure.models import NoticeLanguage, NoticeRoute, Platform, TakedownState
 
 
 class ReviewForm(forms.Form):
@@ -87,9 +87,11 @@ class RequestFilterForm(_SliceForm):
     sent_from = _day_field(_("Sent from"))
     sent_to = _day_field(_("Sent until"))
     resent = forms.BooleanField(label=_("Only notices sent again"), required=False)
+    route = forms.ChoiceField(label=_("Route"), required=False,
+                              choices=[("", _("All")), *NoticeRoute.choices])
     date_range = ("sent_from", "sent_to")
     field_order = ["show", "case", "state", "platform", "harm", "age", "sent_from", "sent_to",
-                   "resent"]
+                   "resent", "route"]
 
 
 class SightingStage(models.TextChoices):

@@ -14,7 +14,13 @@ from django.utils import timezone
 
 from anshim.cases.models import CaseHarm
 from anshim.erasure import takedowns
-from anshim.erasure.models import Sighting, SightingStatus, TakedownItem, TakedownRequest
+from anshim.erasure.models import (
+    Sighting,
+    SightingStatus,
+    TakedownItem,
+    TakedownRequest,
+    route_q,
+)
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -67,6 +73,8 @@ def filter_requests(params: dict[str, Any]) -> QuerySet[TakedownRequest]:
             qs = qs.filter(closed_at__isnull=False)
     if params.get("resent"):
         qs = qs.filter(send_count__gt=1)
+    if params.get("route"):
+        qs = qs.filter(route_q(params["route"]))
     qs = _in_days(_sliced(qs, params), "sent_at", params.get("sent_from"),
                   params.get("sent_to"))
     return qs.order_by("-closed_at", "-created_at", "-id")

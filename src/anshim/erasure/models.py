@@ -475,6 +475,33 @@ class EscalationTarget(models.TextChoices):
     POLICE = "police", _("Referral to police")
 
 
+class NoticeRoute(models.TextChoices):
+    """How a notice reached the platform, as the reports compare them: escalated to the
+    regulator, through a partner platform's API, or a direct notice (e-mail, web form)."""
+
+    DIRECT = "direct", _("Direct notice (e-mail, web form)")
+    PARTNER_API = "partner_api", _("Partner API")
+    REGULATOR = "regulator", _("Regulator escalation")
+
+
+def route_q(route: str, prefix: str = "") -> models.Q:
+    """The notices of one route (`prefix`: the path to the notice, e.g. "request__"); the
+    one definition the reports' grouping (`route_expression`) and the request list's filter
+    share."""
+    regulator = models.Q(**{f"{prefix}escalation": EscalationTarget.REGULATOR})
+    api = models.Q(**{f"{prefix}platform__channel": TakedownChannel.PARTNER_API})
+    return {NoticeRoute.REGULATOR: regulator, NoticeRoute.PARTNER_API: api & ~regulator,
+            NoticeRoute.DIRECT: ~api & ~regulator}[NoticeRoute(route)]
+
+
+def route_expression(prefix: str = "") -> models.Case:
+    """Each notice's route, as SQL (a CASE over `route_q`)."""
+    return models.Case(
+        *[models.When(route_q(route, prefix), then=models.Value(route.value))
+          for route in (NoticeRoute.REGULATOR, NoticeRoute.PARTNER_API)],
+        default=models.Value(NoticeRoute.DIRECT.value), output_field=models.CharField())
+
+
 class TakedownRequest(models.Model):
     """One notice to one platform about one case's confirmed sightings (batched)."""
 

@@ -45,11 +45,11 @@ from anshim.erasure.models import (
     Bank,
     BankEntry,
     Jurisdiction,
+    NoticeRoute,
     Platform,
     PlatformKind,
     Sighting,
     SightingStatus,
-    TakedownChannel,
     TakedownRequest,
 )
 from anshim.experts.models import Assignment, AssignmentStatus
@@ -455,6 +455,10 @@ def _rounded(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
+#: the "removed (sent) within" columns, for summary.WITHIN_HOURS
+WITHIN_COLUMNS = (_("Within 24 h (%)"), _("Within 48 h (%)"), _("Within 7 days (%)"))
+
+
 def removal_times(period: Period, s: summary.Slice = summary.ALL,
                   plan: summary.Plan | None = None,
                   names: dict[Any, str] | None = None) -> Table:
@@ -474,19 +478,51 @@ def removal_times(period: Period, s: summary.Slice = summary.ALL,
                      *[round(100 * c[f"within_{h}"] / c["sent"], 1) for h in WITHIN_HOURS]])
     return Table("removal_times", _("Time from notice to removal per platform"),
                  [_("Platform"), _("Notices"), _("Removed"), _("Median (h)"), _("p90 (h)"),
-                  _("Within 24 h (%)"), _("Within 48 h (%)"), _("Within 7 days (%)")], rows)
+                  *WITHIN_COLUMNS], rows)
+
+
+def _route_rows(plan: summary.Plan, s: summary.Slice, measure: str,
+                removed: bool) -> tuple[list[list[Any]], list[str]]:
+    """Per route with notices (in NoticeRoute's order): the count (and the removed), the
+    median and p90 hours, the shares within 24 h / 48 h / 7 days; and the routes."""
+    counts = summary.route_counts(plan, s)
+    pct = summary.quantiles(plan, s, measure, (0.5, 0.9))
+    rows: list[list[Any]] = []
+    keys: list[str] = []
+    for route, label in NoticeRoute.choices:
+        c = counts.get((DurationMeasure.REMOVAL if removed else DurationMeasure.FIRST_NOTICE,
+                        route))
+        if not c or not c["n"]:
+            continue
+        med, p90 = pct.get(route, [None, None])
+        rows.append([str(label), c["n"], *([c["removed"]] if removed else []),
+                     _rounded(med), _rounded(p90),
+                     *[round(100 * c[f"within_{h}"] / c["n"], 1) for h in WITHIN_HOURS]])
+        keys.append(route)
+    return rows, keys
 
 
 def intake_to_notice(period: Period, s: summary.Slice = summary.ALL,
                      plan: summary.Plan | None = None) -> Table:
-    """Time from intake to the first takedown notice of each case (median, p90), by the
-    notice's channel."""
-    pct = summary.quantiles(plan or _plan(period), s, DurationMeasure.FIRST_NOTICE, (0.5, 0.9))
-    labels = dict(TakedownChannel.choices)
-    rows = [[str(labels.get(channel, channel)), _rounded(med), _rounded(p90)]
-            for channel, (med, p90) in sorted(pct.items())]
-    return Table("intake_to_notice", _("Time from intake to takedown notice by channel"),
-                 [_("Channel"), _("Median (h)"), _("p90 (h)")], rows)
+    """Time from intake to the first takedown notice of each case opened in the period, by
+    the route of that notice: median, p90 and the shares sent within 24 h / 48 h / 7 days."""
+    rows, keys = _route_rows(plan or _plan(period), s, DurationMeasure.FIRST_NOTICE,
+                             removed=False)
+    return Table("intake_to_notice", _("Time from intake to the first takedown notice"),
+                 [_("Route"), _("First notices"), _("Median (h)"), _("p90 (h)"),
+                  *WITHIN_COLUMNS], rows, row_keys=keys)
+
+
+def removal_by_route(period: Period, s: summary.Slice = summary.ALL,
+                     plan: summary.Plan | None = None) -> Table:
+    """Time from notice to removal per route (direct notice, partner API, regulator
+    escalation): notices sent in the period, removed, median and p90 hours, the shares
+    removed within 24 h / 48 h / 7 days."""
+    rows, keys = _route_rows(plan or _plan(period), s, DurationMeasure.REMOVAL_ROUTE,
+                             removed=True)
+    return Table("removal_by_route", _("Time from notice to removal per route"),
+                 [_("Route"), _("Notices"), _("Removed"), _("Median (h)"), _("p90 (h)"),
+                  *WITHIN_COLUMNS], rows, row_keys=keys)
 
 
 def platform_scorecard(period: Period, s: summary.Slice = summary.ALL,
@@ -751,6 +787,7 @@ TEAM_OF = {"open_cases": "counseling", "attention": "counseling", "caseload": "c
            "cases_by_harm": "counseling", "cases_by_age": "counseling",
            "funnel": "erasure", "removal_times": "erasure", "scorecard": "erasure",
            "scorecard_trend": "erasure", "intake_to_notice": "erasure", "backlog": "erasure",
+           "removal_by_route": "erasure",
            "hash_banks": "erasure", "exposure": "erasure", "exposure_weeks": "erasure"}
 
 
@@ -780,6 +817,7 @@ def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
         ("erasure", lambda: removal_times(period, s, plan, names)),
         ("erasure", lambda: platform_scorecard(period, s, plan, names)),
         ("erasure", lambda: scorecard_trend(period, s, plan, names)),
+        ("erasure", lambda: removal_by_route(period, s, plan)),
         ("erasure", lambda: intake_to_notice(period, s, plan)),
         ("erasure", lambda: backlog(s)), ("erasure", hash_banks),
         ("erasure", lambda: reviewer_exposure(period, plan)),

@@ -162,6 +162,17 @@ def removal_times(table: Table, c: Context) -> Links:
     return _per_platform(table, c, {1: {}, 2: {"state": "removed"}})
 
 
+def removal_by_route(table: Table, c: Context) -> Links:
+    """Per route (`row_keys`): notices sent in the period, removed."""
+    dates = _period("sent", c.period.start, c.period.end)
+    out: Links = {}
+    for i, route in enumerate(table.row_keys):
+        out[(i, 1)] = _url("erasure:index", route=route, **dates, **_slice(c.slice))
+        out[(i, 2)] = _url("erasure:index", route=route, state="removed", **dates,
+                           **_slice(c.slice))
+    return out
+
+
 def scorecard(table: Table, c: Context) -> Links:
     """Per platform: notices, notices sent again, refusals."""
     return _per_platform(table, c, {1: {}, 6: {"resent": True}, 7: {"state": "refused"}})
@@ -204,6 +215,7 @@ BUILDERS: dict[str, Callable[[Table, Context], Links]] = {
     "open_cases": open_cases, "attention": attention, "caseload": caseload,
     "cases_by_harm": cases_by_harm, "cases_by_age": cases_by_age,
     "funnel": funnel, "removal_times": removal_times, "scorecard": scorecard,
+    "removal_by_route": removal_by_route,
     "scorecard_trend": scorecard_trend, "backlog": backlog,
 }
 

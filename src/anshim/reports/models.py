@@ -67,6 +67,34 @@ class PlatformMonth(models.Model):
 class DurationMeasure(models.TextChoices):
     REMOVAL = "removal", "notice to removal"
     FIRST_NOTICE = "first_notice", "intake to first notice"
+    #: notice to removal by the notice's route (`grp`: erasure.models.NoticeRoute)
+    REMOVAL_ROUTE = "removal_route", "notice to removal by route"
+
+
+class RouteMonth(models.Model):
+    """Notices per month by route (direct notice, partner API, regulator escalation;
+    erasure.models.NoticeRoute), platform, victim age group and harm type: for
+    `DurationMeasure.REMOVAL` the notices sent in the month, those removed and those removed
+    within 24 h / 48 h / 7 days of sending; for `FIRST_NOTICE` the first notices of the
+    cases opened in the month and those sent within 24 h / 48 h / 7 days of intake."""
+
+    month = models.DateField()
+    measure = models.CharField(max_length=13, choices=DurationMeasure.choices)
+    route = models.CharField(max_length=12)
+    platform_id = models.BigIntegerField(null=True)
+    age_group = models.CharField(max_length=8, blank=True)
+    harm_type = models.CharField(max_length=16, blank=True)
+    n = models.IntegerField(default=0)
+    removed = models.IntegerField(default=0)
+    within_24 = models.IntegerField(default=0)
+    within_48 = models.IntegerField(default=0)
+    within_168 = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["measure", "harm_type", "age_group", "month"],
+                                name="reports_route_slice_idx")]
+        verbose_name = _("route month summary")
+        verbose_name_plural = _("route month summaries")
 
 
 class DurationBin(models.Model):
@@ -76,7 +104,7 @@ class DurationBin(models.Model):
     notice channel (first notice)."""
 
     month = models.DateField()
-    measure = models.CharField(max_length=12, choices=DurationMeasure.choices)
+    measure = models.CharField(max_length=16, choices=DurationMeasure.choices)
     grp = models.CharField(max_length=24)
     age_group = models.CharField(max_length=8, blank=True)
     harm_type = models.CharField(max_length=16, blank=True)

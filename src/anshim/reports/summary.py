@@ -48,6 +48,7 @@ from anshim.erasure.models import (
     TakedownRequest,
     TakedownState,
     UnblurRecord,
+    route_expression,
 )
 from anshim.reports.models import (
     ALL_AGES,
@@ -60,6 +61,7 @@ from anshim.reports.models import (
     ExposureMonth,
     PeriodTables,
     PlatformMonth,
+    RouteMonth,
     SummarizedMonth,
 )
 
@@ -104,6 +106,7 @@ class MonthRows:
     banks: list[BankMonth] = field(default_factory=list)
     exposure: list[ExposureMonth] = field(default_factory=list)
     counseling: list[CounselingMonth] = field(default_factory=list)
+    routes: list[RouteMonth] = field(default_factory=list)
 
 
 def month_start(moment: dt.datetime | dt.date) -> dt.date:
@@ -350,7 +353,9 @@ def month_rows(start: dt.datetime, end: dt.datetime, month: dt.date) -> MonthRow
     """Every summary row of [start, end), labelled `month`, by aggregate queries."""
     return MonthRows(platforms=platform_rows(start, end, month),
                      durations=removal_bins(start, end, month)
-                     + first_notice_bins(start, end, month),
+                     + first_notice_bins(start, end, month)
+                     + removal_route_bins(start, end, month),
+                     routes=route_rows(start, end, month),
                      banks=bank_rows(start, end, month),
                      exposure=exposure_rows(start, end, month),
                      counseling=counseling_rows(start, end, month))
@@ -373,14 +378,68 @@ def first_notice_bins(start: dt.datetime, end: dt.datetime, month: dt.date) -> l
     the platform the first notice went to."""
 
     bin_expr, tenths = duration_bin(hours_between("sent_at", "case__created_at"))
-    first = (first_notices(start, end).annotate(_t=tenths).annotate(b=bin_expr))
+    first = (first_notices(start, end).annotate(route=route_expression(), _t=tenths)
+             .annotate(b=bin_expr))
     out = []
-    for grouped in _by_harm(first, "platform__channel", "platform_id", "b"):
+    for grouped in _by_harm(first, "route", "platform_id", "b"):
         for r in grouped.annotate(n=Count("pk", distinct=True)).order_by():
             out.append(DurationBin(
                 month=month, measure=DurationMeasure.FIRST_NOTICE,
-                grp=r["platform__channel"], platform_id=r["platform_id"], age_group=r["age"],
+                grp=r["route"], platform_id=r["platform_id"], age_group=r["age"],
                 harm_type=r["harm"], bin=r["b"], n=r["n"]))
+    return out
+
+
+def removal_route_bins(start: dt.datetime, end: dt.datetime,
+                       month: dt.date) -> list[DurationBin]:
+    """Notice to removal of the notices sent in [start, end), by the notice's route."""
+    bin_expr, tenths = duration_bin(hours_between("closed_at", "sent_at"))
+    removed = (TakedownRequest.objects.filter(sent_at__gte=start, sent_at__lt=end,
+                                              state=TakedownState.REMOVED,
+                                              closed_at__isnull=False)
+               .annotate(route=route_expression(), _t=tenths).annotate(b=bin_expr))
+    return [DurationBin(month=month, measure=DurationMeasure.REMOVAL_ROUTE, grp=r["route"],
+                        platform_id=r["platform_id"], age_group=r["age"], harm_type=r["harm"],
+                        bin=r["b"], n=r["n"])
+            for grouped in _by_harm(removed, "route", "platform_id", "b")
+            for r in grouped.annotate(n=Count("pk", distinct=True)).order_by()]
+
+
+def route_rows(start: dt.datetime, end: dt.datetime, month: dt.date,
+               s: Slice | None = None) -> list[RouteMonth]:
+    """The notices sent in [start, end) and the first notices of the cases opened in it, by
+    route, platform, age group and harm type (`s`: only that slice's rows)."""
+
+    def groupings(qs: QuerySet[Any]) -> Iterator[QuerySet[Any]]:
+        return (_by_harm(qs, "route", "platform_id") if s is None
+                else _in_slice(qs, s, "route", "platform_id"))
+
+    out: list[RouteMonth] = []
+    sent = (TakedownRequest.objects.filter(sent_at__gte=start, sent_at__lt=end)
+            .annotate(route=route_expression(), _d=hours_between("closed_at", "sent_at")))
+    removed = Q(state=TakedownState.REMOVED, closed_at__isnull=False)
+    counts = {"n": Count("pk", distinct=True),
+              "removed": Count("pk", filter=removed, distinct=True),
+              **{f"within_{h}": Count("pk", filter=removed & Q(_d__lte=h), distinct=True)
+                 for h in WITHIN_HOURS}}
+    for grouped in groupings(sent):
+        for r in grouped.annotate(**counts).order_by():
+            out.append(RouteMonth(month=month, measure=DurationMeasure.REMOVAL,
+                                  route=r["route"], platform_id=r["platform_id"],
+                                  age_group=r["age"] or "", harm_type=r["harm"] or "",
+                                  n=r["n"], removed=r["removed"],
+                                  **{f"within_{h}": r[f"within_{h}"] for h in WITHIN_HOURS}))
+    first = (first_notices(start, end)
+             .annotate(route=route_expression(), _d=hours_between("sent_at", "case__created_at")))
+    within = {f"within_{h}": Count("pk", filter=Q(_d__lte=h), distinct=True)
+              for h in WITHIN_HOURS}
+    for grouped in groupings(first):
+        for r in grouped.annotate(n=Count("pk", distinct=True), **within).order_by():
+            out.append(RouteMonth(month=month, measure=DurationMeasure.FIRST_NOTICE,
+                                  route=r["route"], platform_id=r["platform_id"],
+                                  age_group=r["age"] or "", harm_type=r["harm"] or "",
+                                  n=r["n"],
+                                  **{f"within_{h}": r[f"within_{h}"] for h in WITHIN_HOURS}))
     return out
 
 
@@ -405,6 +464,7 @@ def build_month(month: dt.date) -> None:
         BankMonth.objects.bulk_create(rows.banks)
         ExposureMonth.objects.bulk_create(rows.exposure)
         CounselingMonth.objects.bulk_create(rows.counseling, batch_size=1000)
+        RouteMonth.objects.bulk_create(rows.routes, batch_size=1000)
         marker.save(update_fields=["built_at"])
 
 
@@ -493,7 +553,8 @@ def rebuild_all() -> int:
 SOURCES = (Case, CaseHarm, Person, Contact, Sighting, TakedownRequest, TakedownItem,
            UnblurRecord)
 #: a month's rows (deleted and written together), and every summary table
-SUMMARY_ROWS = (PlatformMonth, DurationBin, BankMonth, ExposureMonth, CounselingMonth)
+SUMMARY_ROWS = (PlatformMonth, DurationBin, BankMonth, ExposureMonth, CounselingMonth,
+                RouteMonth)
 SUMMARIES = (SummarizedMonth, *SUMMARY_ROWS)
 
 
@@ -604,6 +665,33 @@ def platform_counts(p: Plan, s: Slice) -> dict[Any, dict[str, int]]:
             add(r["platform_id"], {n: r[f"t_{n}"] for n in COUNT_FIELDS})
     for _month, row in _live_platforms(p, s):
         add(row.platform_id, {n: getattr(row, n) for n in COUNT_FIELDS})
+    return out
+
+
+ROUTE_FIELDS = ("n", "removed", *[f"within_{h}" for h in WITHIN_HOURS])
+
+
+def route_counts(p: Plan, s: Slice) -> dict[tuple[str, str], dict[str, int]]:
+    """The summed counts per (measure, route) over the plan: cached months from
+    `RouteMonth`, the live ranges computed for the slice only."""
+    key = ("route_counts", s)
+    if key in p.memo:
+        return p.memo[key]  # type: ignore[no-any-return]
+    out: dict[tuple[str, str], dict[str, int]] = p.memo.setdefault(key, {})
+
+    def add(measure: str, route: str, values: dict[str, Any]) -> None:
+        slot = out.setdefault((measure, route), dict.fromkeys(ROUTE_FIELDS, 0))
+        for name in ROUTE_FIELDS:
+            slot[name] += values[name] or 0
+
+    if p.cached:
+        for r in (_sliced(RouteMonth.objects.filter(month__in=p.cached), s)
+                  .values("measure", "route")
+                  .annotate(**{f"t_{n}": Sum(n) for n in ROUTE_FIELDS}).order_by()):
+            add(r["measure"], r["route"], {n: r[f"t_{n}"] for n in ROUTE_FIELDS})
+    for lo, hi in p.live:
+        for row in route_rows(lo, hi, month_start(lo), s):
+            add(row.measure, row.route, {n: getattr(row, n) for n in ROUTE_FIELDS})
     return out
 
 
@@ -727,16 +815,17 @@ def _cached_bins(p: Plan, s: Slice,
 def _live_bins(lo: dt.datetime, hi: dt.datetime, s: Slice,
                measure: str) -> list[tuple[str, Sequence[Any]]]:
     """The live histogram of [lo, hi) as SQL (the same expressions `month_rows` stores)."""
-    if measure == DurationMeasure.REMOVAL:
+    if measure in (DurationMeasure.REMOVAL, DurationMeasure.REMOVAL_ROUTE):
         bin_expr, tenths = duration_bin(hours_between("closed_at", "sent_at"))
         qs: QuerySet[Any] = TakedownRequest.objects.filter(
             sent_at__gte=lo, sent_at__lt=hi, state=TakedownState.REMOVED,
             closed_at__isnull=False)
-        grp: Any = Cast("platform_id", output_field=CharField())
+        grp: Any = (Cast("platform_id", output_field=CharField())
+                    if measure == DurationMeasure.REMOVAL else route_expression())
     else:
         bin_expr, tenths = duration_bin(hours_between("sent_at", "case__created_at"))
         qs = first_notices(lo, hi)
-        grp = F("platform__channel")
+        grp = route_expression()
     grouped = (s.case_rows(qs).annotate(_t=tenths).annotate(b=bin_expr)
                .values(measure=Value(measure, output_field=CharField()), grp=grp, bin=F("b"))
                .annotate(n=Count("pk", distinct=True)).order_by())

@@ -78,6 +78,9 @@ def test_demo_volume_generates_a_realistic_mix(db: Any) -> None:
     assert Platform.objects.count() >= 12
     assert CaseHarm.objects.values("harm_type").distinct().count() >= 6
     assert Sighting.objects.filter(is_reupload=True).exists()
+    from anshim.erasure.models import TakedownRequest
+
+    assert TakedownRequest.objects.filter(escalation="regulator").exists()
     ages = Case.objects.order_by("created_at").values_list("created_at", flat=True)
     assert (ages.last() - ages.first()).days > 600  # spread over 24 months
     # experts: a pool of 100 who cannot sign in, a quarter of the cases supported, each

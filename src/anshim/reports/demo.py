@@ -1,7 +1,8 @@
 """`anshim demo --volume N`: N fictitious cases over 24 months with a realistic mix (harm types,
 ages, contacts, referrals, sightings on a dozen fictitious platforms with long-tailed removal
-times, re-uploads, takedown notices, a pool of fictitious experts with assignments and
-appointments), written with bulk_create in a few statements per table.
+times, re-uploads, takedown notices (the slow ones often escalated to the regulator), a pool
+of fictitious experts with assignments and appointments), written with bulk_create in a few
+statements per table.
 
 Everything is fictitious and benign: no media, no names (victims are anonymous)."""
 
@@ -33,6 +34,7 @@ from anshim.cases.models import (
     Sex,
 )
 from anshim.erasure.models import (
+    EscalationTarget,
     Jurisdiction,
     Platform,
     PlatformKind,
@@ -92,6 +94,8 @@ RELATIONSHIPS = [(OffenderRelationship.UNKNOWN, 38), (OffenderRelationship.ONLIN
                  (OffenderRelationship.STRANGER, 12), (OffenderRelationship.SOCIAL, 13),
                  (OffenderRelationship.INTIMATE, 8), (OffenderRelationship.FAMILY, 2)]
 CO_LEAK_SHARE = 0.26
+#: the share of notices unanswered for over a week that were escalated to the regulator
+ESCALATED_SHARE = 0.4
 #: reviewer exposure: the share of reviewed sightings a specialist unblurred, the median
 #: seconds a picture stayed on screen (log-normal: most a glance, a long tail of minutes) and
 #: the share of viewings whose page sent no report (closed first: the default counts)
@@ -358,9 +362,13 @@ def _batch(rng: random.Random, now: dt.datetime, platforms: list[tuple[Platform,
                     [SightingStatus.NEW, SightingStatus.CONFIRMED, SightingStatus.REJECTED]),
                 first_seen=seen, last_seen=seen, removed_at=removed_at if removed else None))
             sent = seen + dt.timedelta(hours=rng.random() * 12)
+            # a notice a platform sat on for over a week: often escalated to the regulator
+            escalated = hours > 168 and rng.random() < ESCALATED_SHARE
             requests.append(TakedownRequest(
                 case=case, platform=platform, subject="데모 삭제 요청", body="데모",
-                state=TakedownState.REMOVED if removed else TakedownState.SENT,
+                state=TakedownState.REMOVED if removed else (
+                    TakedownState.ESCALATED if escalated else TakedownState.SENT),
+                escalation=EscalationTarget.REGULATOR if escalated else "",
                 sent_at=sent, last_sent_at=sent, send_count=1,
                 closed_at=removed_at if removed else None))
     CaseHarm.objects.bulk_create(harms)

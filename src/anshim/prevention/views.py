@@ -340,7 +340,7 @@ def test(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "prevention/test.html", {
         "item": item, "form": form,
         "comparisons": [(c, labels[c.before], labels[c.after])
-                        for c in analysis.test_results(item)],
+                        for c in analysis.cached_test_results(item)],
         "counts": [(label, counts.get(value, 0)) for value, label in Wave.choices],
         "may_manage": can(request.user, Action.MANAGE_PREVENTION)})
 
@@ -499,7 +499,7 @@ def results(request: HttpRequest, pk: int) -> HttpResponse:
     dim = request.GET.get("by") or None
     if dim not in analysis.DIMENSIONS:
         dim = None
-    outcome = analysis.survey_results(item, dim=dim, language=_language())
+    outcome = analysis.cached_survey_results(item, dim=dim, language=_language())
     return render(request, "prevention/results.html", {
         "item": item, "results": outcome, "dim": dim,
         "dimensions": [("grade", _("Grade")), ("sex", _("Sex")), ("level", _("School level"))],
@@ -514,7 +514,7 @@ def results_table(request: HttpRequest, pk: int) -> HttpResponse:
     dim = request.GET.get("by") or None
     if dim not in analysis.DIMENSIONS:
         dim = None
-    outcome = analysis.survey_results(item, dim=dim, language=_language())
+    outcome = analysis.cached_survey_results(item, dim=dim, language=_language())
     content = analysis.published_csv(outcome)
     services.record_published_table(request.user, item, dim or "overall", request=request)
     response = HttpResponse(content, content_type="text/csv; charset=utf-8")

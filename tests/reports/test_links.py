@@ -114,7 +114,7 @@ def _linked(c: Any, query: str) -> list[tuple[str, Any, str]]:
 #: every table with a list behind (some of) its numbers
 LINKED = {"open_cases", "attention", "caseload", "cases_by_harm", "cases_by_age", "funnel",
           "removal_times", "removal_by_route", "scorecard",
-          "scorecard_trend", "backlog"}
+          "scorecard_trend", "backlog", "review_queue"}
 
 
 @pytest.mark.parametrize("slice_", [False, True])

@@ -24,7 +24,8 @@ def test_only_supervisors_see_case_derived_dashboards(role: str, make_user: Any,
                                                       login_client: Any, world: World) -> None:
     c = login_client(make_user(role))
     for url in ("/staff/reports/", f"/staff/reports/annual/?year={YEAR}",
-                f"/staff/reports/annual/?year={YEAR}&format=json"):
+                f"/staff/reports/annual/?year={YEAR}&format=json",
+                f"/staff/reports/monthly/?month={YEAR}-02&format=json"):
         response = c.get(url)
         assert response.status_code == 403, url
         assert b"Not permitted" not in response.content  # the translated 403 page

@@ -250,6 +250,7 @@ VIEWS = [
     # Dashboards and reports (case-derived figures): supervisors only (issue 14).
     view("reports:dashboard", "GET", globally(Action.VIEW_DASHBOARDS)),
     view("reports:annual", "GET", globally(Action.VIEW_DASHBOARDS)),
+    view("reports:monthly", "GET", globally(Action.VIEW_DASHBOARDS)),
     view("erasure:draft", "POST", on_case(Action.MANAGE_ERASURE), "code"),
     Row("erasure:review", "POST", lambda w: reverse("erasure:review", args=[w.sighting.pk]),
         on_case(Action.MANAGE_ERASURE)),

@@ -95,13 +95,15 @@ class RequestFilterForm(_SliceForm):
 
 
 class SightingStage(models.TextChoices):
-    """The erasure funnel's stages (reports.summary counts them) and the backlog."""
+    """The erasure funnel's stages (reports.summary counts them), the backlog and the review
+    queue."""
 
     CONFIRMED = "confirmed", _("Confirmed by a reviewer")
     REQUESTED = "requested", _("Takedown request sent")
     REMOVED = "removed", _("Removed")
     REUPLOADED = "reuploaded", _("Re-uploaded")
     BACKLOG = "backlog", _("Confirmed, not yet removed")
+    QUEUE = "queue", _("Waiting for review")
 
 
 class SightingFilterForm(_SliceForm):

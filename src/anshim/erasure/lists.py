@@ -98,6 +98,8 @@ def filter_sightings(params: dict[str, Any], now: dt.datetime | None = None
         qs = qs.filter(is_reupload=True)
     elif stage == "backlog":
         qs = qs.filter(status=SightingStatus.CONFIRMED)
+    elif stage == "queue":
+        qs = qs.filter(status=SightingStatus.NEW)
     if params.get("older_than") is not None:
         qs = qs.filter(first_seen__lte=now - dt.timedelta(hours=params["older_than"]))
     if params.get("newer_than") is not None:

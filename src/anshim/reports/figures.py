@@ -116,6 +116,30 @@ def month_period(year: int, month: int) -> Period:
     return Period(start, end, f"{year}-{month:02d}")
 
 
+class BadMonth(ValueError):
+    """A month that is not YYYY-MM, or has not begun."""
+
+
+def parse_month(text: str) -> Period:
+    """`YYYY-MM` as that month's period (the report command and the monthly page); a month
+    after the current one is refused (it has no figures yet)."""
+    import re
+
+    m = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+    if not m or not 1 <= int(m[2]) <= 12 or int(m[1]) < 2000:
+        raise BadMonth(_("A month is written YYYY-MM, for example 2026-03."))
+    period = month_period(int(m[1]), int(m[2]))
+    if period.start > timezone.now():
+        raise BadMonth(_("That month has not begun yet."))
+    return period
+
+
+def last_closed_month() -> Period:
+    """The latest month that is over (the monthly report's default)."""
+    first = timezone.localtime().date().replace(day=1) - dt.timedelta(days=1)
+    return month_period(first.year, first.month)
+
+
 def last_months(n: int) -> Period:
     """The open month and the n - 1 months before it, up to now."""
     now = timezone.now()
@@ -566,20 +590,36 @@ def scorecard_trend(period: Period, s: summary.Slice = summary.ALL,
                  [_("Month and platform"), _("Notices"), _("Removal rate (%)")], rows)
 
 
-def backlog(s: summary.Slice = summary.ALL) -> Table:
-    """Confirmed items not yet removed, by age."""
+#: the age bands of the backlog and the review queue: hours since first seen, at least, less
+#: than (reports.links opens the sightings list with the same bounds)
+AGE_BANDS = ((_("under 24 h"), 0, 24), (_("1–7 days"), 24, 168),  # noqa: RUF001
+             (_("1–4 weeks"), 168, 672), (_("over 4 weeks"), 672, None))  # noqa: RUF001
+
+
+def _aged(status: str, s: summary.Slice) -> list[list[Any]]:
+    """Sightings in `status` per age band (hours since first seen), in one aggregate."""
     now = timezone.now()
-    bands = [(_("under 24 h"), 0, 24), (_("1–7 days"), 24, 168),  # noqa: RUF001
-             (_("1–4 weeks"), 168, 672), (_("over 4 weeks"), 672, None)]  # noqa: RUF001
     aggs = {}
-    for i, (_label, lo, hi) in enumerate(bands):
+    for i, (_label, lo, hi) in enumerate(AGE_BANDS):
         cond = Q(first_seen__lte=now - dt.timedelta(hours=lo))
         if hi is not None:
             cond &= Q(first_seen__gt=now - dt.timedelta(hours=hi))
         aggs[f"b{i}"] = Count("pk", filter=cond)
-    agg = s.case_rows(Sighting.objects.filter(status=SightingStatus.CONFIRMED)).aggregate(**aggs)
-    rows = [[str(label), agg[f"b{i}"]] for i, (label, _lo, _hi) in enumerate(bands)]
-    return Table("backlog", _("Undeleted backlog by age"), [_("Age"), _("Items")], rows)
+    agg = s.case_rows(Sighting.objects.filter(status=status)).aggregate(**aggs)
+    return [[str(label), agg[f"b{i}"]] for i, (label, _lo, _hi) in enumerate(AGE_BANDS)]
+
+
+def backlog(s: summary.Slice = summary.ALL) -> Table:
+    """Confirmed items not yet removed, by age."""
+    return Table("backlog", _("Undeleted backlog by age"), [_("Age"), _("Items")],
+                 _aged(SightingStatus.CONFIRMED, s))
+
+
+def review_queue(s: summary.Slice = summary.ALL) -> Table:
+    """Erasure: found items waiting for a reviewer's decision, by age (how long the queue
+    keeps a victim's footage unanswered)."""
+    return Table("review_queue", _("Review queue by age"), [_("Age"), _("Items")],
+                 _aged(SightingStatus.NEW, s))
 
 
 def hash_banks() -> Table:
@@ -708,7 +748,8 @@ def reviewer_exposure_weeks(period: Period, plan: summary.Plan | None = None) ->
 # survey prevalence, their CIs and the suppression of small cells) from the prevention app's
 # analysis over anshim.stats, never re-estimated here.
 
-#: the latest knowledge tests and surveys shown (each one is analysed on the request)
+#: the latest knowledge tests and surveys shown (each analysis kept until its inputs change:
+#: prevention.analysis.cached_survey_results / cached_test_results)
 PREVENTION_LATEST = 3
 
 
@@ -787,7 +828,7 @@ TEAM_OF = {"open_cases": "counseling", "attention": "counseling", "caseload": "c
            "cases_by_harm": "counseling", "cases_by_age": "counseling",
            "funnel": "erasure", "removal_times": "erasure", "scorecard": "erasure",
            "scorecard_trend": "erasure", "intake_to_notice": "erasure", "backlog": "erasure",
-           "removal_by_route": "erasure",
+           "removal_by_route": "erasure", "review_queue": "erasure",
            "hash_banks": "erasure", "exposure": "erasure", "exposure_weeks": "erasure"}
 
 
@@ -819,6 +860,7 @@ def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
         ("erasure", lambda: scorecard_trend(period, s, plan, names)),
         ("erasure", lambda: removal_by_route(period, s, plan)),
         ("erasure", lambda: intake_to_notice(period, s, plan)),
+        ("erasure", lambda: review_queue(s)),
         ("erasure", lambda: backlog(s)), ("erasure", hash_banks),
         ("erasure", lambda: reviewer_exposure(period, plan)),
         ("erasure", lambda: reviewer_exposure_weeks(period, plan)),
@@ -831,9 +873,10 @@ def dashboard_tables(period: Period, s: summary.Slice = summary.ALL,
                         period, s, names)
 
 
-def team_tables(period: Period) -> list[Table]:
-    """Team views for the reports (the dashboard's counseling view has them too)."""
-    return [contacts_by_hour(period)]
+def report_tables(period: Period) -> list[Table]:
+    """The monthly and the annual report (PDF, xlsx, JSON; `anshim report` and the report
+    pages): the ministry-format tables, then every table of the dashboard for the period."""
+    return annual_tables(period) + dashboard_tables(period)
 
 
 __all__ = ["ANNUAL_TABLES", "NOT_RECORDED", "Period", "Platform", "Table", "annual_tables",

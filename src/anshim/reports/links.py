@@ -199,16 +199,24 @@ def scorecard_trend(table: Table, c: Context) -> Links:
     return out
 
 
-#: figures.backlog's age bands (hours): at least, less than
-BACKLOG_BANDS = ((0, 24), (24, 168), (168, 672), (672, None))
+def _aged(stage: str, c: Context) -> Links:
+    """Per age band of figures.AGE_BANDS (hours since first seen: at least, less than; no
+    period: the current state), the sightings list of that stage."""
+    from anshim.reports.figures import AGE_BANDS
+
+    return {(i, 1): _url("erasure:sightings", stage=stage, older_than=lo,
+                         newer_than=hi, **_slice(c.slice))
+            for i, (_label, lo, hi) in enumerate(AGE_BANDS)}
 
 
 def backlog(table: Table, c: Context) -> Links:
-    """Confirmed items not yet removed, by hours since first seen (no period: the current
-    state)."""
-    return {(i, 1): _url("erasure:sightings", stage="backlog", older_than=lo,
-                         newer_than=hi, **_slice(c.slice))
-            for i, (lo, hi) in enumerate(BACKLOG_BANDS)}
+    """Confirmed items not yet removed, by age."""
+    return _aged("backlog", c)
+
+
+def review_queue(table: Table, c: Context) -> Links:
+    """Found items waiting for review, by age."""
+    return _aged("queue", c)
 
 
 BUILDERS: dict[str, Callable[[Table, Context], Links]] = {
@@ -216,7 +224,7 @@ BUILDERS: dict[str, Callable[[Table, Context], Links]] = {
     "cases_by_harm": cases_by_harm, "cases_by_age": cases_by_age,
     "funnel": funnel, "removal_times": removal_times, "scorecard": scorecard,
     "removal_by_route": removal_by_route,
-    "scorecard_trend": scorecard_trend, "backlog": backlog,
+    "scorecard_trend": scorecard_trend, "backlog": backlog, "review_queue": review_queue,
 }
 
 

@@ -28,14 +28,15 @@ def protect(table: Table) -> Table:
     result = stats.protect_table(counts, counts, PUBLIC_RULE)
     mask = result.suppressed
     total = int(result.numerators[0, -1])
-    rows = [[r[0], int(r[1])] for r in table.rows] + [[_total_label(), total]]
+    rows = [[r[0], int(r[1])] for r in table.rows] + [[total_label(), total]]
     suppressed = {(i, 1) for i in range(len(table.rows)) if mask[0, i]}
     if mask[0, -1]:
         suppressed.add((len(table.rows), 1))
     return Table(table.key, table.title, table.columns[:2], rows, suppressed, table.note)
 
 
-def _total_label() -> str:
+def total_label() -> str:
+    """The label of the total row a protected table carries (render's summary reads it)."""
     from django.utils.translation import gettext
 
     return gettext("Total")

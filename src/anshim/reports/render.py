@@ -34,6 +34,18 @@ def _cell(table: Table, i: int, j: int, value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _headline(table: Table) -> str:
+    """A table's total for the one-page summary: a protected (public) table's own total row,
+    as published (a dash where it is suppressed); else the sum of its counts."""
+    from anshim.reports.public import total_label
+
+    last = len(table.rows) - 1
+    if table.rows and str(table.rows[-1][0]) == total_label():
+        return _cell(table, last, 1, table.rows[-1][1])
+    return str(sum(r[1] for i, r in enumerate(table.rows)
+                   if isinstance(r[1], int) and (i, 1) not in table.suppressed))
+
+
 def to_json(period: Period, tables: Sequence[Table], not_recorded: Sequence[Any]) -> bytes:
     return json.dumps({"period": period.label, "tables": [t.as_json() for t in tables],
                        "not_recorded": [str(x) for x in not_recorded]},
@@ -79,9 +91,7 @@ def to_pdf(period: Period, tables: Sequence[Table], not_recorded: Sequence[Any],
     for t in tables:
         if t.key not in SUMMARY_KEYS:
             continue
-        total = sum(r[1] for i, r in enumerate(t.rows)
-                    if isinstance(r[1], int) and (i, 1) not in t.suppressed)
-        pdf.cell(0, 7, f"{t.title}: {total}", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 7, f"{t.title}: {_headline(t)}", new_x="LMARGIN", new_y="NEXT")
     if not_recorded:
         pdf.ln(3)
         pdf.multi_cell(0, 6, _("Not recorded by the case file yet: ")

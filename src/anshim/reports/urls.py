@@ -7,4 +7,5 @@ app_name = "reports"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("annual/", views.annual, name="annual"),
+    path("monthly/", views.monthly, name="monthly"),
 ]

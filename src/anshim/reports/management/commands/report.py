@@ -3,7 +3,6 @@ JSON (docs/reports.md)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,12 @@ class Command(BaseCommand):
                 raise CommandError("annual needs --year YYYY")
             period = figures.year_period(options["year"])
         else:
-            m = re.fullmatch(r"(\d{4})-(\d{2})", options["month"] or "")
-            if not m or not 1 <= int(m[2]) <= 12:
-                raise CommandError("monthly needs --month YYYY-MM")
-            period = figures.month_period(int(m[1]), int(m[2]))
+            try:
+                period = figures.parse_month(options["month"] or "")
+            except figures.BadMonth as exc:
+                raise CommandError(f"monthly needs --month YYYY-MM: {exc}") from exc
         with translation.override(options["language"]):
-            tables = (figures.annual_tables(period) + figures.dashboard_tables(period)
-                      + figures.team_tables(period))
+            tables = figures.report_tables(period)
             if options["json"]:
                 self.stdout.write(render.to_json(period, tables, figures.NOT_RECORDED).decode())
                 return

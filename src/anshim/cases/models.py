@@ -239,6 +239,8 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["started_at"]
+        # the reports read a month's contacts (the counseling view's live month)
+        indexes = [models.Index(fields=["started_at"], name="cases_contact_started")]
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
 

@@ -104,6 +104,9 @@ class Assignment(models.Model):
                 name="one_active_assignment_per_need",
             )
         ]
+        # the dashboard's caseload reads the open assignments per expert
+        indexes = [models.Index(fields=["status", "expert", "case"],
+                                name="experts_assign_open")]
         verbose_name = _("expert assignment")
         verbose_name_plural = _("expert assignments")
 

@@ -52,7 +52,7 @@ from anshim.erasure.models import (
     SightingStatus,
     TakedownRequest,
 )
-from anshim.experts.models import Assignment, AssignmentStatus
+from anshim.experts.models import Assignment, AssignmentStatus, Expert
 from anshim.reports import summary
 from anshim.reports.models import DurationMeasure
 from anshim.reports.summary import WITHIN_HOURS
@@ -384,14 +384,29 @@ def open_case_counts() -> list[dict[str, Any]]:
     triage deadlines and the cases without a consent: the open cases, the attention list and
     the caseload read these rows (one scan of the open cases instead of four)."""
     consents = Consent.objects.filter(withdrawn_at__isnull=True).values("case_id")
-    rows = (Case.objects.filter(status__in=OPEN_STATUSES)
-            .values("status", "risk_level", "lead_counselor", "lead_counselor__username",
-                    "lead_counselor__display_name")
-            .annotate(n=Count("pk"), overdue=Count("pk", filter=Q(response_due__lt=
-                                                                  timezone.now())),
-                      no_consent=Count("pk", filter=~Q(pk__in=consents)))
-            .order_by())
-    return [dict(r) for r in rows]
+    # grouped by the lead's id only, the names read afterwards for the few leads: grouping
+    # by the names too sorted every open case by two strings (half the query's time)
+    rows = [dict(r) for r in (
+        Case.objects.filter(status__in=OPEN_STATUSES)
+        .values("status", "risk_level", "lead_counselor")
+        .annotate(n=Count("pk"), overdue=Count("pk", filter=Q(response_due__lt=
+                                                              timezone.now())),
+                  no_consent=Count("pk", filter=~Q(pk__in=consents)))
+        .order_by())]
+    names = _user_names(r["lead_counselor"] for r in rows)
+    for r in rows:
+        username, display = names.get(r["lead_counselor"], (None, None))
+        r["lead_counselor__username"], r["lead_counselor__display_name"] = username, display
+    return rows
+
+
+def _user_names(ids: Iterable[Any]) -> dict[Any, tuple[str, str]]:
+    """User id -> (username, display name), for the ids given (None left out)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {pk: (username, display) for pk, username, display in
+            User.objects.filter(pk__in=wanted).values_list("pk", "username", "display_name")}
 
 
 def open_cases(period: Period | None = None, s: summary.Slice = summary.ALL,
@@ -441,17 +456,19 @@ def caseload(counts: list[dict[str, Any]] | None = None) -> Table:
             for r in leads]
     # cases, not assignments: an expert assigned twice to one case (two specialties) has
     # one case more, as the case list filtered by that expert shows
-    experts = list(Assignment.objects.filter(status=AssignmentStatus.ACTIVE)
-                   .values("expert_id", "expert__user__username")
-                   .annotate(n=Count("case_id", distinct=True))
-                   .order_by("-n", "expert__user__username")[:50])
+    # by the expert's id (the names afterwards, for at most one row per expert)
+    per_expert = dict(Assignment.objects.filter(status=AssignmentStatus.ACTIVE)
+                      .values_list("expert_id").annotate(n=Count("case_id", distinct=True))
+                      .order_by())
+    usernames = dict(Expert.objects.filter(pk__in=per_expert)
+                     .values_list("pk", "user__username"))
+    experts = sorted(per_expert.items(), key=lambda kv: (-kv[1], usernames.get(kv[0], "")))[:50]
     return Table("caseload", _("Caseload per counselor and per expert"),
                  [_("Staff member"), _("Open cases")],
                  [[f"{COUNSELOR}: {r[0]}", r[1]] for r in rows]
-                 + [[f"{EXPERT}: {r['expert__user__username'] or '—'}", r["n"]]
-                    for r in experts],
+                 + [[f"{EXPERT}: {usernames.get(pk) or '—'}", n] for pk, n in experts],
                  row_keys=[("lead", r["lead_counselor"]) for r in leads]
-                 + [("expert", r["expert_id"]) for r in experts])
+                 + [("expert", pk) for pk, _n in experts])
 
 
 def _platform_names() -> dict[Any, str]:

@@ -16,12 +16,13 @@ target list (an expert's case list holds only the expert's own cases: no link fo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from anshim.cases.models import CaseStatus, RiskLevel
@@ -45,11 +46,18 @@ class Context:
     platform_ids: dict[str, int] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=32)
+def _path(name: str, prefix: str) -> str:
+    """`reverse(name)` once per script prefix (a dashboard asks for the same few lists a few
+    hundred times)."""
+    return reverse(name)
+
+
 def _url(name: str, **params: Any) -> str:
     """The list's path and its filters; empty ones are left out (as the list reads them)."""
     kept = {k: v for k, v in params.items() if v not in (None, "", False)}
     query = urlencode({k: "on" if v is True else v for k, v in kept.items()})
-    return reverse(name) + (f"?{query}" if query else "")
+    return _path(name, get_script_prefix()) + (f"?{query}" if query else "")
 
 
 def _slice(s: Slice) -> dict[str, Any]:
@@ -246,9 +254,10 @@ def attach(tables: list[Table], period: Period, s: Slice,
 
 
 def _target_action(url: str) -> Action | None:
-    if url.startswith(reverse("cases:list")):
+    prefix = get_script_prefix()
+    if url.startswith(_path("cases:list", prefix)):
         return Action.VIEW_CASE_LIST
-    if url.startswith(reverse("erasure:index")):
+    if url.startswith(_path("erasure:index", prefix)):
         return Action.MANAGE_ERASURE
     return None
 

@@ -685,7 +685,10 @@ def route_counts(p: Plan, s: Slice) -> dict[tuple[str, str], dict[str, int]]:
             slot[name] += values[name] or 0
 
     if p.cached:
-        for r in (_sliced(RouteMonth.objects.filter(month__in=p.cached), s)
+        # the measure named: the slice index leads with it
+        for r in (_sliced(RouteMonth.objects.filter(
+                measure__in=[DurationMeasure.REMOVAL, DurationMeasure.FIRST_NOTICE],
+                month__in=p.cached), s)
                   .values("measure", "route")
                   .annotate(**{f"t_{n}": Sum(n) for n in ROUTE_FIELDS}).order_by()):
             add(r["measure"], r["route"], {n: r[f"t_{n}"] for n in ROUTE_FIELDS})
@@ -769,15 +772,22 @@ def _histograms(p: Plan, s: Slice) -> Histogram:
     the process's cache when those months are unchanged (the version key), else summed in
     SQL and kept; the live ranges' part from one query."""
     measures = DurationMeasure.values
-    hist: Histogram = {m: {} for m in measures}
+    kept = _cached_bins(p, s, measures) if p.cached else {}
+    # the kept groups are shared, not copied; a group the live ranges add to is copied
+    # first, so what the cache holds is never changed
+    hist: Histogram = {m: dict(kept.get(m, {})) for m in measures}
+    copied: set[tuple[str, str]] = set()
 
     def add(rows: Iterable[tuple[str, Any, int, int]]) -> None:
         for measure, grp, b, n in rows:
-            bins = hist[measure].setdefault(str(grp), {})
+            g = str(grp)
+            groups = hist[measure]
+            if (measure, g) not in copied:
+                groups[g] = dict(groups.get(g, {}))
+                copied.add((measure, g))
+            bins = groups[g]
             bins[int(b)] = bins.get(int(b), 0) + int(n)
 
-    if p.cached:
-        add(_cached_bins(p, s, measures))
     parts = [part for lo, hi in p.live for m in measures for part in _live_bins(lo, hi, s, m)]
     if parts:
         # the parts are Django-compiled querysets with their own placeholders; nothing here
@@ -790,11 +800,12 @@ def _histograms(p: Plan, s: Slice) -> Histogram:
     return hist
 
 
-def _cached_bins(p: Plan, s: Slice,
-                 measures: Sequence[str]) -> list[tuple[str, Any, int, int]]:
-    """The cached months' bins of the slice summed over the months, kept in the process's
-    cache under the months' versions: a month rebuilt or dropped since (a late removal, the
-    nightly rebuild) changes the key, so what is kept is always what the rows say."""
+def _cached_bins(p: Plan, s: Slice, measures: Sequence[str]) -> Histogram:
+    """The cached months' histograms of the slice summed over the months, kept in the
+    process's cache under the months' versions: a month rebuilt or dropped since (a late
+    removal, the nightly rebuild) changes the key, so what is kept is always what the rows
+    say. Kept merged (measure -> group -> bin), not as rows: the page adds only the live
+    ranges to it."""
     from django.core.cache import cache
 
     identity = (tuple(p.cached), p.versions, s, tuple(measures))
@@ -804,12 +815,15 @@ def _cached_bins(p: Plan, s: Slice,
         # the full identity is kept beside the rows: a key can never stand for other months
         if kept is not None and kept[0] == identity:
             return kept[1]  # type: ignore[no-any-return]
-    rows: list[tuple[str, Any, int, int]] = list(
-        _sliced(DurationBin.objects.filter(month__in=p.cached, measure__in=measures), s)
-        .values_list("measure", "grp", "bin").annotate(total=Sum("n")).order_by())
+    hist: Histogram = {}
+    for measure, grp, b, n in (
+            _sliced(DurationBin.objects.filter(month__in=p.cached, measure__in=measures), s)
+            .values_list("measure", "grp", "bin").annotate(total=Sum("n")).order_by()):
+        bins = hist.setdefault(measure, {}).setdefault(str(grp), {})
+        bins[int(b)] = bins.get(int(b), 0) + int(n)
     if p.versions is not None:
-        cache.set(key, (identity, rows), 24 * 3600)
-    return rows
+        cache.set(key, (identity, hist), 24 * 3600)
+    return hist
 
 
 def _live_bins(lo: dt.datetime, hi: dt.datetime, s: Slice,

@@ -109,7 +109,10 @@ def test_demo_volume_generates_a_realistic_mix(db: Any) -> None:
     scheduled = Appointment.objects.filter(status="scheduled")
     assert scheduled.exists() and not scheduled.filter(starts_at__lt=now).exists()
     assert AppointmentSlot.objects.filter(appointment__status="scheduled").count() >= (
-        4 * scheduled.count())
+        3 * scheduled.count())
+    # whole 15-minute slots, as the booking service requires
+    assert not [a for a in Appointment.objects.all()
+                if (a.ends_at - a.starts_at).total_seconds() % 900]
     assert not Appointment.objects.exclude(expert=F("assignment__expert")).exists()
     demo.generate(100)  # a re-run replaces the generated cases and keeps the experts
     assert Case.objects.filter(code__startswith=demo.PREFIX).count() == 100

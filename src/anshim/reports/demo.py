@@ -150,7 +150,7 @@ def _expert_support(rng: random.Random, now: dt.datetime, cases: Sequence[Case],
     active while the case is open, and weekly sessions from a few days after intake: past
     ones done, cancelled or missed, upcoming ones scheduled with their calendar slots
     (`booked`: the experts' occupied slots so far, so no generated session double-books)."""
-    from anshim.experts.models import SLOT_MINUTES
+    from anshim.experts.services import slot_range
 
     by_kind: dict[str, list[Expert]] = {}
     for e in experts:
@@ -177,10 +177,9 @@ def _expert_support(rng: random.Random, now: dt.datetime, cases: Sequence[Case],
                                  second=0, microsecond=0)
             if starts >= end:
                 break
-            ends = starts + dt.timedelta(minutes=rng.choice([50, 60]))
-            slots = [starts + dt.timedelta(minutes=m)
-                     for m in range(0, int((ends - starts).total_seconds() // 60),
-                                    SLOT_MINUTES)]
+            # whole slots, as the booking service requires of every appointment
+            ends = starts + dt.timedelta(minutes=rng.choice([45, 60]))
+            slots = slot_range(starts, ends)
             if starts > now:
                 if any((a.expert_id, s) in booked for s in slots):
                     continue  # that hour is taken: the session is left out
@@ -198,11 +197,9 @@ def _expert_support(rng: random.Random, now: dt.datetime, cases: Sequence[Case],
                 location="데모 상담실" if mode == AppointmentMode.IN_PERSON else ""))
     appointments = Appointment.objects.bulk_create(appointments)
     AppointmentSlot.objects.bulk_create([
-        AppointmentSlot(expert_id=ap.expert_id, appointment=ap,
-                        slot_start=ap.starts_at + dt.timedelta(minutes=m))
+        AppointmentSlot(expert_id=ap.expert_id, appointment=ap, slot_start=slot)
         for ap in appointments if ap.status == AppointmentStatus.SCHEDULED
-        for m in range(0, int((ap.ends_at - ap.starts_at).total_seconds() // 60),
-                       SLOT_MINUTES)])
+        for slot in slot_range(ap.starts_at, ap.ends_at)])
 
 
 def _pick(rng: random.Random, weighted: Sequence[tuple[str, int]]) -> str:

@@ -160,11 +160,35 @@ class IntakeData:
         if self.duration_minutes < 0 or self.duration_minutes > 24 * 60:
             errors.setdefault("duration_minutes", []).append(
                 _("Duration must be between 0 and 1440 minutes."))
+        try:
+            self.started_at = contact_moment(self.started_at)
+        except ValidationError as exc:
+            errors.setdefault("started_at", []).extend(exc.message_dict["started_at"])
         if self.guardian_consents and self.guardian is None:
             errors.setdefault("guardian_consents", []).append(
                 _("Enter the guardian before recording a guardian's consent."))
         if errors:
             raise ValidationError(errors)
+
+
+#: the earliest contact time accepted (older is a typing error, and PostgreSQL cannot store
+#: some far-off moments with their offsets)
+EARLIEST_CONTACT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def contact_moment(value: dt.datetime) -> dt.datetime:
+    """A contact's time as UTC, or a ValidationError: with a time zone, from 2000 on and not
+    more than a day ahead (a clock's error, not a plan)."""
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    try:
+        moment = value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        moment = EARLIEST_CONTACT - dt.timedelta(days=1)
+    if not EARLIEST_CONTACT <= moment <= timezone.now() + dt.timedelta(days=1):
+        raise ValidationError({"started_at": [
+            _("Enter a contact time from 2000 until today.")]})
+    return moment
 
 
 def intake(actor: Any, data: IntakeData, request: HttpRequest | None = None) -> Case:
@@ -434,6 +458,7 @@ def add_contact(actor: Any, case: Case, *, channel: str, started_at: dt.datetime
     if not 0 <= duration_minutes <= 24 * 60:
         raise ValidationError({"duration_minutes": [
             _("Duration must be between 0 and 1440 minutes.")]})
+    started_at = contact_moment(started_at)
     with transaction.atomic():
         contact = Contact.objects.create(
             case=case, channel=channel, started_at=started_at,

@@ -161,13 +161,19 @@ def duration_bin(hours: Any) -> Any:
     ), IntegerField()), tenths
 
 
-def _request_counts() -> dict[str, Any]:
+def _removal_counts() -> dict[str, Any]:
+    """Notices sent, removed, and removed within each of WITHIN_HOURS (rows annotated with
+    `_d`, the hours to removal); the per-platform and the per-route rows count alike."""
     # distinct: the per-harm grouping joins the case's harms
     removed = Q(state=TakedownState.REMOVED, closed_at__isnull=False)
     within = {f"within_{h}": Count("pk", filter=removed & Q(_d__lte=h), distinct=True)
               for h in WITHIN_HOURS}
     return {"sent": Count("pk", distinct=True),
-            "removed": Count("pk", filter=removed, distinct=True), **within,
+            "removed": Count("pk", filter=removed, distinct=True), **within}
+
+
+def _request_counts() -> dict[str, Any]:
+    return {**_removal_counts(),
             "renotices": Count("pk", filter=Q(send_count__gt=1), distinct=True),
             "refused": Count("pk", filter=Q(state=TakedownState.REFUSED), distinct=True)}
 
@@ -417,17 +423,12 @@ def route_rows(start: dt.datetime, end: dt.datetime, month: dt.date,
     out: list[RouteMonth] = []
     sent = (TakedownRequest.objects.filter(sent_at__gte=start, sent_at__lt=end)
             .annotate(route=route_expression(), _d=hours_between("closed_at", "sent_at")))
-    removed = Q(state=TakedownState.REMOVED, closed_at__isnull=False)
-    counts = {"n": Count("pk", distinct=True),
-              "removed": Count("pk", filter=removed, distinct=True),
-              **{f"within_{h}": Count("pk", filter=removed & Q(_d__lte=h), distinct=True)
-                 for h in WITHIN_HOURS}}
     for grouped in groupings(sent):
-        for r in grouped.annotate(**counts).order_by():
+        for r in grouped.annotate(**_removal_counts()).order_by():
             out.append(RouteMonth(month=month, measure=DurationMeasure.REMOVAL,
                                   route=r["route"], platform_id=r["platform_id"],
                                   age_group=r["age"] or "", harm_type=r["harm"] or "",
-                                  n=r["n"], removed=r["removed"],
+                                  n=r["sent"], removed=r["removed"],
                                   **{f"within_{h}": r[f"within_{h}"] for h in WITHIN_HOURS}))
     first = (first_notices(start, end)
              .annotate(route=route_expression(), _d=hours_between("sent_at", "case__created_at")))
